@@ -1,0 +1,1 @@
+"""AWS integration: the only package (besides ``llm.bedrock*``) that imports boto3."""

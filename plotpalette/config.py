@@ -1,0 +1,167 @@
+"""Settings: argument > ``PLOTPALETTE_*`` environment variable > workspace config > default.
+
+The workspace's ``config.yaml`` is read only after the workspace location itself is
+known (argument, ``PLOTPALETTE_WORKSPACE`` or the default), so the location cannot
+come from that file. ``Settings.sources`` records where each value came from, which
+``plotpalette info`` shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = ["BACKENDS", "DEFAULT_TIERS", "Settings"]
+
+BACKENDS = ("local", "bedrock")
+ENV_PREFIX = "PLOTPALETTE_"
+CONFIG_FILE = "config.yaml"
+
+# Documented Bedrock defaults for the cost tiers (see the models and costs page).
+DEFAULT_TIERS: dict[str, str] = {
+    "cheap": "amazon.nova-micro-v1:0",
+    "balanced": "amazon.nova-lite-v1:0",
+    "premium": "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+}
+
+
+def default_workspace() -> str:
+    return str(Path.home() / "plotpalette-workspace")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build it with :meth:`Settings.load`."""
+
+    workspace: str = field(default_factory=default_workspace)
+    backend: str = "local"
+    region: str | None = None
+    aws_profile: str | None = None
+    bedrock_endpoint_url: str | None = None
+    tiers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TIERS))
+    price_overrides: str | None = None
+    concurrency: int = 8
+    rate_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Resolve settings; keyword arguments win over everything else.
+
+        ``None`` arguments are ignored so callers can pass optional CLI flags through.
+        """
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "sources"]
+        unknown = set(overrides) - set(names)
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s): {', '.join(sorted(unknown))}",
+                fix=f"Use one of: {', '.join(names)}.",
+            )
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+
+        def take(name: str, value: Any, source: str) -> None:
+            if name not in values and value is not None:
+                values[name] = _coerce(name, value, source)
+                sources[name] = source
+
+        for name, value in overrides.items():
+            take(name, value, "argument")
+        for name in names:
+            take(name, _env_value(name), f"env {ENV_PREFIX}{name.upper()}")
+        take("workspace", default_workspace(), "default")
+        file_values = _read_workspace_config(Path(values["workspace"]))
+        for name, value in file_values.items():
+            if name not in names or name == "workspace":
+                raise ConfigError(
+                    f"{CONFIG_FILE}: unknown setting {name!r}",
+                    fix=f"Remove it; valid settings are {', '.join(names[1:])}.",
+                )
+            take(name, value, CONFIG_FILE)
+        for name in names:
+            sources.setdefault(name, "default")
+        settings = cls(**values, sources=sources)
+        settings._validate()
+        return settings
+
+    def _validate(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"unknown backend {self.backend!r} ({self.sources['backend']})",
+                fix=f"Use one of: {', '.join(BACKENDS)}.",
+            )
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {self.concurrency}")
+        missing = {"cheap", "balanced", "premium"} - set(self.tiers)
+        if missing:
+            raise ConfigError(
+                f"tiers is missing {', '.join(sorted(missing))}",
+                fix="Map cheap, balanced and premium to model ids.",
+            )
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (marked as arguments in ``sources``)."""
+        sources = {**self.sources, **{k: "argument" for k in changes}}
+        new = dataclasses.replace(self, **changes, sources=sources)
+        new._validate()
+        return new
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sources"
+        }
+
+
+def _env_value(name: str) -> str | None:
+    if name == "tiers":
+        tiers = {
+            t: os.environ[f"{ENV_PREFIX}TIER_{t.upper()}"]
+            for t in ("cheap", "balanced", "premium")
+            if os.environ.get(f"{ENV_PREFIX}TIER_{t.upper()}")
+        }
+        return {**DEFAULT_TIERS, **tiers} if tiers else None  # type: ignore[return-value]
+    return os.environ.get(f"{ENV_PREFIX}{name.upper()}") or None
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    if name == "concurrency":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            msg = f"concurrency must be a whole number, got {value!r} ({source})"
+            raise ConfigError(msg) from None
+    if name == "tiers":
+        if not isinstance(value, dict):
+            raise ConfigError(f"tiers must be a mapping, got {type(value).__name__} ({source})")
+        return {**DEFAULT_TIERS, **{str(k): str(v) for k, v in value.items()}}
+    if name == "rate_limits":
+        if not isinstance(value, dict):
+            raise ConfigError(f"rate_limits must map model ids to {{rpm, tpm}} ({source})")
+        return {str(k): {kk: int(vv) for kk, vv in dict(v).items()} for k, v in value.items()}
+    if name == "workspace":
+        return str(value)
+    return str(value) if not isinstance(value, str) else value
+
+
+def _read_workspace_config(workspace: Path) -> dict[str, Any]:
+    path = workspace / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{path} is not valid YAML: {exc}", fix=f"Fix or delete {path}."
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path} must hold a mapping of setting: value", fix=f"Fix or delete {path}."
+        )
+    return data

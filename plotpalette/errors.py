@@ -1,0 +1,237 @@
+"""Every error Plot Palette raises, in one tree.
+
+Each error carries a ``fix``: one sentence telling the user what to do next. The
+message printed is ``"<what went wrong> — <how to fix it>"`` so a notebook traceback,
+a CLI error line and a log entry all say how to recover. ``code`` is a stable,
+documented identifier (see the error-codes reference in the book).
+
+::
+
+    PlotPaletteError
+    ├── ConfigError                  bad setting, unknown backend or tier
+    ├── WorkspaceError               workspace missing, unwritable, or damaged
+    │   └── ConflictError            a conditional write lost a race (retry)
+    ├── TemplateError
+    │   ├── TemplateFormatError      malformed YAML, unknown keys, bad fields
+    │   ├── TemplateRenderError      missing variable, failing filter (names step + line)
+    │   ├── TemplateSecurityError    sandbox violation or a resource limit hit
+    │   ├── TemplateNotFoundError    unknown name or version
+    │   └── TemplateInUseError       delete refused while a job pins it
+    ├── SeedError
+    │   ├── SeedFormatError          unreadable, empty, truncated or ragged file
+    │   └── SeedValidationError      rows that do not fit the template's inputs
+    ├── ModelError
+    │   ├── CredentialsError         no or expired AWS credentials
+    │   ├── ModelAccessError         model access not granted in this account/Region
+    │   ├── ModelNotFoundError       unknown model id, or not offered in the Region
+    │   ├── ModelRequestError        invalid parameter, prompt too long, bad schema
+    │   ├── ThrottledError           quota exceeded after all retries
+    │   ├── TransientModelError      5xx / timeout / reset after all retries
+    │   └── LocalModelError          the embedded model is not installed or failed
+    ├── PricingError                 no price for a model (never guessed)
+    ├── BudgetExceededError          the next call does not fit in the budget
+    ├── JobError
+    │   ├── JobNotFoundError
+    │   └── JobStateError            e.g. resuming a COMPLETED job
+    └── ExportError                  unwritable destination, unsupported column
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExceededError",
+    "ConfigError",
+    "ConflictError",
+    "CredentialsError",
+    "ExportError",
+    "JobError",
+    "JobNotFoundError",
+    "JobStateError",
+    "LocalModelError",
+    "ModelAccessError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ModelRequestError",
+    "PlotPaletteError",
+    "PricingError",
+    "SeedError",
+    "SeedFormatError",
+    "SeedValidationError",
+    "TemplateError",
+    "TemplateFormatError",
+    "TemplateInUseError",
+    "TemplateNotFoundError",
+    "TemplateRenderError",
+    "TemplateSecurityError",
+    "ThrottledError",
+    "TransientModelError",
+    "WorkspaceError",
+]
+
+
+class PlotPaletteError(Exception):
+    """Base of every Plot Palette error.
+
+    ``message`` says what went wrong, ``fix`` what to do about it. Subclasses set a
+    default ``fix`` and ``code``; callers may pass a more specific ``fix``.
+    """
+
+    code = "PP000"
+    default_fix = "See the troubleshooting page of the Plot Palette guide."
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = message
+        self.fix = fix or self.default_fix
+        super().__init__(f"{message} — {self.fix}")
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-friendly form for ``--json`` output and event logs."""
+        return {
+            "error": type(self).__name__,
+            "code": self.code,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+class ConfigError(PlotPaletteError):
+    code = "PP100"
+    default_fix = "Check the setting's value (argument, PLOTPALETTE_* variable or config.yaml)."
+
+
+class WorkspaceError(PlotPaletteError):
+    code = "PP110"
+    default_fix = "Point PLOTPALETTE_WORKSPACE (or --workspace) at a writable folder."
+
+
+class ConflictError(WorkspaceError):
+    code = "PP111"
+    default_fix = "Another process wrote the same object first; retry the operation."
+
+
+class TemplateError(PlotPaletteError):
+    code = "PP200"
+    default_fix = "Fix the template and try again; `plotpalette template check FILE` helps."
+
+
+class TemplateFormatError(TemplateError):
+    code = "PP201"
+    default_fix = "Correct the template's YAML; the template format reference lists every key."
+
+
+class TemplateRenderError(TemplateError):
+    code = "PP202"
+    default_fix = "Correct the step's prompt or give the seed row the missing field."
+
+
+class TemplateSecurityError(TemplateError):
+    code = "PP203"
+    default_fix = (
+        "Templates run in a sandbox with size and time limits; remove the unsafe construct "
+        "or shrink the loop/string."
+    )
+
+
+class TemplateNotFoundError(TemplateError):
+    code = "PP204"
+    default_fix = "List templates with `plotpalette template list` and use name or name@version."
+
+
+class TemplateInUseError(TemplateError):
+    code = "PP205"
+    default_fix = "Delete the jobs that pin this template first, or fork it instead."
+
+
+class SeedError(PlotPaletteError):
+    code = "PP300"
+    default_fix = "Check the seed file; the seed data guide lists the supported formats."
+
+
+class SeedFormatError(SeedError):
+    code = "PP301"
+
+
+class SeedValidationError(SeedError):
+    code = "PP302"
+    default_fix = "Fix the listed rows, or pass on_invalid='drop' to skip them."
+
+
+class ModelError(PlotPaletteError):
+    code = "PP400"
+    default_fix = "See the models and costs page of the guide."
+
+
+class CredentialsError(ModelError):
+    code = "PP401"
+    default_fix = (
+        "Configure AWS credentials (`aws configure`, `aws sso login`, or AWS_PROFILE), "
+        "or use backend='local' which needs no AWS account."
+    )
+
+
+class ModelAccessError(ModelError):
+    code = "PP402"
+    default_fix = (
+        "Enable access to this model in the Bedrock console (Model access) for this Region, "
+        "or pick another model or tier."
+    )
+
+
+class ModelNotFoundError(ModelError):
+    code = "PP403"
+    default_fix = (
+        "Check the model id (`plotpalette models`), use an inference profile id "
+        "(us./eu./global.) or a Region that offers the model."
+    )
+
+
+class ModelRequestError(ModelError):
+    code = "PP404"
+    default_fix = "Correct the named parameter in the template step."
+
+
+class ThrottledError(ModelError):
+    code = "PP405"
+    default_fix = "Lower the job's rate limits or concurrency, or request a quota increase."
+
+
+class TransientModelError(ModelError):
+    code = "PP406"
+    default_fix = "The service failed repeatedly; resume the job later."
+
+
+class LocalModelError(ModelError):
+    code = "PP407"
+    default_fix = 'Install the embedded model: pip install "plotpalette[local]".'
+
+
+class PricingError(PlotPaletteError):
+    code = "PP500"
+    default_fix = (
+        "Add the model to a price override file (settings.price_overrides) with input and "
+        "output prices per million tokens."
+    )
+
+
+class BudgetExceededError(PlotPaletteError):
+    code = "PP501"
+    default_fix = "Raise the budget and resume the job; nothing already paid for is lost."
+
+
+class JobError(PlotPaletteError):
+    code = "PP600"
+    default_fix = "List jobs with `plotpalette list`."
+
+
+class JobNotFoundError(JobError):
+    code = "PP601"
+
+
+class JobStateError(JobError):
+    code = "PP602"
+    default_fix = "Check the job's state with `plotpalette status JOB_ID`."
+
+
+class ExportError(PlotPaletteError):
+    code = "PP700"
+    default_fix = "Choose a writable destination and a format that can hold the columns."

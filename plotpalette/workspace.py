@@ -1,0 +1,102 @@
+"""Open a workspace: where templates, seeds, jobs and the registry live.
+
+A workspace is a local folder by default. Its location is a string so that
+``s3://bucket/prefix`` can be opened the same way once the AWS stores land; until
+then an ``s3://`` location is refused with an error saying so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import layout
+from ._version import __version__
+from .config import Settings
+from .errors import WorkspaceError
+from .store import LocalStore, Store
+
+__all__ = ["Workspace"]
+
+
+class Workspace:
+    """A place that holds a Plot Palette project's data.
+
+    >>> ws = Workspace.open("/tmp/pp-doctest")          # doctest: +SKIP
+    >>> ws.store.write_bytes("notes/a.txt", b"hello")   # doctest: +SKIP
+    """
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    @classmethod
+    def open(
+        cls,
+        location: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        create: bool = True,
+    ) -> Workspace:
+        """Open (and by default create) the workspace at ``location``.
+
+        ``location`` defaults to ``settings.workspace``, which follows the usual order:
+        argument > ``PLOTPALETTE_WORKSPACE`` > ``~/plotpalette-workspace``.
+        """
+        if settings is None:
+            settings = Settings.load(workspace=str(location) if location else None)
+        elif location is not None:
+            settings = settings.replace(workspace=str(location))
+        where = settings.workspace
+        if where.startswith("s3://"):
+            raise WorkspaceError(
+                f"S3 workspaces ({where}) are not available in this release",
+                fix="Use a local folder for now; S3 stores arrive with the AWS deployment.",
+            )
+        root = Path(where).expanduser()
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"workspace {root} exists and is not a folder")
+        if not root.exists():
+            if not create:
+                raise WorkspaceError(
+                    f"no workspace at {root}",
+                    fix="Create it with `plotpalette init` or pass create=True.",
+                )
+            try:
+                root.mkdir(parents=True)
+            except OSError as exc:
+                raise WorkspaceError(f"cannot create workspace {root}: {exc.strerror}") from None
+        ws = cls(LocalStore(root), settings)
+        ws._check_marker()
+        return ws
+
+    @property
+    def location(self) -> str:
+        return self.settings.workspace
+
+    @property
+    def root(self) -> Path | None:
+        """The local folder, or ``None`` for remote workspaces."""
+        return getattr(self.store, "root", None)
+
+    def _check_marker(self) -> None:
+        try:
+            marker = json.loads(self.store.read_bytes(layout.WORKSPACE_MARKER))
+        except KeyError:
+            body = {"layout_version": layout.LAYOUT_VERSION, "created_by": __version__}
+            self.store.create(layout.WORKSPACE_MARKER, json.dumps(body).encode())
+            return
+        except ValueError:
+            raise WorkspaceError(
+                f"{layout.WORKSPACE_MARKER} in {self.location} is damaged",
+                fix="Restore it from a backup or delete it.",
+            ) from None
+        if marker.get("layout_version", 0) > layout.LAYOUT_VERSION:
+            raise WorkspaceError(
+                f"workspace {self.location} was written by a newer Plot Palette "
+                f"(layout {marker['layout_version']})",
+                fix="Upgrade plotpalette: pip install -U plotpalette.",
+            )
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.location!r})"
