@@ -1,0 +1,117 @@
+"""``plotpalette seeds inspect|import|list``: look at, check and store seed files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..seeds import SeedSet, load_seeds, validate_rows
+from ..workspace import Workspace
+from .common import common_options, emit, settings_from_args
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("seeds", parents=[common_options()], help="inspect and import seed data")
+    cmds = p.add_subparsers(dest="seeds_command", metavar="SUBCOMMAND")
+
+    inspect = cmds.add_parser(
+        "inspect",
+        parents=[common_options()],
+        help="show a seed file's rows, fields and hash; check it against a template",
+    )
+    inspect.add_argument("file", help="seed file (.jsonl, .json, .csv, .tsv, .parquet)")
+    inspect.add_argument("--format", help="override the format guessed from the extension")
+    inspect.add_argument(
+        "--template",
+        metavar="NAME",
+        help="a template YAML file, or name[@version] in the workspace library; every row "
+        "is checked against its inputs (exit code 1 if any row does not fit)",
+    )
+    inspect.add_argument("--rows", type=int, default=3, help="rows to show (default 3)")
+    inspect.set_defaults(handler=run_inspect)
+
+    imp = cmds.add_parser(
+        "import", parents=[common_options()], help="store a seed file in the workspace by hash"
+    )
+    imp.add_argument("file")
+    imp.add_argument("--format", help="override the format guessed from the extension")
+    imp.set_defaults(handler=run_import)
+
+    ls = cmds.add_parser("list", parents=[common_options()], help="seed sets in the workspace")
+    ls.set_defaults(handler=run_list)
+    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+
+
+def _workspace(args: argparse.Namespace) -> Workspace:
+    return Workspace.open(settings=settings_from_args(args))
+
+
+def _schema(name: str, args: argparse.Namespace) -> Any:
+    """The inferred input schema of a template file or a library template."""
+    from ..templates import parse_template
+    from ..templates.inputs import infer_inputs
+    from ..templates.library import TemplateLibrary
+
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        template = parse_template(path.read_text(encoding="utf-8"), source=str(path))
+        return infer_inputs(template)
+    library = TemplateLibrary(_workspace(args))
+    return infer_inputs(library.get(name), library)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    seeds = load_seeds(args.file, format=args.format)
+    data: dict[str, Any] = {
+        "source": seeds.source,
+        "format": seeds.format,
+        "rows": len(seeds),
+        "sha256": seeds.sha256,
+        "fields": seeds.fields(),
+        "sample": seeds.rows[: max(args.rows, 0)],
+    }
+    lines = [
+        f"{seeds.source}: {len(seeds)} rows ({seeds.format})",
+        f"sha256:  {seeds.sha256}",
+        "fields:  " + ", ".join(data["fields"]),
+    ]
+    for index, row in enumerate(data["sample"]):
+        text = json.dumps(row, ensure_ascii=False)
+        lines.append(f"  {seeds.where(index)}: {text[:200]}{'…' if len(text) > 200 else ''}")
+    code = 0
+    if args.template:
+        report = validate_rows(seeds, _schema(args.template, args))
+        data["validation"] = report.to_dict()
+        lines.append(report.summary())
+        code = 0 if report.ok else 1
+    emit(args, data, "\n".join(lines))
+    return code
+
+
+def run_import(args: argparse.Namespace) -> int:
+    seeds = load_seeds(args.file, format=args.format)
+    key = seeds.save_to(_workspace(args))
+    data = {"sha256": seeds.sha256, "key": key, "rows": len(seeds), "format": seeds.format}
+    emit(args, data, f"stored {len(seeds)} rows as {key}\nsha256: {seeds.sha256}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    found = []
+    for key in ws.store.list("seeds/"):
+        if key.endswith(".jsonl"):
+            seeds = SeedSet.from_workspace(ws, key.rsplit("/", 1)[-1][: -len(".jsonl")])
+            found.append({"sha256": seeds.sha256, "rows": len(seeds), "fields": seeds.fields()})
+    text = (
+        "\n".join(
+            f"{s['sha256'][:12]}  {s['rows']:>7} rows  {', '.join(s['fields'])}" for s in found
+        )
+        or "no seed sets in this workspace"
+    )
+    emit(args, found, text)
+    return 0

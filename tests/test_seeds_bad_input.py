@@ -1,0 +1,202 @@
+"""Bad seed input: each case is a SeedFormatError/SeedError naming where and how to fix it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from plotpalette.errors import PlotPaletteError, SeedError, SeedFormatError
+from plotpalette.seeds import load_seeds, scan_seeds
+
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return path
+
+
+def fails(source, match, **kwargs):
+    with pytest.raises(SeedFormatError, match=match) as info:
+        load_seeds(source, **kwargs)
+    assert info.value.fix  # every error says how to recover
+    return info.value
+
+
+# -- empty --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["e.jsonl", "e.json", "e.csv", "e.parquet"])
+def test_zero_byte_file(tmp_path, name):
+    fails(write(tmp_path, name, b""), r"is empty \(0 bytes\)")
+
+
+def test_blank_lines_only_jsonl(tmp_path):
+    fails(write(tmp_path, "w.jsonl", "\n   \n\n"), "contains no seed rows")
+
+
+def test_csv_header_without_rows(tmp_path):
+    fails(write(tmp_path, "h.csv", "topic,author.name\n\n"), "has a header but no rows")
+
+
+def test_empty_json_array_and_empty_inputs(tmp_path):
+    fails(write(tmp_path, "a.json", "[]"), "contains no seed rows")
+    fails([], "contains no seed rows")
+    fails(pd.DataFrame({"topic": []}), "contains no seed rows")
+
+
+# -- truncated --------------------------------------------------------------------------
+def test_truncated_jsonl_names_the_physical_line(tmp_path):
+    path = write(tmp_path, "t.jsonl", '{"a": "x"}\n\n{"a": "y"}\n{"a": "z", "b')
+    err = fails(path, r"line 4, column \d+: invalid JSON")
+    assert "truncated" in err.message
+
+
+def test_truncated_json_array_names_line(tmp_path):
+    err = fails(write(tmp_path, "t.json", '[\n {"a": 1},\n {"a": 2'), r"line 3, column \d+")
+    assert "truncated" in err.message
+
+
+def test_csv_unclosed_quote_at_end(tmp_path):
+    err = fails(write(tmp_path, "q.csv", 'a,b\n1,2\n3,"never closed\nstill\n'), "line 3")
+    assert "truncated" in err.message
+
+
+def test_bad_jsonl_line_in_the_middle(tmp_path):
+    path = write(tmp_path, "m.jsonl", '{"a": 1}\n{"a": 2,}\n{"a": 3}\n')
+    err = fails(path, r"line 2, column 9")
+    assert "truncated" not in err.message
+
+
+def test_json_array_in_a_jsonl_file_suggests_format(tmp_path):
+    err = fails(write(tmp_path, "arr.jsonl", '[\n{"a": 1}\n]\n'), "line 1")
+    assert "format='json'" in err.fix
+
+
+# -- encoding -------------------------------------------------------------------------
+def test_latin1_csv_names_line_and_byte_offset(tmp_path):
+    path = write(tmp_path, "l.csv", "topic\nrain\ncaf\u00e9\n".encode("latin-1"))
+    err = fails(path, r"line 3 is not valid UTF-8 \(byte 0xe9 at byte offset 14\)")
+    assert "UTF-8" in err.fix and "latin" in err.fix
+
+
+def test_latin1_jsonl_and_json(tmp_path):
+    fails(
+        write(tmp_path, "l.jsonl", '{"a": "ok"}\n{"a": "na\u00efve"}\n'.encode("latin-1")),
+        "line 2 is not valid UTF-8",
+    )
+    fails(
+        write(tmp_path, "l.json", '[\n{"a": "na\u00efve"}]'.encode("latin-1")),
+        "line 2 is not valid UTF-8",
+    )
+
+
+def test_utf16_file(tmp_path):
+    fails(write(tmp_path, "u.csv", "topic\nrain\n".encode("utf-16")), "UTF-16")
+
+
+# -- values JSON cannot carry -----------------------------------------------------
+def test_nan_in_jsonl_names_line_and_field(tmp_path):
+    path = write(tmp_path, "n.jsonl", '{"a": 1}\n{"a": {"b": NaN}}\n')
+    fails(path, r"line 2: field a\.b is NaN or Infinity")
+
+
+def test_infinity_and_overflow_in_json_array(tmp_path):
+    fails(write(tmp_path, "i.json", '[{"a": 1}, {"a": Infinity}]'), "row 2: field a")
+    fails(write(tmp_path, "o.json", '[{"a": 1e999}]'), "row 1: field a")
+
+
+def test_lone_surrogate_names_row_and_field(tmp_path):
+    path = write(tmp_path, "s.jsonl", '{"a": "ok"}\n{"poem": {"text": "x\\ud83d"}}\n')
+    fails(path, r"line 2: field poem\.text contains a lone surrogate")
+
+
+def test_infinite_float_in_dataframe():
+    fails(pd.DataFrame({"x": [1.0, float("inf")]}), "row 2: field x is infinite")
+
+
+def test_unsupported_python_value_in_list():
+    fails([{"a": 1}, {"a": object()}], "row 2: field a has a value of type object")
+
+
+# -- structure ------------------------------------------------------------------------
+def test_duplicate_csv_columns_are_named(tmp_path):
+    err = fails(write(tmp_path, "d.csv", "topic,n,topic\na,1,b\n"), "duplicate column")
+    assert "'topic'" in err.message
+
+
+def test_duplicate_dataframe_columns():
+    frame = pd.DataFrame([[1, 2]], columns=["topic", "topic"])
+    fails(frame, "duplicate column name.*'topic'")
+
+
+def test_ragged_csv_row_names_line(tmp_path):
+    path = write(tmp_path, "r.csv", "a,b\n1,2\n\n3,4,5\n6,7\n")
+    fails(path, r"line 4 has 3 cells but the header \(line 1\) has 2 columns")
+
+
+def test_short_csv_row(tmp_path):
+    fails(write(tmp_path, "r.csv", "a,b,c\n1,2,3\n4,5\n"), "line 3 has 2 cells")
+
+
+def test_conflicting_dotted_columns(tmp_path):
+    fails(write(tmp_path, "c.csv", "author,author.name\nx,y\n"), "conflicts with 'author.name'")
+    fails(write(tmp_path, "e.csv", "author..name\nx\n"), "empty name part")
+
+
+def test_jsonl_line_that_is_not_an_object(tmp_path):
+    fails(write(tmp_path, "x.jsonl", '{"a": 1}\n[1, 2]\n'), "line 2 holds an array")
+
+
+def test_json_array_element_that_is_not_an_object(tmp_path):
+    fails(write(tmp_path, "x.json", '[{"a": 1}, "oops"]'), "row 2 of the array is a string")
+    fails(write(tmp_path, "y.json", "42"), "holds a number")
+
+
+def test_list_with_a_non_mapping():
+    fails([{"a": 1}, ["not", "a", "dict"]], "row 2 is a list, not a mapping")
+
+
+def test_not_parquet(tmp_path):
+    fails(write(tmp_path, "p.parquet", b"PAR1 this is not parquet"), "not a readable Parquet")
+
+
+# -- paths and arguments ----------------------------------------------------------
+def test_missing_file_and_unknown_extension_and_folder(tmp_path):
+    fails(tmp_path / "nope.csv", "does not exist")
+    err = fails(write(tmp_path, "seeds.xlsx", b"x"), "cannot tell the format")
+    assert "format=" in err.fix
+    fails(tmp_path, "is a folder")
+    fails(write(tmp_path, "a.jsonl", "{}\n"), "unknown seed format", format="xml")
+
+
+def test_unsupported_object_and_bad_limit(tmp_path):
+    fails(42, "cannot load seeds from a int")
+    with pytest.raises(SeedError, match="positive number of rows"):
+        load_seeds([{"a": 1}], limit=0)
+
+
+def test_hf_dataset_dict_asks_for_a_split():
+    datasets = pytest.importorskip("datasets")
+    dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"a": ["x"]})})
+    err = fails(dd, "DatasetDict with splits 'train'")
+    assert "ds['train']" in err.fix
+
+
+def test_hf_folder_without_datasets_installed(tmp_path, monkeypatch):
+    import sys
+
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "dataset_info.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "datasets", None)  # makes `import datasets` fail
+    err = fails(folder, "`datasets` package is not installed")
+    assert err.fix == 'pip install "plotpalette[hf]"'
+
+
+def test_scan_reports_the_same_errors(tmp_path):
+    with pytest.raises(SeedFormatError, match="line 2 has 1 cells"):
+        scan_seeds(write(tmp_path, "r.csv", "a,b\nonly\n"))
+
+
+def test_errors_are_plot_palette_errors_with_codes(tmp_path):
+    with pytest.raises(PlotPaletteError) as info:
+        load_seeds(write(tmp_path, "e.jsonl", b""))
+    assert info.value.to_dict()["code"] == "PP301"
