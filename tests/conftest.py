@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The Bedrock emulator fixture (`bedrock_emulator`) ships with the package.
+pytest_plugins = ["plotpalette.testing.pytest_plugin"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):

