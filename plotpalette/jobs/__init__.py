@@ -1,0 +1,51 @@
+"""Generation jobs: budget-safe, resumable, concurrent.
+
+The verbs (:func:`create_job`, :func:`run_job`, :func:`resume_job`,
+:func:`cancel_job`, :func:`job_status`, :func:`list_jobs`, :func:`estimate_job`),
+:class:`JobHandle` for a job in a background thread, batches (:func:`run_batch`), and
+:func:`iter_records` to read what a job produced.
+"""
+
+from __future__ import annotations
+
+from .api import JobResult, cancel_job, create_job, job_status, list_jobs, resume_job, run_job
+from .batch import BatchResult, compare_batch, run_batch, sweep_specs
+from .estimate import Estimate, estimate_job
+from .events import JobControls, JobEvent
+from .handle import JobHandle
+from .registry import JobInfo, LedgerRow, Registry, SQLiteRegistry, open_registry
+from .runner import RunOptions
+from .shards import iter_records, read_manifest, scan_shards
+from .spec import JobSpec, fingerprint
+from .states import JobState
+
+__all__ = [
+    "BatchResult",
+    "Estimate",
+    "JobControls",
+    "JobEvent",
+    "JobHandle",
+    "JobInfo",
+    "JobResult",
+    "JobSpec",
+    "JobState",
+    "LedgerRow",
+    "Registry",
+    "RunOptions",
+    "SQLiteRegistry",
+    "cancel_job",
+    "compare_batch",
+    "create_job",
+    "estimate_job",
+    "fingerprint",
+    "iter_records",
+    "job_status",
+    "list_jobs",
+    "open_registry",
+    "read_manifest",
+    "resume_job",
+    "run_batch",
+    "run_job",
+    "scan_shards",
+    "sweep_specs",
+]

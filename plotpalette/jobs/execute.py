@@ -1,0 +1,231 @@
+"""Running one record: its steps in order, with budget reservations, fallbacks and checks.
+
+Outcomes of :meth:`RecordExecutor.run`:
+
+- a :class:`~plotpalette.records.Record` (``ok``, ``filtered`` or ``failed``): settled,
+  goes to a shard, never re-run. ``failed`` here means a failure that would repeat on
+  a retry (the seed row does not render, the request is invalid, a ``fail`` check).
+- :class:`RecordUnsettled`: an outage-type error (throttled or 5xx after the model
+  layer's retries) on every model of a step. Nothing is persisted; resume retries it.
+  Its steps already paid for are counted as waste.
+- :class:`FatalJobError`: no model of a step is usable at all (no access, unknown
+  model, no credentials, no price): the whole job stops FAILED with this cause.
+- :class:`~plotpalette.errors.BudgetExceededError`: the next call does not fit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import (
+    BudgetExceededError,
+    CredentialsError,
+    LocalModelError,
+    ModelAccessError,
+    ModelError,
+    ModelNotFoundError,
+    ModelRequestError,
+    PlotPaletteError,
+    PricingError,
+    TemplateError,
+    ThrottledError,
+    TransientModelError,
+)
+from ..llm.base import Backend, ModelRequest, ModelResponse
+from ..records import Record, StepResult
+from .budget import BudgetGovernor
+from .checks import run_checks
+from .sampling import Sampler, record_rng_seed
+
+__all__ = ["FatalJobError", "RecordExecutor", "RecordUnsettled", "StepPlan"]
+
+# Errors that say "this model cannot be used here": try a fallback, else stop the job.
+_MODEL_UNUSABLE = (ModelAccessError, ModelNotFoundError)
+# Errors that say "not now": try a fallback, else leave the record for a resume.
+_OUTAGE = (ThrottledError, TransientModelError)
+# Errors no fallback can fix: stop the job.
+_FATAL = (CredentialsError, LocalModelError, PricingError)
+
+
+class RecordUnsettled(Exception):
+    """The record hit an outage-type error; it stays pending for a resume."""
+
+    def __init__(self, index: int, cause: ModelError) -> None:
+        super().__init__(f"record {index}: {cause}")
+        self.index, self.cause = index, cause
+
+
+class FatalJobError(Exception):
+    """Nothing can succeed (no access, no credentials, no price): stop the job."""
+
+    def __init__(self, cause: PlotPaletteError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+@dataclass
+class StepPlan:
+    """A template step with its models resolved once per job."""
+
+    id: str
+    models: list[str]  # concrete ids: primary first, then fallbacks
+    max_tokens: int
+    temperature: float | None
+    top_p: float | None
+    stop: tuple[str, ...]
+    json_expected: bool
+    json_schema: dict[str, Any] | None
+
+
+class RecordExecutor:
+    """Turns a record index into a finished record. Shared by all worker coroutines."""
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        renderer: Any,
+        plans: Sequence[StepPlan],
+        rows: Sequence[dict[str, Any]],
+        sampler: Sampler,
+        sampling_seed: int,
+        backend: Backend,
+        prices: Any,
+        governor: BudgetGovernor,
+        policies: dict[str, str],
+    ) -> None:
+        self.job_id = job_id
+        self.renderer = renderer
+        self.plans = list(plans)
+        self.rows = rows
+        self.sampler = sampler
+        self.sampling_seed = sampling_seed
+        self.backend = backend
+        self.prices = prices
+        self.governor = governor
+        self.policies = policies
+        self.unusable: dict[str, ModelError] = {}  # models that refused access this run
+
+    async def run(self, index: int) -> Record:
+        seed_index = self.sampler.seed_index(index)
+        rng_seed = record_rng_seed(self.sampling_seed, index)
+        record = Record(job_id=self.job_id, index=index, seed_index=seed_index, status="ok")
+        paid = 0.0
+        try:
+            ctx = self.renderer.context(
+                self.rows[seed_index], record_index=index, rng_seed=rng_seed
+            )
+            for n, plan in enumerate(self.plans):
+                if not self.renderer.should_run(plan.id, ctx):
+                    self.renderer.record_step_skipped(ctx, plan.id)
+                    record.steps[plan.id] = StepResult(model=plan.models[0], skipped=True)
+                    continue
+                rendered = self.renderer.render_step(plan.id, ctx)
+                record.prompts[plan.id] = {"system": rendered.system, "prompt": rendered.prompt}
+                resp, cost = await self._call(
+                    index, plan, rendered, (rng_seed + n) % 2**31, priority=paid > 0 or n > 0
+                )
+                paid += cost
+                checked = run_checks(
+                    resp.text,
+                    stop_reason=resp.stop_reason,
+                    policies=self.policies,
+                    json_expected=plan.json_expected,
+                    parsed_json=resp.parsed_json,
+                )
+                record.steps[plan.id] = StepResult(
+                    model=resp.model,
+                    output=resp.text,
+                    input_tokens=resp.usage.input_tokens,
+                    output_tokens=resp.usage.output_tokens,
+                    cache_read_tokens=resp.usage.cache_read_tokens,
+                    cache_write_tokens=resp.usage.cache_write_tokens,
+                    latency_ms=round(resp.latency_ms, 3),
+                    stop_reason=resp.stop_reason,
+                    cost_usd=cost,
+                    attempts=resp.attempts,
+                )
+                record.flags.extend(f"{plan.id}:{flag}" for flag in checked.flags)
+                if checked.verdict != "ok":
+                    record.status = checked.verdict  # type: ignore[assignment]
+                    record.error = f"step {plan.id!r}: {checked.reason}"
+                    break
+                self.renderer.record_step_output(
+                    ctx, plan.id, resp.text, parsed_json=checked.parsed_json
+                )
+            if record.status == "ok":
+                record.outputs = self.renderer.map_output(ctx)
+        except (TemplateError, ModelRequestError) as exc:
+            # the same on every retry: settle the record as failed, with the reason
+            record.status, record.error = "failed", str(exc)
+        except (RecordUnsettled, BudgetExceededError, FatalJobError, asyncio.CancelledError):
+            if paid:
+                self.governor.add_waste(paid)
+            raise
+        record.cost_usd = paid
+        record.finished_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return record
+
+    async def _call(
+        self, index: int, plan: StepPlan, rendered: Any, seed: int, *, priority: bool
+    ) -> tuple[ModelResponse, float]:
+        last: ModelError | None = None
+        outage: ModelError | None = None
+        for model in plan.models:
+            if model in self.unusable:
+                last = self.unusable[model]
+                continue
+            request = ModelRequest.from_prompt(
+                model,
+                rendered.prompt,
+                system=rendered.system,
+                max_tokens=plan.max_tokens,
+                temperature=plan.temperature,
+                top_p=plan.top_p,
+                stop=plan.stop,
+                json_schema=plan.json_schema,
+                seed=seed,
+            )
+            max_in = self.backend.max_input_tokens(request)
+            try:
+                worst = self.prices.worst_case(model, max_in, plan.max_tokens)
+            except PricingError as exc:
+                raise FatalJobError(exc) from None
+            reservation = await self.governor.reserve(
+                worst, max_in + plan.max_tokens, priority=priority
+            )
+            try:
+                resp = await self.backend.generate(request)
+            except _MODEL_UNUSABLE + _OUTAGE as exc:
+                self.governor.release(reservation)
+                if isinstance(exc, _MODEL_UNUSABLE):
+                    self.unusable[model] = exc
+                else:
+                    outage = exc
+                last = exc
+                continue
+            except _FATAL as exc:
+                self.governor.release(reservation)
+                raise FatalJobError(exc) from None
+            except ModelError:
+                self.governor.release(reservation)
+                raise
+            except BaseException:
+                # cancelled mid-call or a backend bug: the bill is unknown, assume the worst
+                self.governor.abandon(reservation)
+                raise
+            try:
+                cost = self.prices.cost(model, resp.usage)
+            except PricingError as exc:  # e.g. cache tokens without a cache price
+                self.governor.abandon(reservation)
+                raise FatalJobError(exc) from None
+            self.governor.settle(reservation, cost, resp.usage.total_tokens)
+            return resp, cost
+        if outage is not None:
+            raise RecordUnsettled(index, outage)
+        assert last is not None
+        raise FatalJobError(last)

@@ -1,0 +1,93 @@
+"""Job states and the transitions allowed between them.
+
+::
+
+    QUEUED ──► RUNNING ──► COMPLETED            (every record settled)
+       │          ├──────► BUDGET_EXCEEDED ─┐
+       │          ├──────► FAILED ──────────┤   resumable: back to RUNNING
+       │          ├──────► INTERRUPTED ─────┤   (SIGTERM, Ctrl-C, a crash)
+       └──────────┴──────► CANCELLED ───────┘
+
+Only the runner decides COMPLETED, and only when every index of the job has a
+settled record in the shards; any stop short of that (a Spot notice, Ctrl-C, a
+crash noticed on resume) is INTERRUPTED, never COMPLETED.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ..errors import JobStateError
+
+__all__ = [
+    "RESUMABLE_STATES",
+    "TERMINAL_STATES",
+    "JobState",
+    "check_transition",
+]
+
+
+class JobState(str, enum.Enum):
+    """Where a job is in its life. Values are the upper-case names stored in the registry."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    INTERRUPTED = "INTERRUPTED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_final(self) -> bool:
+        """No further work can happen without a resume (or ever, for COMPLETED)."""
+        return self is not JobState.QUEUED and self is not JobState.RUNNING
+
+
+# States a job can be (re)started from. CANCELLED is resumable on purpose: cancel
+# means "stop now", not "throw away what was paid for".
+RESUMABLE_STATES = frozenset(
+    {
+        JobState.QUEUED,
+        JobState.INTERRUPTED,
+        JobState.BUDGET_EXCEEDED,
+        JobState.FAILED,
+        JobState.CANCELLED,
+    }
+)
+TERMINAL_STATES = frozenset({JobState.COMPLETED})
+
+_ALLOWED: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED}),
+    JobState.RUNNING: frozenset(
+        {
+            JobState.COMPLETED,
+            JobState.BUDGET_EXCEEDED,
+            JobState.FAILED,
+            JobState.CANCELLED,
+            JobState.INTERRUPTED,
+        }
+    ),
+    JobState.BUDGET_EXCEEDED: frozenset({JobState.RUNNING, JobState.CANCELLED}),
+    JobState.FAILED: frozenset({JobState.RUNNING, JobState.CANCELLED}),
+    JobState.INTERRUPTED: frozenset({JobState.RUNNING, JobState.CANCELLED}),
+    JobState.CANCELLED: frozenset({JobState.RUNNING}),
+    JobState.COMPLETED: frozenset(),
+}
+
+
+def check_transition(current: JobState | str, new: JobState | str, *, job_id: str = "") -> None:
+    """Raise :class:`JobStateError` unless ``current -> new`` is allowed."""
+    cur, nxt = JobState(current), JobState(new)
+    if nxt not in _ALLOWED[cur]:
+        what = f"job {job_id} " if job_id else ""
+        if cur is JobState.COMPLETED:
+            fix = "A completed job is final; start a new job to generate more records."
+        elif cur is JobState.RUNNING and nxt is JobState.RUNNING:
+            fix = "It is already running; wait for it, or cancel it with `plotpalette cancel`."
+        else:
+            fix = None
+        raise JobStateError(f"{what}cannot go from {cur.value} to {nxt.value}", fix=fix)

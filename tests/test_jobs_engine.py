@@ -1,0 +1,199 @@
+"""The job engine end to end through the public verbs, on the in-process InstantBackend."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from plotpalette import layout
+from plotpalette.errors import ThrottledError
+from plotpalette.jobs import (
+    JobHandle,
+    JobSpec,
+    JobState,
+    RunOptions,
+    cancel_job,
+    create_job,
+    iter_records,
+    job_status,
+    open_registry,
+    resume_job,
+    run_job,
+    scan_shards,
+)
+from plotpalette.testing import InstantBackend
+from plotpalette.workspace import Workspace
+
+QA = """
+name: qa_test
+description: two steps
+steps:
+  - id: ask
+    model: cheap
+    prompt: "Write one question about {{ topic }}."
+    max_tokens: 40
+  - id: answer
+    model: cheap
+    fallback: [balanced]
+    prompt: "Answer briefly: {{ steps.ask.output }}"
+    max_tokens: 60
+output:
+  question: "{{ steps.ask.output }}"
+  answer: "{{ steps.answer.output }}"
+"""
+SEEDS = [{"topic": f"topic number {i}"} for i in range(7)]
+FAST = RunOptions(
+    concurrency=4, flush_records=5, flush_seconds=0.05, progress_seconds=0.02, grace_s=5
+)
+
+
+def save_template(ws: Workspace, text: str = QA):
+    from plotpalette.templates.library import TemplateLibrary
+
+    return TemplateLibrary(ws).save(text)
+
+
+@pytest.fixture
+def ws(tmp_path):
+    ws = Workspace.open(tmp_path / "ws")
+    save_template(ws)
+    return ws
+
+
+def spec(**kw) -> JobSpec:
+    return JobSpec(**{"template": "qa_test", "seeds": SEEDS, "records": 12, **kw})
+
+
+def outputs(ws, job_id):
+    return {r.index: (r.seed_index, r.outputs) for r in iter_records(ws, job_id)}
+
+
+def test_run_completes_pins_the_template_and_bills_real_usage(ws):
+    events = []
+    result = run_job(
+        ws, spec(budget_usd=1.0), backend=InstantBackend(), options=FAST, on_event=events.append
+    )
+    assert result.state is JobState.COMPLETED, result.error
+    recs = list(iter_records(ws, result.job_id, ordered=True))
+    assert [r.index for r in recs] == list(range(12))
+    assert all(r.status == "ok" and r.outputs["answer"] for r in recs)
+    stored = ws.store.read_bytes(layout.spec_key(result.job_id)).decode()
+    assert '"template": "qa_test@1"' in stored
+    assert ws.store.exists(layout.template_snapshot_key(result.job_id))
+    info = job_status(ws, result.job_id)
+    assert info.reserved_usd == pytest.approx(0.0, abs=1e-12)  # everything settled
+    assert info.settled_usd == pytest.approx(sum(r.cost_usd for r in recs))
+    assert info.settled_tokens == sum(
+        s.input_tokens + s.output_tokens for r in recs for s in r.steps.values()
+    )
+    assert {e.kind for e in events} >= {"state", "progress", "records"}
+    assert events[-1].data["state"] == "COMPLETED"
+
+
+def test_bare_name_pins_the_latest_version_not_version_1(ws):
+    save_template(ws, QA.replace("two steps", "second version"))
+    job_id = create_job(ws, spec())
+    assert job_status(ws, job_id).template == "qa_test@2"
+    assert "second version" in ws.store.read_bytes(layout.template_snapshot_key(job_id)).decode()
+
+
+def test_budget_stop_then_resume_equals_an_uninterrupted_run(ws):
+    backend = InstantBackend()
+    full = run_job(ws, spec(records=30), backend=backend, options=FAST)
+    assert full.state is JobState.COMPLETED
+    per_record = full.spend_usd / 30
+    small = per_record * 8
+    part = run_job(ws, spec(records=30, budget_usd=small), backend=backend, options=FAST)
+    assert part.state is JobState.BUDGET_EXCEEDED
+    assert 0 < part.records_ok < 30
+    assert job_status(ws, part.job_id).spend_usd <= small + 1e-12
+    # nothing paid for is lost: every settled call belongs to a stored record or is waste
+    stored = sum(r.cost_usd for r in iter_records(ws, part.job_id))
+    assert stored + part.waste_usd == pytest.approx(part.spend_usd)
+    done = resume_job(ws, part.job_id, backend=backend, options=FAST, budget_usd=1.0)
+    assert done.state is JobState.COMPLETED
+    assert scan_shards(ws, part.job_id).duplicates == 0
+    assert outputs(ws, part.job_id) == outputs(ws, full.job_id)
+
+
+def test_no_model_access_fails_fast_with_the_fix(ws):
+    backend = InstantBackend(no_access={"amazon.nova-micro-v1:0"})
+    start = time.monotonic()
+    result = run_job(ws, spec(records=500), backend=backend, options=FAST)
+    assert result.state is JobState.FAILED
+    assert result.error["error"] == "ModelAccessError"
+    assert "Model access" in result.error["fix"]
+    assert backend.call_count <= FAST.concurrency
+    assert time.monotonic() - start < 5
+    assert not list(iter_records(ws, result.job_id))
+
+
+def test_an_outage_never_ends_completed_and_resume_finishes(ws):
+    def outage(request, index):  # every call fails for a while
+        return ThrottledError("throttled (test outage)") if index < 400 else None
+
+    backend = InstantBackend(failures=outage)
+    result = run_job(ws, spec(records=40), backend=backend, options=FAST)
+    assert result.state is JobState.FAILED
+    assert result.error["reason"] == "error_rate"
+    assert result.records_ok < 40
+    assert all(r.status == "ok" for r in iter_records(ws, result.job_id))
+    healed = resume_job(ws, result.job_id, backend=InstantBackend(), options=FAST)
+    assert healed.state is JobState.COMPLETED
+    assert scan_shards(ws, result.job_id).indices == set(range(40))
+
+
+def test_fallback_model_answers_when_the_primary_is_not_available(ws):
+    backend = InstantBackend(
+        failures=lambda req, i: (
+            ThrottledError("busy")
+            if req.model == "amazon.nova-micro-v1:0" and "Answer" in req.messages[0].text
+            else None
+        )
+    )
+    result = run_job(ws, spec(records=5), backend=backend, options=FAST)
+    assert result.state is JobState.COMPLETED
+    models = {r.steps["answer"].model for r in iter_records(ws, result.job_id)}
+    assert models == {"amazon.nova-lite-v1:0"}
+
+
+def test_handle_pause_resume_cancel_and_cancel_from_the_registry(ws):
+    handle = JobHandle(
+        ws, spec(records=400), backend=InstantBackend(latency_s=0.01), options=FAST
+    ).start()
+    time.sleep(0.3)
+    handle.pause()
+    time.sleep(0.2)
+    frozen = scan_shards(ws, handle.job_id).indices
+    time.sleep(0.3)
+    assert len(scan_shards(ws, handle.job_id).indices) <= len(frozen) + FAST.concurrency
+    handle.resume()
+    time.sleep(0.1)
+    cancel_job(ws, handle.job_id)  # as another process would: through the registry
+    result = handle.wait(10)
+    assert result.state is JobState.CANCELLED
+    assert 0 < result.records_ok < 400
+    assert any(e.kind == "progress" for e in handle.drain_events())
+    again = resume_job(ws, handle.job_id, backend=InstantBackend(), options=FAST)
+    assert again.state is JobState.COMPLETED
+    assert scan_shards(ws, handle.job_id).duplicates == 0
+
+
+def test_quality_checks_filter_and_the_job_still_completes(ws):
+    backend = InstantBackend(output_tokens=0)  # empty answers
+    result = run_job(ws, spec(records=4), backend=backend, options=FAST)
+    recs = list(iter_records(ws, result.job_id))
+    assert result.state is JobState.COMPLETED
+    assert {r.status for r in recs} == {"filtered"}
+    assert all("ask:empty" in r.flags for r in recs)
+    assert all("answer" not in r.steps for r in recs)  # later steps were not paid for
+
+
+def test_registry_records_states_and_ledger(ws):
+    result = run_job(ws, spec(records=3), backend=InstantBackend(), options=FAST)
+    reg = open_registry(ws)
+    rows = reg.ledger(result.job_id)
+    reg.close()
+    assert sum(r.reserve_usd for r in rows) == pytest.approx(0.0, abs=1e-12)
+    assert sum(r.settle_usd for r in rows) == pytest.approx(result.spend_usd)
