@@ -1,0 +1,348 @@
+"""Export a job to files: ``export_job`` (see ``frames`` for ``to_pandas``).
+
+Works for a job in any state: a RUNNING, BUDGET_EXCEEDED, INTERRUPTED or CANCELLED job
+exports the records settled so far (the shards are the truth), and its card says the
+results are partial. Records are read once, streaming, through the job engine's shard
+reader; the column plan is fixed from the template and the first records before the
+first row is written.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import layout
+from ..errors import ExportError, WorkspaceError
+from ..records import Record
+from ..store import LocalStore, Store
+from ..workspace import Workspace
+from . import hf
+from .card import CardFacts, render_card
+from .columns import ColumnPlan
+from .source import job_info, open_workspace, planned_records, template_facts
+from .writers import WriteResult, check_layout, write_files
+
+__all__ = ["EXPORT_FORMATS", "ExportResult", "export_job"]
+
+EXPORT_FORMATS = ("parquet", "jsonl", "csv", "hf")
+MARKER = "export.json"  # written last: a folder with it holds a finished export
+
+
+@dataclass
+class ExportResult:
+    """What an export produced."""
+
+    job_id: str
+    format: str
+    dest: str  # a local folder, or the store URL + prefix
+    files: list[str]  # data files, local paths when the destination is local
+    rows: int
+    columns: list[str]
+    card_path: str | None
+    job_state: str
+    counts: dict[str, int] = field(default_factory=dict)  # exported rows by status
+    partitions: dict[str, int] = field(default_factory=dict)  # "col=value" -> rows
+    hub_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Tally:
+    """Counts exported rows by status and models by step while they stream past."""
+
+    def __init__(self) -> None:
+        self.status: Counter[str] = Counter()
+        self.models: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def wrap(self, records: Iterable[Record]) -> Iterator[Record]:
+        for record in records:
+            self.status[record.status] += 1
+            for step_id, step in record.steps.items():
+                if not step.skipped:
+                    self.models[step_id][step.model] += 1
+            yield record
+
+
+def _destination(
+    ws: Workspace,
+    job_id: str,
+    dest: str | Path | None,
+    fmt: str,
+) -> tuple[Store, str, str]:
+    """(store, key prefix ending in '/', a printable location)."""
+    if dest is None:
+        prefix = layout.export_prefix(job_id) + f"{fmt}/"
+        local = ws.store.local_path(prefix.rstrip("/"))
+        return ws.store, prefix, str(local) if local else f"{ws.store.url}/{prefix}"
+    text = str(dest)
+    if "://" in text:
+        raise ExportError(
+            f"destination {text!r} is not a local folder",
+            fix="Export to a local folder (S3 destinations arrive with the "
+            "AWS stores), or leave dest out to export into the workspace.",
+        )
+    path = Path(text).expanduser().resolve()
+    if path.parent == path:
+        raise ExportError(
+            f"cannot export into the file-system root {path}", fix="Choose a folder for the export."
+        )
+    if path.exists() and not path.is_dir():
+        raise ExportError(
+            f"destination {path} exists and is not a folder", fix="Choose a folder path for dest."
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(
+            f"cannot create the destination folder {path}: {exc.strerror or exc}",
+            fix="Choose a folder you can write to (its parents must be folders, not files).",
+        ) from None
+    return LocalStore(path.parent), f"{path.name}/", str(path)
+
+
+def _clear(store: Store, prefix: str, where: str, overwrite: bool) -> None:
+    existing = store.list(prefix)
+    if not existing:
+        return
+    if not overwrite:
+        raise ExportError(
+            f"{where} already holds files",
+            fix="Pass overwrite=True (--overwrite) to replace an earlier "
+            "export, or choose another destination.",
+        )
+    if not store.exists(prefix + MARKER):
+        raise ExportError(
+            f"{where} holds files that are not a Plot Palette export; refusing to delete them",
+            fix="Choose an empty folder or a previous export's folder.",
+        )
+    store.delete(prefix.rstrip("/"))
+
+
+def _command(job_id: str, fmt: str, where: str, *, default_dest: bool, **opts: Any) -> str:
+    parts = ["plotpalette", "export", job_id, "--format", fmt]
+    if not default_dest:
+        parts += ["--dest", where]
+    if opts["columns"] is not None:
+        parts += ["--columns", ",".join(opts["columns"])]
+    if opts["metadata"] is not None:
+        parts += ["--metadata", ",".join(opts["metadata"])]
+    if opts["json_columns"]:
+        parts += ["--json-columns", ",".join(opts["json_columns"])]
+    if opts["include_prompts"]:
+        parts.append("--include-prompts")
+    if not opts["only_ok"]:
+        parts.append("--all-statuses")
+    if opts["partition_by"]:
+        parts += ["--partition-by", opts["partition_by"]]
+    if opts["shard_size"]:
+        parts += ["--shard-size", str(opts["shard_size"])]
+    return shlex.join(parts)
+
+
+def export_job(
+    workspace: Workspace | str | Path | None,
+    job_id: str,
+    dest: str | Path | None = None,
+    *,
+    format: str = "parquet",
+    columns: Sequence[str] | None = None,
+    metadata: Sequence[str] | None = None,
+    include_prompts: bool = False,
+    only_ok: bool = True,
+    json_columns: Sequence[str] = (),
+    partition_by: str | None = None,
+    shard_size: int | None = None,
+    overwrite: bool = False,
+    license: str = "other",
+    push_to_hub: str | None = None,
+    token: str | None = None,
+    private: bool = True,
+) -> ExportResult:
+    """Export a job's records (any job state) as flat, typed columns, with a dataset card.
+
+    Args:
+        workspace: a :class:`Workspace` or its location (``None``: the default one).
+        job_id: the job to export; :class:`JobNotFoundError` if unknown.
+        dest: a local folder; default ``jobs/<id>/exports/<format>/`` in the workspace.
+        format: ``parquet``, ``jsonl``, ``csv`` or ``hf`` (Hugging Face ``save_to_disk``).
+        columns: exactly these columns, in order (see ``plan_columns``); default: the
+            template's output columns plus ``metadata``.
+        metadata: metadata columns or groups (default ``DEFAULT_METADATA``).
+        include_prompts: add ``<step>_system`` / ``<step>_prompt`` text columns.
+        only_ok: export only ``ok`` records (default); ``False`` adds failed/filtered.
+        json_columns: columns to store as JSON text (needed for nested values in CSV).
+        partition_by: a column name or ``"date"``: Hive folders ``col=value/``.
+        shard_size: at most this many rows per file.
+        overwrite: replace an earlier export at ``dest`` (it is deleted first).
+        license: the card's licence id (Hugging Face licence identifiers).
+        push_to_hub: with ``format="hf"``, also upload to this Hub repository
+            (needs a token: ``token=``, ``HF_TOKEN`` or ``huggingface-cli login``).
+
+    Files are published only when complete; if the export fails midway every file it
+    wrote is removed again and the error is raised.
+    """
+    if format not in EXPORT_FORMATS:
+        raise ExportError(
+            f"unknown export format {format!r}", fix=f"Use one of: {', '.join(EXPORT_FORMATS)}."
+        )
+    if format == "hf" and partition_by:
+        raise ExportError(
+            "partition_by applies to file exports, not to format='hf'",
+            fix="Use format='parquet' with partition_by, or drop partition_by.",
+        )
+    if push_to_hub and format != "hf":
+        raise ExportError("push_to_hub needs format='hf'", fix="Pass format='hf'.")
+    hub_token = hf.hub_token(token) if push_to_hub else None  # fail before any work
+    ws = open_workspace(workspace)
+    info = job_info(ws, job_id)
+    tpl = template_facts(ws, info)
+    options = dict(
+        columns=columns,
+        metadata=metadata,
+        include_prompts=include_prompts,
+        json_columns=json_columns,
+    )
+    plan, records = planned_records(ws, job_id, tpl, only_ok=only_ok, **options)
+    if format == "csv":
+        plan = plan.for_flat_format("csv")
+    check_layout(plan, partition_by, shard_size)  # every option checked before any write
+    store, prefix, where = _destination(ws, job_id, dest, format)
+    _clear(store, prefix, where, overwrite)
+    tally = _Tally()
+    file_format = "parquet" if format == "hf" else format
+    hub_url = None
+    try:
+        if format == "hf":
+            written, files, dataset = _write_hf(
+                store, prefix, plan, tally.wrap(records), shard_size
+            )
+        else:
+            written = write_files(
+                tally.wrap(records),
+                plan,
+                store,
+                prefix,
+                file_format,
+                partition_by=partition_by,
+                shard_size=shard_size,
+            )
+            files = [_shown(store, k) for k in written.keys]
+        card_text = render_card(
+            CardFacts(
+                job_id=job_id,
+                job_name=info.name,
+                state=info.state.value,
+                template_ref=tpl.ref,
+                template_hash=tpl.hash,
+                template_category=tpl.category,
+                template_description=tpl.description,
+                seeds=info.spec.get("seeds"),
+                seeds_format=info.spec.get("seeds_format"),
+                price_table_version=", ".join(info.price_tables) or None,
+                records_requested=info.records_total,
+                counts={
+                    "ok": info.records_ok,
+                    "failed": info.records_failed,
+                    "filtered": info.records_filtered,
+                },
+                spend_usd=info.spend_usd,
+                settled_usd=info.settled_usd,
+                reserved_usd=info.reserved_usd,
+                budget_usd=info.budget_usd,
+                created_at=info.created_at,
+                finished_at=info.finished_at,
+                spec=info.spec,
+                export_format=format,
+                export_rows=written.rows,
+                export_counts=dict(tally.status),
+                columns=[(c.name, str(c.type)) for c in plan.columns],
+                files=[k[len(prefix) :] for k in written.keys],
+                models=dict(tally.models),
+                partition_by=partition_by,
+                only_ok=only_ok,
+                include_prompts=include_prompts,
+                license=license,
+                data_files=None if format == "hf" else f"data/**/*.{file_format}",
+                export_command=_command(
+                    job_id,
+                    format,
+                    where,
+                    default_dest=dest is None,
+                    only_ok=only_ok,
+                    partition_by=partition_by,
+                    shard_size=shard_size,
+                    **options,
+                ),
+                reproduce_command="plotpalette run --spec spec.json",
+            )
+        )
+        store.write_bytes(prefix + "README.md", card_text.encode())
+        if push_to_hub:
+            card = store.local_path(prefix + "README.md")
+            hub_url = hf.push_dataset(
+                dataset, push_to_hub, token=hub_token or "", private=private, card_path=card
+            )
+        result = ExportResult(
+            job_id=job_id,
+            format=format,
+            dest=where,
+            files=files,
+            rows=written.rows,
+            columns=plan.names,
+            card_path=_shown(store, prefix + "README.md"),
+            job_state=info.state.value,
+            counts=dict(tally.status),
+            partitions=written.partitions,
+            hub_url=hub_url,
+        )
+        marker = {"plotpalette_export": 1, "exported_at": time.time(), **result.to_dict()}
+        store.write_bytes(prefix + MARKER, json.dumps(marker, indent=1).encode())
+    except (OSError, WorkspaceError) as exc:
+        raise ExportError(
+            f"cannot write the export to {where}: {exc}",
+            fix="Choose a writable destination with free space.",
+        ) from exc
+    return result
+
+
+def _shown(store: Store, key: str) -> str:
+    local = store.local_path(key)
+    return str(local) if local is not None else f"{store.url}/{key}"
+
+
+def _write_hf(
+    store: Store, prefix: str, plan: ColumnPlan, records: Iterable[Record], shard_size: int | None
+) -> tuple[WriteResult, list[str], Any]:
+    """Stream Parquet to a staging folder, then ``save_to_disk`` into the destination."""
+    target = store.local_path(prefix.rstrip("/"))
+    if target is None:
+        raise ExportError("format='hf' needs a local destination", fix="Pass dest= a local folder.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".pp-hf-", dir=target.parent) as tmp:
+        staging = LocalStore(tmp)
+        written = write_files(records, plan, staging, "parquet/", "parquet", shard_size=shard_size)
+        parquet = [staging.local_path(k) for k in written.keys]
+        built = Path(tmp) / "dataset"
+        hf.save_dataset(
+            parquet, built, cache_dir=Path(tmp) / "cache", rows=written.rows, shard_size=shard_size
+        )
+        if target.exists():
+            target.rmdir()  # emptied by _clear; a non-empty folder here is a bug
+        shutil.move(str(built), str(target))
+    keys = sorted(
+        prefix + p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()
+    )
+    from datasets import load_from_disk
+
+    result = WriteResult(keys=keys, rows=written.rows)
+    return result, [_shown(store, k) for k in keys], load_from_disk(str(target))
