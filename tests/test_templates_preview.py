@@ -15,7 +15,7 @@ from plotpalette.templates import builtin_templates, placeholder, preview
 def test_preview_without_backend_shows_placeholders_tokens_and_cost():
     tpl = builtin_templates()["question_answer"]
     rows = sample_rows()[:3]
-    result = preview(tpl, rows, records=1000)
+    result = preview(tpl, rows, records=1000, backend_name="bedrock")
     assert len(result.rows) == 3 and result.token_counting == "approximation"
     ask, answer = result.rows[0].steps
     assert ask.model == "cheap" and ask.model_id == "amazon.nova-micro-v1:0"
@@ -47,7 +47,7 @@ def test_json_placeholders_follow_the_schema_and_unknown_conditions_are_marked()
 
 def test_unpriced_models_are_reported_not_guessed():
     tpl = "name: x\nsteps:\n  - id: a\n    model: vendor.unknown-model-v9\n    prompt: hi\n"
-    result = preview(tpl, [{}])
+    result = preview(tpl, [{}], backend_name="bedrock")
     assert result.cost_per_record is None and result.cost_for_records is None
     assert any("vendor.unknown-model-v9" in n for n in result.notes)
 
@@ -78,3 +78,90 @@ def test_preview_works_inside_a_running_event_loop():
         return len(result.rows)
 
     assert asyncio.run(inside()) == 1
+
+
+def test_preview_under_the_local_backend_shows_the_local_model_at_no_cost():
+    from plotpalette.config import Settings
+
+    tpl = builtin_templates()["question_answer"]
+    result = preview(tpl, sample_rows()[:2], settings=Settings.load(backend="local"))
+    assert result.backend == "local"
+    for row in result.rows:
+        assert {s.model_id for s in row.steps} == {"local/smollm2-135m-instruct"}
+        assert row.worst_case_usd == 0.0
+    assert result.rows[0].steps[0].model == "cheap"  # as the template names it
+    assert result.cost_per_record == 0.0 and result.cost_for_records == 0.0
+    assert any("backend local" in note for note in result.notes)
+    assert "backend: local" in result.to_text()
+    # an id no price table knows still runs (and costs nothing) on the local model
+    unknown = "name: x\nsteps:\n  - id: a\n    model: vendor.unknown-model-v9\n    prompt: hi\n"
+    assert preview(unknown, [{}], backend_name="local").cost_per_record == 0.0
+
+
+def test_preview_under_bedrock_shows_the_tiers_bedrock_ids_and_their_price():
+    from plotpalette.config import Settings
+
+    settings = Settings.load(backend="bedrock", tiers={"premium": "amazon.nova-lite-v1:0"})
+    tpl = builtin_templates()["question_answer"]
+    result = preview(tpl, sample_rows()[:1], settings=settings)
+    ask, answer = result.rows[0].steps
+    assert result.backend == "bedrock"
+    assert (ask.model, ask.model_id) == ("cheap", "amazon.nova-micro-v1:0")
+    assert answer.model_id == settings.tiers[answer.model]
+    assert ask.worst_case_usd > 0 and answer.worst_case_usd > 0
+    assert result.cost_per_record > 0
+    assert not any("backend local" in note for note in result.notes)
+
+
+def test_preview_follows_the_configured_backend_by_default(monkeypatch):
+    tpl = builtin_templates()["question_answer"]
+    default = preview(tpl, sample_rows()[:1])  # the default backend is local
+    assert default.backend == "local" and default.cost_per_record == 0.0
+    monkeypatch.setenv("PLOTPALETTE_BACKEND", "bedrock")
+    configured = preview(tpl, sample_rows()[:1])
+    assert configured.backend == "bedrock"
+    assert configured.rows[0].steps[0].model_id == "amazon.nova-micro-v1:0"
+    assert configured.cost_per_record > 0
+    # an explicit backend_name wins over the configured one
+    assert preview(tpl, sample_rows()[:1], backend_name="local").cost_per_record == 0.0
+
+
+def test_preview_rejects_an_unknown_backend_name():
+    from plotpalette.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown backend 'openai'") as info:
+        preview(builtin_templates()["poem"], sample_rows()[:1], backend_name="openai")
+    assert "local" in info.value.fix and "bedrock" in info.value.fix
+
+
+def test_a_local_id_under_bedrock_is_reported_on_the_row():
+    tpl = "name: x\nsteps:\n  - id: a\n    model: local/smollm2-135m-instruct\n    prompt: hi\n"
+    result = preview(tpl, [{}], backend_name="bedrock")
+    assert "not a Bedrock model" in result.rows[0].error
+
+
+def test_resolving_models_for_a_preview_loads_neither_boto3_nor_the_local_model():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from plotpalette.samples import sample_rows\n"
+        "from plotpalette.templates import builtin_templates, preview\n"
+        "for name in ('local', 'bedrock'):\n"
+        "    tpl = builtin_templates()['question_answer']\n"
+        "    preview(tpl, sample_rows()[:1], backend_name=name)\n"
+        "print(sorted(m for m in ('boto3', 'botocore', 'llama_cpp') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_preview_accepts_a_library_reference():
+    from plotpalette import preview, sample_seeds
+
+    rows = sample_seeds("poetry").rows[:1]
+    by_name = preview("question_answer", rows)
+    pinned = preview("question_answer@1", rows)
+    assert by_name.template == "question_answer@1" == pinned.template
+    assert rows[0]["poem"]["title"] in by_name.rows[0].steps[0].prompt

@@ -25,7 +25,6 @@ from .._version import __version__
 from ..config import Settings
 from ..errors import (
     ModelError,
-    ModelNotFoundError,
     ModelRequestError,
     PlotPaletteError,
     ThrottledError,
@@ -37,7 +36,7 @@ from .limits import Clock, LimiterRegistry
 from .model_limits import model_limits
 from .retry import RetryPolicy, final_error
 from .schema import check_json_schema
-from .tiers import resolve_tier
+from .tiers import resolve_model_id
 from .tokens import approx_tokens, tokens_lower_bound, tokens_upper_bound
 
 __all__ = [
@@ -253,13 +252,7 @@ class BedrockBackend:
 
     # -- Backend protocol ------------------------------------------------------------
     def resolve_model(self, model: str) -> str:
-        resolved = resolve_tier(model, self.settings.tiers)
-        if resolved.startswith("local/"):
-            raise ModelNotFoundError(
-                f"{resolved!r} is the embedded local model, not a Bedrock model",
-                fix="Use backend='local', or a Bedrock model id.",
-            )
-        return resolved
+        return resolve_model_id(model, self.name, self.settings.tiers)
 
     def max_input_tokens(self, request: ModelRequest) -> int:
         texts = [request.system or "", *(m.text for m in request.messages)]

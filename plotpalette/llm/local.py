@@ -25,6 +25,7 @@ from ..errors import LocalModelError, ModelRequestError
 from .base import LimiterStats, ModelRequest, ModelResponse, Usage
 from .local_files import LOCAL_MODEL_ID, llama_cpp_available, local_model_file
 from .schema import check_json_schema
+from .tiers import resolve_model_id
 
 __all__ = ["LOCAL_MODEL_ID", "N_CTX", "LocalBackend", "load_local_model"]
 
@@ -123,9 +124,7 @@ class LocalBackend:
         self._in_flight = 0
 
     def resolve_model(self, model: str) -> str:
-        if not (model or "").strip():
-            raise ModelRequestError("empty model name", fix="Name a model id or a tier.")
-        return LOCAL_MODEL_ID
+        return resolve_model_id(model, self.name)
 
     def count_tokens(self, text: str, model: str = LOCAL_MODEL_ID) -> int:
         """Exact, with the model's own tokenizer."""

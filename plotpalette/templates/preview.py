@@ -8,6 +8,11 @@ later prompts show where earlier answers go. Token counts come from the backend'
 input token plus ``max_tokens`` output tokens per call, and each reference to an
 earlier step counted at that step's ``max_tokens``. With a real backend the steps are
 actually called (through asyncio) and the real cost from reported usage is shown too.
+
+Without a backend, tiers and ids resolve for the *configured* backend
+(:func:`plotpalette.llm.tiers.resolve_model_id`, by name only — nothing is loaded): under
+``local`` every step shows ``local/smollm2-135m-instruct`` at $0, under ``bedrock`` the
+tier's Bedrock id at its price.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class PreviewResult:
     token_counting: str  # "backend <name>" or "approximation"
     price_table: str | None
     notes: list[str] = field(default_factory=list)
+    backend: str = ""  # the backend whose model ids and prices are shown
 
     @property
     def cost_per_record(self) -> float | None:
@@ -96,6 +102,7 @@ class PreviewResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "template": self.template,
+            "backend": self.backend,
             "records": self.records,
             "token_counting": self.token_counting,
             "price_table": self.price_table,
@@ -107,8 +114,9 @@ class PreviewResult:
 
     def to_text(self) -> str:
         lines = [
-            f"Preview of {self.template} ({len(self.rows)} row(s); tokens: "
-            f"{self.token_counting}; prices: {self.price_table or 'none'})"
+            f"Preview of {self.template} ({len(self.rows)} row(s); backend: "
+            f"{self.backend or 'unknown'}; tokens: {self.token_counting}; prices: "
+            f"{self.price_table or 'none'})"
         ]
         for row in self.rows:
             lines.append(f"\n=== row {row.index}")
@@ -194,23 +202,61 @@ def preview(
     settings: Any = None,
     library: Any = None,
     rng_seed: int = 0,
+    backend_name: str | None = None,
 ) -> PreviewResult:
     """Render every step of ``template`` for ``rows`` and estimate tokens and cost.
 
-    ``template`` is a :class:`Template` or YAML text; ``rows`` a list of dicts or any
+    ``template`` is a :class:`Template`, YAML text, or a library reference
+    (``"question_answer"``, ``"question_answer@2"``) looked up in ``library`` (default:
+    the configured workspace's library); ``rows`` a list of dicts or any
     object with ``.rows`` (a SeedSet). ``backend`` (optional) makes real calls;
-    ``prices`` defaults to the bundled :class:`~plotpalette.llm.PriceTable`; tiers
-    resolve through ``backend.resolve_model`` or ``settings.tiers`` (defaults if None).
-    ``records`` is the job size the total cost is estimated for.
+    ``settings`` defaults to :meth:`Settings.load`; ``prices`` to the bundled
+    :class:`~plotpalette.llm.PriceTable` with ``settings.price_overrides``. Models
+    resolve through ``backend.resolve_model`` when a backend is passed, else for the
+    backend named ``backend_name`` (default ``settings.backend``) with
+    ``settings.tiers``. ``records`` is the job size the total cost is estimated for.
     """
-    tpl = template if isinstance(template, Template) else parse_template(template)
+    from ..llm.tiers import KNOWN_BACKENDS, resolve_model_id
+
+    if isinstance(template, Template):
+        tpl = template
+    elif _looks_like_ref(template):
+        if library is None:
+            from ..workspace import Workspace
+            from .library import TemplateLibrary
+
+            library = TemplateLibrary(Workspace.open(settings=settings))
+        tpl = library.get(template)
+    else:
+        tpl = parse_template(template)
     seed_rows = list(getattr(rows, "rows", rows))
     renderer = Renderer(tpl, library)
+    if settings is None and (backend is None or prices is None):
+        from ..config import Settings
+
+        settings = Settings.load()
     if prices is None:
         from ..llm import PriceTable
 
         prices = PriceTable.load(getattr(settings, "price_overrides", None))
     notes: list[str] = []
+    if backend is not None:
+        name = str(backend.name)
+        resolve = backend.resolve_model
+    else:
+        name = backend_name or settings.backend
+        tiers = getattr(settings, "tiers", None)
+
+        def resolve(model: str) -> str:
+            return resolve_model_id(model, name, tiers)
+
+        if name not in KNOWN_BACKENDS:  # fail once here, not once per row
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"preview: unknown backend {name!r}",
+                fix=f"Use one of: {', '.join(KNOWN_BACKENDS)}.",
+            )
     result = PreviewResult(
         tpl.ref,
         [],
@@ -218,12 +264,18 @@ def preview(
         f"backend {backend.name}" if backend else "approximation",
         getattr(prices, "version", None),
         notes,
+        name,
     )
     result.rows = _run_sync(
-        _preview_rows(renderer, seed_rows, backend, prices, settings, rng_seed, notes)
+        _preview_rows(renderer, seed_rows, backend, resolve, prices, rng_seed, notes)
     )
     if backend is None:
         notes.append("outputs are placeholders; pass backend= to call real models")
+    if name == "local":
+        notes.append(
+            "backend local: every step runs on the embedded local model at $0; "
+            "set backend 'bedrock' (settings or backend_name=) to see Bedrock models and prices"
+        )
     return result
 
 
@@ -231,12 +283,11 @@ async def _preview_rows(
     renderer: Renderer,
     rows: list[Any],
     backend: Any,
+    resolve: Any,
     prices: Any,
-    settings: Any,
     rng_seed: int,
     notes: list[str],
 ) -> list[PreviewRow]:
-    from ..llm.tiers import resolve_tier
     from ..llm.tokens import approx_tokens
 
     tpl = renderer.template
@@ -244,10 +295,7 @@ async def _preview_rows(
     max_out = {s.id: s.max_tokens for s in tpl.steps}
 
     def model_id(step_id: str) -> str:
-        model = renderer.model_for(step_id)
-        if backend is not None:
-            return str(backend.resolve_model(model))
-        return resolve_tier(model, getattr(settings, "tiers", None))
+        return str(resolve(renderer.model_for(step_id)))
 
     def count(text: str, model: str) -> int:
         return int(backend.count_tokens(text, model)) if backend else approx_tokens(text)
@@ -359,3 +407,8 @@ def _references(step: Any) -> tuple[list[str], bool]:
         tree = parse_expression(strip_expression(step.when), where=step.id)
         when_refs = any(True for _ in step_references(tree))
     return found, when_refs
+
+
+def _looks_like_ref(text: str) -> bool:
+    """``name`` or ``name@version`` rather than YAML text (which has ``:`` or newlines)."""
+    return "\n" not in text and ":" not in text and bool(text.strip())
