@@ -1,0 +1,253 @@
+"""CostDashboard: where the money went, by day, model, template, step or job.
+
+>>> dash = CostDashboard()                                  # doctest: +SKIP
+>>> dash.set_filters(since="2026-11-01", models=["amazon.nova-micro-v1:0"])  # doctest: +SKIP
+>>> dash.table                                              # a pandas DataFrame  # doctest: +SKIP
+
+Figures and tables come from :mod:`plotpalette.analytics` (costs settled per record,
+reconciled with the ledger); the dashboard only filters and lays them out.
+:meth:`refresh` re-reads the workspace; :meth:`update` re-applies the filters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from .. import analytics
+from ..workspace import Workspace
+from ._base import App
+from ._job_html import format_usd
+
+__all__ = ["CostDashboard"]
+
+GROUPS = ("day", "model", "template", "step", "job", "status")
+
+
+def _open(workspace: Workspace | str | Path | None) -> Workspace:
+    return workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def _day(value: dt.date | str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+class CostDashboard(App):
+    """Cost plots and tables of a workspace, filtered by period, model and template.
+
+    Attributes set by :meth:`update`: ``facts`` (all cost facts), ``filtered`` (after the
+    filters), ``table`` (``filtered`` summed by the chosen grouping), ``jobs_frame``
+    (per-job spend and efficiency of the jobs in ``filtered``), ``total_usd``.
+    """
+
+    title = "Costs"
+
+    def __init__(self, workspace: Workspace | str | Path | None = None) -> None:
+        super().__init__()
+        self.workspace = _open(workspace)
+        self.facts: Any = None
+        self.filtered: Any = None
+        self.table: Any = None
+        self.jobs_frame: Any = None
+        self.total_usd = 0.0
+        self._build()
+        self.refresh()
+
+    def _build(self) -> None:
+        style = {"description_width": "6em"}
+        self.since = widgets.DatePicker(description="from", style=style)
+        self.until = widgets.DatePicker(description="to", style=style)
+        self.models = widgets.SelectMultiple(
+            description="models",
+            options=[],
+            rows=4,
+            style=style,
+            layout=widgets.Layout(width="30em"),
+        )
+        self.templates = widgets.SelectMultiple(
+            description="templates",
+            options=[],
+            rows=4,
+            style=style,
+            layout=widgets.Layout(width="24em"),
+        )
+        self.group_by = widgets.Dropdown(
+            description="group by", options=list(GROUPS), value="day", style=style
+        )
+        self.stack = widgets.Dropdown(
+            description="stack by", options=["(none)", *GROUPS], value="model", style=style
+        )
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.clear_button = widgets.Button(description="Clear filters", icon="times")
+        self.summary_html = widgets.HTML()
+        self.cost_plot = widgets.Image(format="png")
+        self.efficiency_plot = widgets.Image(format="png")
+        self.table_html = widgets.HTML()
+        self.jobs_html = widgets.HTML()
+        self.on_click(self.refresh_button, self.refresh)
+        self.on_click(self.clear_button, self.clear_filters)
+        for w in (self.since, self.until, self.models, self.templates, self.group_by, self.stack):
+            w.observe(self._on_filter, names="value")
+        self._updating = False
+        self.widget = widgets.VBox(
+            [
+                widgets.HTML(f"<b>{self.title}</b>"),
+                widgets.HBox([self.since, self.until, self.group_by, self.stack]),
+                widgets.HBox([self.models, self.templates]),
+                widgets.HBox([self.refresh_button, self.clear_button, self.status]),
+                self.summary_html,
+                widgets.HBox([self.cost_plot, self.efficiency_plot]),
+                widgets.HTML("<b>Cost table</b>"),
+                self.table_html,
+                widgets.HTML("<b>Jobs</b>"),
+                self.jobs_html,
+                self.log,
+            ]
+        )
+
+    def _on_filter(self, _: Any) -> None:
+        if self._updating:
+            return
+        with contextlib.suppress(Exception):
+            self.update()
+
+    # -- public methods ----------------------------------------------------------------
+    @App.guard
+    def refresh(self) -> Any:
+        """Re-read every job's costs from the workspace, then apply the filters."""
+        self.facts = analytics.cost_facts(self.workspace)
+        self._updating = True
+        try:
+            models = sorted(set(self.facts["model"])) if len(self.facts) else []
+            templates = (
+                sorted(set(self.facts["template"]) | set(self.facts["template_name"]))
+                if len(self.facts)
+                else []
+            )
+            self.models.options = models
+            self.models.value = tuple(m for m in self.models.value if m in models)
+            self.templates.options = templates
+            self.templates.value = tuple(t for t in self.templates.value if t in templates)
+        finally:
+            self._updating = False
+        return self.update()
+
+    def set_filters(
+        self,
+        *,
+        since: dt.date | str | None = None,
+        until: dt.date | str | None = None,
+        models: list[str] | None = None,
+        templates: list[str] | None = None,
+        group_by: str | None = None,
+    ) -> Any:
+        """Set several filters at once (dates as ``YYYY-MM-DD``), then :meth:`update`."""
+        self._updating = True
+        try:
+            if since is not None:
+                self.since.value = dt.date.fromisoformat(_day(since) or "")
+            if until is not None:
+                self.until.value = dt.date.fromisoformat(_day(until) or "")
+            if models is not None:
+                self.models.value = tuple(models)
+            if templates is not None:
+                self.templates.value = tuple(templates)
+            if group_by is not None:
+                self.group_by.value = group_by
+        finally:
+            self._updating = False
+        return self.update()
+
+    @App.guard
+    def clear_filters(self) -> Any:
+        """Show every job's costs again."""
+        self._updating = True
+        try:
+            self.since.value = None
+            self.until.value = None
+            self.models.value = ()
+            self.templates.value = ()
+        finally:
+            self._updating = False
+        return self.update()
+
+    @App.guard
+    def update(self) -> Any:
+        """Apply the filters to the facts read by :meth:`refresh`; redraw; return ``table``."""
+        if self.facts is None:
+            return self.refresh()
+        self.filtered = analytics.filter_facts(
+            self.facts,
+            since=_day(self.since.value),
+            until=_day(self.until.value),
+            models=list(self.models.value) or None,
+            templates=list(self.templates.value) or None,
+        )
+        self.table = analytics.costs_by(self.filtered, self.group_by.value)
+        job_ids = sorted(set(self.filtered["job_id"]))
+        self.jobs_frame = analytics.job_costs(self.workspace, job_ids, facts=self.filtered)
+        self.total_usd = float(self.filtered["cost_usd"].sum()) if len(self.filtered) else 0.0
+        self._draw(job_ids)
+        return self.table
+
+    # -- drawing -----------------------------------------------------------------------
+    def _draw(self, job_ids: list[str]) -> None:
+        stack = None if self.stack.value == "(none)" else self.stack.value
+        fig = analytics.plot_costs(self.filtered, by=self.group_by.value, stack=stack)
+        self.cost_plot.value = _png(fig)
+        if len(self.jobs_frame):
+            self.efficiency_plot.value = _png(analytics.plot_budget_efficiency(self.jobs_frame))
+            self.efficiency_plot.layout.display = None
+        else:
+            self.efficiency_plot.layout.display = "none"
+        money = {
+            "cost_usd": "${:,.6f}".format,
+            "spend_usd": "${:,.6f}".format,
+            "share": "{:.1%}".format,
+        }
+        self.table_html.value = self.table.to_html(index=False, formatters=money, border=0)
+        cols = [
+            "job_id",
+            "template",
+            "state",
+            "records_ok",
+            "records_total",
+            "budget_usd",
+            "spend_usd",
+            "spend_per_accepted_usd",
+            "accepted_per_dollar",
+            "budget_used",
+        ]
+        self.jobs_html.value = self.jobs_frame[cols].to_html(
+            index=False, border=0, na_rep="—", float_format="{:.6g}".format
+        )
+        period = " to ".join(d for d in (_day(self.since.value), _day(self.until.value)) if d)
+        self.summary_html.value = (
+            f"<b>{format_usd(self.total_usd)}</b> across {len(job_ids)} job(s)"
+            + (f", {period}" if period else "")
+            + (
+                f", models: {html.escape(', '.join(self.models.value))}"
+                if self.models.value
+                else ""
+            )
+            + (
+                f", templates: {html.escape(', '.join(self.templates.value))}"
+                if self.templates.value
+                else ""
+            )
+        )
+        self.status.value = f"{len(self.filtered)} cost row(s)"

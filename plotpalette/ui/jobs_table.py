@@ -1,0 +1,240 @@
+"""JobsTable: every job of the workspace, and what to do with one.
+
+>>> jobs = JobsTable()                    # doctest: +SKIP
+>>> jobs.select(jobs.job_ids[0])          # doctest: +SKIP
+>>> jobs.open_console()                   # doctest: +SKIP
+>>> jobs.export(format="jsonl")           # doctest: +SKIP
+
+Actions work on the selected job (or the ``job_id`` passed): **Open console**
+(:meth:`open_console`), **Resume** (:meth:`resume`, in the background), **Export**
+(:meth:`export`, in the format chosen). There is no Delete yet: the job engine has no
+public delete function (requested); cancel a job instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..errors import ConfigError
+from ..jobs import JobInfo, JobState, list_jobs
+from ..workspace import Workspace
+from ._base import App
+from ._job_html import format_time, format_usd, state_badge
+from .job_console import JobConsole
+
+__all__ = ["JobsTable"]
+
+_CELL = "padding:2px 8px;border-bottom:1px solid #eee;text-align:left"
+
+
+def _open(workspace: Workspace | str | Path | None) -> Workspace:
+    return workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+
+
+class JobsTable(App):
+    """The workspace's jobs, newest first, with actions on the selected one.
+
+    Args:
+        workspace: the workspace to list (default: the current one).
+        backend: a backend object for resumes started here (default: each job's own).
+        limit: show at most this many jobs.
+    """
+
+    title = "Jobs"
+
+    def __init__(
+        self,
+        workspace: Workspace | str | Path | None = None,
+        *,
+        backend: Any = None,
+        limit: int | None = 200,
+    ) -> None:
+        super().__init__()
+        self.workspace = _open(workspace)
+        self.backend = backend
+        self.limit = limit
+        self.jobs: list[JobInfo] = []
+        self.console: JobConsole | None = None
+        self.last_export: Any = None
+        self._build()
+        self.refresh()
+
+    def _build(self) -> None:
+        from ..export import EXPORT_FORMATS
+
+        self.state_filter = widgets.Dropdown(
+            description="state", options=["all", *[s.value for s in JobState]], value="all"
+        )
+        self.table_html = widgets.HTML()
+        self.selected = widgets.Dropdown(
+            description="job", options=[], layout=widgets.Layout(width="36em")
+        )
+        self.format = widgets.Dropdown(
+            description="format",
+            options=list(EXPORT_FORMATS),
+            value="parquet" if "parquet" in EXPORT_FORMATS else EXPORT_FORMATS[0],
+        )
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.open_button = widgets.Button(description="Open console", icon="eye")
+        self.resume_button = widgets.Button(description="Resume", icon="play")
+        self.export_button = widgets.Button(description="Export", icon="download")
+        self.export_html = widgets.HTML()
+        self.console_box = widgets.VBox()
+        self.on_click(self.refresh_button, self.refresh)
+        self.on_click(self.open_button, self.open_console)
+        self.on_click(self.resume_button, self.resume)
+        self.on_click(self.export_button, self.export)
+        self.state_filter.observe(lambda _: self._safe_refresh(), names="value")
+        self.widget = widgets.VBox(
+            [
+                widgets.HTML(f"<b>{self.title}</b>"),
+                widgets.HBox([self.state_filter, self.refresh_button, self.status]),
+                self.table_html,
+                widgets.HBox([self.selected, self.open_button, self.resume_button]),
+                widgets.HBox([self.format, self.export_button]),
+                self.export_html,
+                self.log,
+                self.console_box,
+            ]
+        )
+
+    def _safe_refresh(self) -> None:
+        with contextlib.suppress(Exception):
+            self.refresh()
+
+    # -- public methods ----------------------------------------------------------------
+    @property
+    def job_ids(self) -> list[str]:
+        return [j.job_id for j in self.jobs]
+
+    @App.guard
+    def refresh(self) -> list[JobInfo]:
+        """Re-read the job list from the registry (keeps the selection if it still exists)."""
+        state = None if self.state_filter.value == "all" else self.state_filter.value
+        self.jobs = list_jobs(self.workspace, state=state, limit=self.limit)
+        previous = self.selected.value
+        self.selected.options = [(self._label(j), j.job_id) for j in self.jobs]
+        if previous in self.job_ids:
+            self.selected.value = previous
+        self.table_html.value = self._table()
+        self.status.value = f"{len(self.jobs)} job(s)"
+        return self.jobs
+
+    def dataframe(self) -> Any:
+        """The listed jobs as a pandas DataFrame (one row per job)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "job_id": j.job_id,
+                    "state": j.state.value,
+                    "template": j.template,
+                    "records_done": j.records_done,
+                    "records_total": j.records_total,
+                    "records_ok": j.records_ok,
+                    "spend_usd": j.spend_usd,
+                    "budget_usd": j.budget_usd,
+                    "created": pd.Timestamp(j.created_at, unit="s"),
+                    "name": j.name,
+                }
+                for j in self.jobs
+            ]
+        )
+
+    def select(self, job_id: str) -> None:
+        """Make ``job_id`` the selected job."""
+        if job_id not in self.job_ids:
+            self.refresh()
+        if job_id not in self.job_ids:
+            raise ConfigError(
+                f"job {job_id!r} is not in the list",
+                fix="Check the state filter, or Refresh; job ids are listed in the table.",
+            )
+        self.selected.value = job_id
+
+    def _job(self, job_id: str | None) -> str:
+        job_id = job_id or self.selected.value
+        if not job_id:
+            raise ConfigError("no job selected", fix="Choose a job in the 'job' box first.")
+        return job_id
+
+    @App.guard
+    def open_console(self, job_id: str | None = None) -> JobConsole:
+        """Open the console of the selected job (live if it runs in this process)."""
+        job_id = self._job(job_id)
+        if self.console is not None:
+            self.console.close()
+        self.console = JobConsole(job_id, self.workspace, backend=self.backend)
+        self.console_box.children = (self.console.widget,)
+        return self.console
+
+    @App.guard
+    def resume(self, job_id: str | None = None, budget_usd: float | None = None) -> JobConsole:
+        """Resume a stopped job in the background and open its console."""
+        console = self.open_console(job_id)
+        console.resume(budget_usd=budget_usd)
+        self.refresh()
+        return console
+
+    @App.guard
+    def export(self, job_id: str | None = None, format: str | None = None, **options: Any) -> Any:
+        """Export the job's records (default: the chosen format, the job's exports folder;
+        an earlier export there is replaced). Returns the ExportResult."""
+        from ..export import export_job
+
+        job_id = self._job(job_id)
+        fmt = format or self.format.value
+        options.setdefault("overwrite", True)
+        result = export_job(self.workspace, job_id, format=fmt, **options)
+        self.last_export = result
+        self.export_html.value = (
+            f"exported {result.rows} row(s) of <code>{html.escape(job_id)}</code> as {fmt} to "
+            f"<code>{html.escape(result.dest)}</code>"
+            + (f"; card <code>{html.escape(result.card_path)}</code>" if result.card_path else "")
+        )
+        self.info(f"exported {job_id}: {result.rows} rows -> {result.dest}")
+        return result
+
+    # -- drawing -----------------------------------------------------------------------
+    @staticmethod
+    def _label(j: JobInfo) -> str:
+        return f"{j.job_id} — {j.state.value} {j.records_done}/{j.records_total}"
+
+    def _table(self) -> str:
+        if not self.jobs:
+            return "<i>no jobs yet — start one with JobWizard or <code>plotpalette run</code></i>"
+        head = "".join(
+            f"<th style='{_CELL}'>{h}</th>"
+            for h in ("job", "state", "progress", "spend", "template", "created")
+        )
+        rows = []
+        for j in self.jobs:
+            share = j.records_done / j.records_total if j.records_total else 0.0
+            bar = (
+                f"<div style='width:8em;background:#eee;display:inline-block'>"
+                f"<div style='width:{share:.0%};background:#1565c0;height:0.7em'></div>"
+                f"</div> {j.records_done}/{j.records_total}"
+            )
+            spend = format_usd(j.spend_usd) + (
+                f" / {format_usd(j.budget_usd)}" if j.budget_usd is not None else ""
+            )
+            cells = [
+                f"<code>{html.escape(j.job_id)}</code>",
+                state_badge(j.state.value),
+                bar,
+                spend,
+                f"<code>{html.escape(j.template)}</code>",
+                format_time(j.created_at),
+            ]
+            rows.append("<tr>" + "".join(f"<td style='{_CELL}'>{c}</td>" for c in cells) + "</tr>")
+        return (
+            f"<table style='border-collapse:collapse;font-size:90%'><tr>{head}</tr>"
+            + "".join(rows)
+            + "</table>"
+        )

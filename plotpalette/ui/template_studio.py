@@ -1,0 +1,427 @@
+"""TemplateStudio: pick, edit, check, preview, version, fork, import and export templates.
+
+Every button calls a public method (``preview_button`` → :meth:`TemplateStudio.preview`)
+and every method calls the public API of :mod:`plotpalette.templates`
+(``parse_template``, ``preview``, ``TemplateLibrary``); nothing about templates is
+decided here. The YAML editor is checked as you type: each change is parsed with
+``parse_template`` and its problems (path and line) are shown under the editor.
+
+>>> app = TemplateStudio("question_answer")      # doctest: +SKIP
+>>> app.preview()                                 # doctest: +SKIP
+>>> app.last_preview                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from ..errors import TemplateError
+from . import _studio_views as views
+from ._base import App
+from ._sources import load_seed_source, open_workspace, template_choices
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ..seeds import SeedSet
+    from ..templates import Template
+    from ..templates.library import TemplateLibrary
+    from ..templates.preview import PreviewResult
+    from ..workspace import Workspace
+
+__all__ = ["TemplateStudio"]
+
+PASSED_IN = "<seed rows passed in>"  # shown in the Seeds box for a SeedSet/DataFrame
+
+
+class TemplateStudio(App):
+    """Edit and version prompt templates, and preview what they send to the model.
+
+    Widgets (public): ``template`` + ``open_button``; ``editor`` (YAML) and ``messages``
+    (problems as you type); ``seed_source``, ``sample_rows``, ``records``,
+    ``preview_button``, ``preview_view``, ``estimate_view``; ``save_button``;
+    ``history`` (a Select of versions), ``history_button``, ``diff_a``, ``diff_b``,
+    ``diff_button``, ``diff_view``, ``restore_button``; ``fork_name`` + ``fork_button``;
+    ``path`` + ``import_button`` / ``export_button`` and ``upload`` (a FileUpload).
+
+    State: ``current`` (the template last opened or saved), ``parsed`` (the editor's
+    content when valid, else ``None``), ``problems`` (messages of the last check),
+    ``last_preview`` (a DataFrame: one row per seed row and step), ``estimate`` and
+    ``history_frame``.
+    """
+
+    title = "Template studio"
+
+    def __init__(
+        self,
+        template: str | None = "question_answer",
+        *,
+        seeds: Any = "sample:poetry",
+        workspace: Workspace | str | None = None,
+        backend: str | None = None,
+        records: int = 100,
+    ) -> None:
+        super().__init__()
+        self.workspace = open_workspace(workspace, backend)
+        from ..templates.library import TemplateLibrary
+
+        self.library: TemplateLibrary = TemplateLibrary(self.workspace)
+        self.current: Template | None = None
+        self.parsed: Template | None = None
+        self.problems: list[str] = []
+        self.last_preview: pd.DataFrame | None = None
+        self.last_result: PreviewResult | None = None
+        self.estimate: dict[str, Any] = {}
+        self.history_frame: pd.DataFrame | None = None
+        self._seeds_object: Any = None if isinstance(seeds, str) else seeds
+        self._build_widgets(seeds, records)
+        if template:
+            self.load(template)
+
+    # -- widgets -------------------------------------------------------------------
+    def _build_widgets(self, seeds: Any, records: int) -> None:
+        w = widgets
+        full = w.Layout(width="98%")
+        self.template = w.Dropdown(description="Template", options=template_choices(self.workspace))
+        self.open_button = w.Button(description="Open", icon="folder-open")
+        self.version_label = w.HTML()
+        self.editor = w.Textarea(layout=w.Layout(width="98%", height="24em"))
+        self.messages = w.HTML()
+        self.message = w.Text(description="Message", placeholder="what changed (optional)")
+        self.save_button = w.Button(
+            description="Save new version", icon="save", button_style="primary"
+        )
+        seed_text = seeds if isinstance(seeds, str) else PASSED_IN
+        self.seed_source = w.Text(
+            description="Seeds", value=seed_text, placeholder="sample:poetry or a seed file path"
+        )
+        self.sample_rows = w.BoundedIntText(description="Rows", value=2, min=1, max=20)
+        self.records = w.BoundedIntText(description="Records", value=records, min=1, max=10_000_000)
+        self.with_model = w.Checkbox(
+            description="Run steps with the model",
+            value=False,
+            tooltip="off: placeholders for step outputs, nothing is called",
+        )
+        self.preview_button = w.Button(description="Preview", icon="eye")
+        self.estimate_view = w.HTML()
+        self.preview_view = w.HTML(layout=full)
+        self.history = w.Select(description="Versions", rows=6)
+        self.history_button = w.Button(description="Refresh", icon="refresh")
+        self.restore_button = w.Button(
+            description="Restore selected",
+            icon="undo",
+            tooltip="save the selected version as a new version",
+        )
+        self.diff_a = w.Dropdown(description="From")
+        self.diff_b = w.Dropdown(description="To")
+        self.diff_button = w.Button(description="Diff", icon="columns")
+        self.diff_view = w.HTML(layout=full)
+        self.fork_name = w.Text(description="New name", placeholder="my_template")
+        self.fork_button = w.Button(description="Fork", icon="code-fork")
+        self.path = w.Text(
+            description="File",
+            placeholder="templates/my_template.yaml",
+            layout=w.Layout(width="60%"),
+        )
+        self.import_button = w.Button(description="Import", icon="upload")
+        self.export_button = w.Button(description="Export", icon="download")
+        self.upload = w.FileUpload(accept=".yaml,.yml", multiple=False, description="Upload YAML")
+
+        self.on_click(self.open_button, lambda: self.load(self.template.value))
+        self.on_click(self.save_button, self.save)
+        self.on_click(self.preview_button, self.preview)
+        self.on_click(self.history_button, self.show_history)
+        self.on_click(self.diff_button, lambda: self.diff(self.diff_a.value, self.diff_b.value))
+        self.on_click(self.restore_button, lambda: self.restore(self.history.value))
+        self.on_click(self.fork_button, lambda: self.fork(self.fork_name.value))
+        self.on_click(self.import_button, lambda: self.import_file(self.path.value))
+        self.on_click(self.export_button, lambda: self.export_file(self.path.value))
+        self.editor.observe(self._on_edit, names="value")
+        self.upload.observe(self._on_upload, names="value")
+
+        edit = w.VBox([self.editor, self.messages, w.HBox([self.message, self.save_button])])
+        preview = w.VBox(
+            [
+                w.HBox([self.seed_source, self.sample_rows]),
+                w.HBox([self.records, self.with_model, self.preview_button]),
+                self.estimate_view,
+                self.preview_view,
+            ]
+        )
+        history = w.VBox(
+            [
+                w.HBox([self.history, w.VBox([self.history_button, self.restore_button])]),
+                w.HBox([self.diff_a, self.diff_b, self.diff_button]),
+                self.diff_view,
+            ]
+        )
+        files = w.VBox(
+            [
+                w.HBox([self.fork_name, self.fork_button]),
+                w.HBox([self.path, self.import_button, self.export_button]),
+                self.upload,
+            ]
+        )
+        self.tabs = w.Tab(
+            children=[edit, preview, history, files],
+            titles=["Edit", "Preview", "History", "Fork / import / export"],
+        )
+        self.widget = w.VBox(
+            [
+                w.HTML(f"<h3>{self.title}</h3>"),
+                w.HBox([self.template, self.open_button, self.version_label]),
+                self.status,
+                self.tabs,
+                self.log,
+            ]
+        )
+
+    # -- open / edit / check ---------------------------------------------------------
+    @App.guard
+    def load(self, name_or_ref: str) -> Template:
+        """Open ``name`` (latest version), ``name@version`` or a built-in into the editor."""
+        tpl = self.library.get(name_or_ref)
+        self._open_saved(tpl)
+        self.info(f"opened {tpl.ref}")
+        return tpl
+
+    @App.guard
+    def validate(self) -> Template:
+        """Parse the editor's YAML; raises TemplateFormatError listing each problem."""
+        try:
+            tpl = self._parse()
+        except TemplateError as exc:
+            self._show_problems(exc)
+            raise
+        self._show_valid(tpl)
+        return tpl
+
+    def _parse(self) -> Template:
+        from ..templates import parse_template
+
+        name = self.current.name if self.current else "template"
+        return parse_template(self.editor.value, source=f"editor ({name})")
+
+    def _on_edit(self, _change: Any) -> None:
+        # as-you-type: show problems under the editor, never raise or fill the log
+        try:
+            tpl = self._parse()
+        except TemplateError as exc:
+            self._show_problems(exc)
+        else:
+            self._show_valid(tpl)
+
+    def _show_valid(self, tpl: Template) -> None:
+        self.parsed = tpl
+        self.problems = []
+        self.messages.value = "<span style='color:#1b5e20'>✔ valid template</span>"
+
+    def _show_problems(self, exc: TemplateError) -> None:
+        self.parsed = None
+        lines = [ln.strip() for ln in exc.message.splitlines() if ln.strip()]
+        self.problems = lines[1:] if len(lines) > 1 else lines
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems)
+        self.messages.value = (
+            f"<div style='color:#b00020'>⚠ {html.escape(lines[0])}<ul>{items}</ul>"
+            f"<i>fix: {html.escape(exc.fix)}</i></div>"
+        )
+        self.status.value = f"<span style='color:#b00020'>⚠ {html.escape(self.problems[0])}</span>"
+
+    def _open_saved(self, tpl: Template) -> None:
+        self._set_current(tpl)
+        self.editor.value = tpl.to_yaml()  # observed: validates
+        self.show_history()
+
+    def _set_current(self, tpl: Template) -> None:
+        self.current = tpl
+        names = [v for _, v in self.template.options]
+        if tpl.name not in names:
+            self.template.options = [*self.template.options, (tpl.name, tpl.name)]
+        self.template.value = tpl.name
+        self.version_label.value = f"<code>{html.escape(tpl.ref)}</code>"
+        self.status.value = f"{html.escape(tpl.ref)}"
+
+    # -- preview ---------------------------------------------------------------------
+    def seed_rows(self) -> SeedSet:
+        """The seed rows previews use: the set passed in, or the ``seed_source`` box."""
+        if self._seeds_object is not None and self.seed_source.value == PASSED_IN:
+            return load_seed_source(self.workspace, self._seeds_object)
+        return load_seed_source(self.workspace, self.seed_source.value or "sample:poetry")
+
+    @App.guard
+    def preview(self) -> pd.DataFrame:
+        """Render every step for the first ``sample_rows`` seed rows; estimate tokens and cost.
+
+        Calls :func:`plotpalette.templates.preview.preview`. Without ``with_model`` ticked
+        no model is called: earlier steps' outputs are marked placeholders and the cost is
+        the worst case (every input token plus ``max_tokens`` out). Sets ``last_result``
+        (the library's PreviewResult), ``last_preview`` (a DataFrame, one row per seed row
+        and step) and ``estimate`` (per record and for ``records`` records).
+        """
+        from ..templates.preview import preview
+
+        tpl = self.validate()
+        seeds = self.seed_rows()
+        rows = list(seeds.rows[: self.sample_rows.value])
+        settings = self.workspace.settings
+        backend = None
+        if self.with_model.value:
+            from ..llm import make_backend
+
+            backend = make_backend(settings)
+        result = preview(
+            tpl,
+            rows,
+            backend=backend,
+            settings=settings,
+            library=self.library,
+            records=self.records.value,
+        )
+        self.last_result = result
+        self.last_preview = views.preview_frame(result, seeds)
+        self.estimate = views.estimate_dict(result)
+        self.preview_view.value = views.preview_html(self.last_preview)
+        self.estimate_view.value = views.estimate_html(self.estimate)
+        failed = [r for r in result.rows if r.error]
+        for row in failed:
+            self.info(f"{seeds.where(row.index)}: {row.error}")
+        label = self._label(tpl)
+        self.status.value = html.escape(
+            f"previewed {label} on {len(rows)} row(s)"
+            + (f"; {len(failed)} failed to render (see log)" if failed else "")
+        )
+        self.info(f"previewed {label} on {len(rows)} rows of {seeds.source}")
+        return self.last_preview
+
+    # -- versions --------------------------------------------------------------------
+    @App.guard
+    def save(self) -> Template:
+        """Save the editor's content as a new version (identical content saves nothing)."""
+        tpl = self.validate()
+        saved = self.library.save(tpl, message=self.message.value.strip())
+        if self.current is not None and saved.ref == self.current.ref:
+            self.info(f"no change: {saved.ref} already has this content")
+        else:
+            self.info(f"saved {saved.ref}")
+        self._set_current(saved)
+        self.show_history()
+        return saved
+
+    @App.guard
+    def show_history(self) -> pd.DataFrame:
+        """List the saved versions of the current template (oldest first).
+
+        The two diff dropdowns are set to the last two versions.
+        """
+        import pandas as pd
+
+        name = self._name()
+        versions = self.library.history(name)
+        frame = pd.DataFrame([views.version_row(v) for v in versions])
+        self.history_frame = frame
+        refs = [f"{name}@{v}" for v in frame["version"]] if not frame.empty else []
+        labels = [views.version_label(r) for r in frame.to_dict("records")] if refs else []
+        self.history.options = list(zip(labels, refs, strict=True))
+        self.diff_a.options = self.diff_b.options = refs
+        if len(refs) >= 2:
+            self.diff_a.value, self.diff_b.value = refs[-2], refs[-1]
+        return frame
+
+    @App.guard
+    def diff(self, a: str | int, b: str | int) -> str:
+        """A unified diff between two versions (``3`` or ``"name@3"``)."""
+        text = self.library.diff(self._ref(a), self._ref(b))
+        self.diff_view.value = views.diff_html(text)
+        return text
+
+    @App.guard
+    def restore(self, version: str | int) -> Template:
+        """Save the content of an old version as the newest version and open it."""
+        if version is None:
+            raise TemplateError("no version selected", fix="Select a version in the list.")
+        restored = self.library.restore(self._ref(version))
+        self.info(f"restored {self._ref(version)} as {restored.ref}")
+        self._open_saved(restored)
+        return restored
+
+    @App.guard
+    def fork(self, new_name: str) -> Template:
+        """Copy the current template under ``new_name`` (its lineage is kept)."""
+        if not new_name or not new_name.strip():
+            raise TemplateError("no name for the fork", fix="Type a new name in 'New name'.")
+        forked = self.library.fork(self._current_ref(), new_name.strip())
+        self.info(f"forked {self._current_ref()} as {forked.ref}")
+        self._open_saved(forked)
+        return forked
+
+    # -- files -----------------------------------------------------------------------
+    @App.guard
+    def import_file(self, path: str | Path) -> Template:
+        """Import a YAML file into the library (a new version) and open it."""
+        if not str(path).strip():
+            raise TemplateError("no file to import", fix="Type a .yaml path in 'File'.")
+        tpl = self.library.import_file(Path(path).expanduser())
+        self.info(f"imported {path} as {tpl.ref}")
+        self._open_saved(tpl)
+        return tpl
+
+    @App.guard
+    def export_file(self, path: str | Path) -> Path:
+        """Write the current template (as saved) to a YAML file."""
+        if not str(path).strip():
+            raise TemplateError("no file to export to", fix="Type a .yaml path in 'File'.")
+        ref = self._current_ref()
+        target = self.library.export(ref, Path(path).expanduser())
+        self.info(f"exported {ref} to {target}")
+        if self.parsed is None or self._label(self.parsed) != ref:
+            self.info("note: the editor has unsaved edits; they were not exported (Save first)")
+        return Path(target)
+
+    @App.guard
+    def import_upload(self) -> list[Template]:
+        """Import the file(s) chosen in the ``upload`` widget, like :meth:`import_file`."""
+        from ..templates import parse_template
+
+        if not self.upload.value:
+            raise TemplateError("no file uploaded", fix="Choose a .yaml file with Upload YAML.")
+        imported = []
+        for item in self.upload.value:
+            tpl = parse_template(bytes(item["content"]), source=item["name"])
+            imported.append(self.library.save(tpl, message=f"imported from {item['name']}"))
+            self.info(f"imported {item['name']} as {imported[-1].ref}")
+        self._open_saved(imported[-1])
+        return imported
+
+    def _on_upload(self, change: Any) -> None:
+        if change["new"]:
+            with contextlib.suppress(Exception):  # guard has shown it in the log
+                self.import_upload()
+
+    # -- helpers ---------------------------------------------------------------------
+    def _name(self) -> str:
+        if self.parsed is not None:
+            return self.parsed.name
+        if self.current is not None:
+            return self.current.name
+        raise TemplateError("no template open", fix="Pick a template and click Open.")
+
+    def _label(self, tpl: Template) -> str:
+        """``name@version`` when the editor holds a saved version, else ``name (unsaved)``."""
+        cur = self.current
+        if cur is not None and cur.content_hash == tpl.content_hash:
+            return cur.ref
+        return f"{tpl.name} (unsaved edit)"
+
+    def _current_ref(self) -> str:
+        if self.current is None:
+            raise TemplateError("no template open", fix="Pick a template and click Open.")
+        return self.current.ref
+
+    def _ref(self, version: str | int) -> str:
+        text = str(version).strip()
+        return text if "@" in text else f"{self._name()}@{text}"

@@ -1,0 +1,154 @@
+"""JobConsole driven headless: live (same process), polling (elsewhere), finished jobs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from plotpalette.errors import JobStateError
+from plotpalette.jobs import JobHandle, JobSpec, JobState, job_status, run_job
+from plotpalette.testing import InstantBackend
+from plotpalette.ui import JobConsole, JobWizard
+
+TEMPLATE = """
+name: ui_console_qa
+steps:
+  - id: ask
+    model: cheap
+    max_tokens: 30
+    prompt: "Write one question about {{ topic }}."
+"""
+
+
+@pytest.fixture
+def template(workspace):
+    from plotpalette.templates.library import TemplateLibrary
+
+    return TemplateLibrary(workspace).save(TEMPLATE).name
+
+
+def _until(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _slow_console(workspace, template, records=300, latency=0.1):
+    wizard = JobWizard(
+        workspace,
+        template=template,
+        records=records,
+        budget_usd=10.0,
+        model_backend=InstantBackend(latency_s=latency),
+    )
+    return wizard.launch()
+
+
+def test_pause_resume_cancel_buttons_steer_the_job(workspace, template):
+    console = _slow_console(workspace, template)
+    assert _until(lambda: console.figures.get("done", 0) >= 3)
+    console.pause_button.click()
+    assert console.errors == []
+    assert console.paused and "PAUSED" in console.state_label.value
+    assert console.pause_button.disabled and not console.resume_button.disabled
+    # calls in flight finish (the progress events count them at once)...
+    assert _until(lambda: console.figures.get("in_flight") == 0 and console.paused)
+    time.sleep(0.6)
+    held = job_status(workspace, console.job_id)
+    done = console.figures["done"]
+    time.sleep(1.5)  # ...then nothing new starts while paused
+    assert console.figures["done"] == done
+    assert held.state is JobState.RUNNING  # pausing is not a registry state
+    console.resume_button.click()
+    assert not console.paused
+    assert _until(lambda: console.figures.get("done", 0) > done)
+    console.cancel_button.click()
+    info = console.wait(timeout=30)
+    assert info.state is JobState.CANCELLED
+    assert job_status(workspace, console.job_id).state is JobState.CANCELLED
+    assert 0 < info.records_done < 300
+    assert "CANCELLED" in console.state_label.value and console.cancel_button.disabled
+
+
+def test_a_second_console_attaches_to_the_running_job(workspace, template):
+    first = _slow_console(workspace, template, records=60, latency=0.02)
+    second = JobConsole(first.job_id, workspace)
+    assert second.live is first.live  # same process: the live handle, not polling
+    second.wait(timeout=30)
+    first.wait(timeout=30)
+    for console in (first, second):
+        assert console.state is JobState.COMPLETED
+        assert console.progress_bar.value == 60
+        assert console.figures["eta_s"] == 0.0
+
+
+def test_reopening_a_finished_job_reads_the_registry(workspace, template):
+    result = run_job(
+        workspace,
+        JobSpec(template=template, seeds="sample:poetry", records=4, budget_usd=1.0),
+        backend=InstantBackend(),
+    )
+    console = JobConsole(result.job_id, workspace)
+    assert console.live is None and console.figures["mode"] == "registry"
+    assert console.state is JobState.COMPLETED
+    assert console.progress_bar.value == 4
+    assert console.spend_bar.value == pytest.approx(result.spend_usd)
+    assert "<table" in console.records_html.value and len(console.recent) == 4
+    assert console.pause_button.disabled and console.cancel_button.disabled
+    console.pause_button.click()  # disabled in a browser; called anyway it explains why
+    assert isinstance(console.errors[-1], JobStateError)
+    assert "fix:" in "".join(o.get("text", "") for o in console.log.outputs)
+    assert "COMPLETED" in console.summary()
+
+
+def test_unknown_job_id_raises_a_clear_error(workspace):
+    from plotpalette.errors import JobNotFoundError
+
+    with pytest.raises(JobNotFoundError):
+        JobConsole("no-such-job", workspace)
+
+
+def test_a_job_running_elsewhere_is_polled_and_cancelled_through_the_registry(workspace, template):
+    # a handle nobody registered with the UI stands for a job of another process
+    handle = JobHandle(
+        workspace,
+        JobSpec(
+            template=template, seeds="sample:poetry", records=100, budget_usd=10.0, concurrency=2
+        ),
+        backend=InstantBackend(latency_s=0.1),
+    ).start()
+    try:
+        console = JobConsole(handle.job_id, workspace, poll_seconds=0.1)
+        assert console.live is None
+        assert _until(lambda: console.figures.get("done", 0) > 0)
+        with pytest.raises(JobStateError):  # no pause without the live handle
+            console.pause()
+        errors = len(console.errors)
+        console.cancel_button.click()
+        assert len(console.errors) == errors  # cancel works from anywhere
+        info = console.wait(timeout=30)
+        assert info.state is JobState.CANCELLED
+        assert "CANCELLED" in console.state_label.value
+    finally:
+        handle.cancel()
+        handle.wait(30)
+
+
+def test_resume_with_more_budget_completes_a_budget_exceeded_job(workspace, template):
+    result = run_job(
+        workspace,
+        JobSpec(template=template, seeds="sample:poetry", records=6, budget_usd=1e-7),
+        backend=InstantBackend(),
+    )
+    assert result.state is JobState.BUDGET_EXCEEDED
+    console = JobConsole(result.job_id, workspace, backend=InstantBackend())
+    console.resume_budget.value = 1.0
+    console.resume_button.click()
+    assert console.errors == []
+    info = console.wait(timeout=30)
+    assert info.state is JobState.COMPLETED and info.budget_usd == 1.0
+    assert console.progress_bar.value == 6

@@ -1,0 +1,210 @@
+"""TemplateStudio driven headless: set widget values, click buttons, check the library."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import pandas as pd
+import pytest
+
+from plotpalette.errors import TemplateError, TemplateFormatError
+from plotpalette.seeds import sample_seeds
+from plotpalette.templates import parse_template
+from plotpalette.templates.library import TemplateLibrary
+from plotpalette.ui import TemplateStudio
+
+MY_TEMPLATE = """\
+name: haiku_notes
+description: one haiku per topic
+steps:
+  - id: write
+    model: cheap
+    prompt: "Write a haiku about {{ topic }} for {{ reader }}."
+"""
+
+
+def with_description(yaml_text: str, text: str) -> str:
+    """The same template YAML with its top-level description replaced."""
+    return re.sub(r"^description: .*$", f"description: {text}", yaml_text, count=1, flags=re.M)
+
+
+@pytest.fixture
+def studio(workspace):
+    return TemplateStudio("question_answer", workspace=workspace)
+
+
+def test_opens_a_builtin_template_into_the_editor(studio):
+    assert "name: question_answer" in studio.editor.value
+    assert studio.current.ref == "question_answer@1"
+    assert studio.parsed is not None and studio.problems == []
+    assert "valid" in studio.messages.value
+    assert ("question_answer", "question_answer") in studio.template.options
+    assert list(studio.history_frame["version"]) == [1]
+
+
+def test_open_button_loads_the_dropdown_choice(studio):
+    studio.template.value = "poem"
+    studio.open_button.click()
+    assert studio.current.name == "poem"
+    assert "name: poem" in studio.editor.value
+
+
+def test_invalid_edit_lists_the_problem_with_its_line_as_you_type(studio, workspace):
+    studio.editor.value = studio.editor.value.replace("prompt:", "promt:", 1)
+    assert studio.parsed is None
+    assert any("promt" in p and "did you mean prompt" in p for p in studio.problems)
+    assert "promt" in studio.messages.value and "line" in studio.messages.value
+    assert "⚠" in studio.status.value
+    studio.save_button.click()  # refused: the error goes to the log, nothing is saved
+    assert isinstance(studio.errors[-1], TemplateFormatError)
+    assert "promt" in "".join(o["text"] for o in studio.log.outputs)
+    assert TemplateLibrary(workspace).versions("question_answer") == [1]
+
+
+def test_malformed_yaml_is_reported_not_raised(studio):
+    studio.editor.value = "name: x\nsteps: [\n"
+    assert studio.parsed is None and studio.problems
+    with pytest.raises(TemplateFormatError):
+        studio.validate()
+
+
+def test_save_creates_a_new_version_and_identical_content_creates_none(studio, workspace):
+    studio.editor.value = with_description(studio.editor.value, "edited in the studio")
+    studio.message.value = "my edit"
+    studio.save_button.click()
+    library = TemplateLibrary(workspace)
+    assert library.versions("question_answer") == [1, 2]
+    assert library.get("question_answer@2").description == "edited in the studio"
+    assert studio.current.ref == "question_answer@2"
+    assert "question_answer@2" in studio.version_label.value
+    assert studio.history_frame["message"].tolist()[-1] == "my edit"
+    studio.save_button.click()
+    assert library.versions("question_answer") == [1, 2]
+
+
+def test_preview_renders_the_seed_rows_text_and_estimates_cost(studio):
+    studio.sample_rows.value = 2
+    studio.records.value = 500
+    studio.preview_button.click()
+    assert studio.errors == []
+    frame = studio.last_preview
+    first = sample_seeds("poetry").rows[0]
+    assert set(frame["step"]) == {s.id for s in studio.current.steps}
+    assert len(frame) == 2 * len(studio.current.steps)
+    assert any(first["poem"]["title"] in p for p in frame["prompt"])
+    assert (frame["input_tokens"] > 0).all()
+    # The workspace's backend is the local model: every tier maps to it, and it is free.
+    per, total = studio.estimate["cost_per_record_usd"], studio.estimate["cost_for_records_usd"]
+    assert per == 0 and total == 0
+    assert first["poem"]["title"] in studio.preview_view.value
+    assert "500 records" in studio.estimate_view.value
+
+
+def test_preview_under_bedrock_prices_the_tiers(workspace):
+    studio = TemplateStudio("question_answer", workspace=workspace, backend="bedrock")
+    studio.records.value = 500
+    studio.preview_button.click()
+    assert studio.errors == []
+    per, total = studio.estimate["cost_per_record_usd"], studio.estimate["cost_for_records_usd"]
+    assert per > 0 and total == pytest.approx(per * 500)
+
+
+def test_preview_uses_rows_passed_in_as_a_dataframe(workspace):
+    rows = pd.DataFrame([{"topic": "lighthouses", "reader": "a child"}])
+    app = TemplateStudio(None, seeds=rows, workspace=workspace)
+    app.editor.value = MY_TEMPLATE
+    frame = app.preview()
+    assert frame["prompt"].tolist() == ["Write a haiku about lighthouses for a child."]
+    assert "unsaved" in app.status.value
+
+
+def test_preview_of_a_row_missing_a_field_names_the_field(workspace, tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"topic": "rain"}\n')
+    app = TemplateStudio(None, workspace=workspace)
+    app.editor.value = MY_TEMPLATE
+    app.seed_source.value = str(path)
+    frame = app.preview()
+    assert "reader" in str(frame["error"].iloc[0])
+    assert "reader" in "".join(o["text"] for o in app.log.outputs)
+
+
+def test_history_diff_and_restore(studio, workspace):
+    original = studio.editor.value
+    studio.editor.value = with_description(original, "v2 text")
+    studio.save()
+    studio.show_history()
+    assert [v for _, v in studio.history.options] == ["question_answer@1", "question_answer@2"]
+    assert (studio.diff_a.value, studio.diff_b.value) == ("question_answer@1", "question_answer@2")
+    studio.diff_button.click()
+    assert "+description: v2 text" in studio.diff_view.value
+    assert "+description: v2 text" in studio.diff(1, 2)
+    studio.history.value = "question_answer@1"
+    studio.restore_button.click()
+    library = TemplateLibrary(workspace)
+    assert library.versions("question_answer") == [1, 2, 3]
+    assert (
+        library.get("question_answer@3").content_hash
+        == library.get("question_answer@1").content_hash
+    )
+    assert studio.current.ref == "question_answer@3"
+    assert "v2 text" not in studio.editor.value
+
+
+def test_fork_keeps_lineage(studio, workspace):
+    studio.fork_name.value = "my_qa"
+    studio.fork_button.click()
+    forked = TemplateLibrary(workspace).get("my_qa")
+    assert forked.forked_from == "question_answer@1"
+    assert studio.current.ref == "my_qa@1"
+    assert studio.template.value == "my_qa"
+
+
+def test_fork_to_an_existing_name_is_logged(studio):
+    studio.fork_name.value = "poem"
+    studio.fork_button.click()
+    assert isinstance(studio.errors[-1], TemplateError)
+    assert "already exists" in studio.status.value
+
+
+def test_export_then_import_round_trips(studio, workspace, tmp_path):
+    target = tmp_path / "qa.yaml"
+    studio.path.value = str(target)
+    studio.export_button.click()
+    assert parse_template(target.read_text()).name == "question_answer"
+    studio.editor.value = with_description(studio.editor.value, "not saved yet")
+    studio.export_button.click()  # exports the saved version and says so
+    assert "not saved yet" not in target.read_text()
+    assert "unsaved edits" in "".join(o["text"] for o in studio.log.outputs)
+    mine = tmp_path / "haiku.yaml"
+    mine.write_text(MY_TEMPLATE)
+    studio.path.value = str(mine)
+    studio.import_button.click()
+    assert TemplateLibrary(workspace).get("haiku_notes").version == 1
+    assert studio.current.ref == "haiku_notes@1"
+
+
+def test_import_of_a_missing_file_is_logged(studio, tmp_path):
+    studio.path.value = str(tmp_path / "nope.yaml")
+    studio.import_button.click()
+    assert "nope.yaml" in studio.status.value
+
+
+def test_upload_widget_imports_the_file(studio, workspace):
+    studio.upload.value = (
+        {
+            "name": "haiku.yaml",
+            "type": "application/x-yaml",
+            "size": len(MY_TEMPLATE),
+            "content": memoryview(MY_TEMPLATE.encode()),
+            "last_modified": datetime.datetime.now(datetime.timezone.utc),
+        },
+    )
+    assert TemplateLibrary(workspace).versions("haiku_notes") == [1]
+    assert studio.current.name == "haiku_notes"
+
+
+def test_unknown_template_is_an_error_with_a_suggestion(workspace):
+    with pytest.raises(TemplateError, match="question_answer"):
+        TemplateStudio("question_answr", workspace=workspace)
