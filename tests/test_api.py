@@ -5,12 +5,40 @@ from importlib.metadata import version
 import plotpalette
 
 EXPECTED = [
+    "ExportResult",
+    "JobHandle",
+    "JobResult",
+    "JobSpec",
+    "JobState",
     "PlotPaletteError",
+    "PriceTable",
+    "SeedSet",
     "Settings",
+    "Template",
+    "TemplateLibrary",
     "Workspace",
     "__version__",
+    "cancel_job",
+    "create_job",
+    "estimate_job",
+    "export_job",
+    "infer_inputs",
     "info",
     "info_table",
+    "iter_records",
+    "iter_rows",
+    "job_status",
+    "list_jobs",
+    "load_seeds",
+    "make_backend",
+    "parse_template",
+    "preview",
+    "resume_job",
+    "run_batch",
+    "run_job",
+    "sample_seeds",
+    "to_pandas",
+    "validate_rows",
 ]
 
 
@@ -26,3 +54,25 @@ def test_every_public_name_exists():
 
 def test_version_matches_installed_metadata():
     assert plotpalette.__version__ == version("plotpalette")
+
+
+def test_public_callables_are_documented():
+    undocumented = [
+        name
+        for name in plotpalette.__all__
+        if name != "__version__" and not (getattr(plotpalette, name).__doc__ or "").strip()
+    ]
+    assert undocumented == []
+
+
+def test_import_is_light():
+    """``import plotpalette`` loads neither widgets, boto3 nor the local model runtime."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, plotpalette; print(','.join(sorted(m for m in "
+        "('ipywidgets', 'IPython', 'boto3', 'llama_cpp', 'jsonschema') if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

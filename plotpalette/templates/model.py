@@ -15,8 +15,6 @@ import json
 import re
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import TemplateFormatError
@@ -185,6 +183,11 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
         if step.json_schema is not None:
             if step.format != "json":
                 problems.append((("steps", i, "json_schema"), "needs `format: json`", None))
+            # Imported here: jsonschema's format checkers take ~1 s to import, and most
+            # templates (and every CLI start) never need them.
+            from jsonschema import Draft202012Validator
+            from jsonschema.exceptions import SchemaError
+
             try:
                 Draft202012Validator.check_schema(step.json_schema)
             except SchemaError as exc:
