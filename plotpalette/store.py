@@ -81,7 +81,8 @@ class LocalStore:
         except FileNotFoundError:
             raise KeyError(key) from None
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def _publish(self, key: str, data: bytes, *, exclusive: bool) -> bool:
+        """Write ``data`` durably to a temp file, then give it its name in one step."""
         path = self._path(key)
         fd, tmp = self._temp(path)
         try:
@@ -89,25 +90,22 @@ class LocalStore:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def create(self, key: str, data: bytes) -> bool:
-        path = self._path(key)
-        fd, tmp = self._temp(path)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            if not exclusive:
+                os.replace(tmp, path)
+                return True
             try:
-                os.link(tmp, path)  # atomic and fails if the name exists
+                os.link(tmp, path)  # atomic, and fails if the name is taken
             except FileExistsError:
                 return False
             return True
         finally:
             tmp.unlink(missing_ok=True)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._publish(key, data, exclusive=False)
+
+    def create(self, key: str, data: bytes) -> bool:
+        return self._publish(key, data, exclusive=True)
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
