@@ -129,6 +129,17 @@ def test_models_test_through_the_bedrock_emulator(capsys, emulated_bedrock):
         assert label in out
 
 
+def test_models_test_works_inside_a_running_event_loop(capsys, emulated_bedrock):
+    """A notebook cell already runs a loop; the command must still make its call."""
+    import asyncio
+
+    async def from_a_notebook_cell() -> int:
+        return cli.main(["models", "test", "cheap", "--backend", "bedrock", "--json"])
+
+    assert asyncio.run(from_a_notebook_cell()) == 0
+    assert json.loads(capsys.readouterr().out)["text"]
+
+
 def test_models_test_reports_missing_model_access_with_its_fix(capsys, emulated_bedrock):
     emulated_bedrock.configure(no_access={DEFAULT_TIERS["cheap"]})
     code, data = run_json(capsys, "models", "test", "cheap", "--backend", "bedrock")

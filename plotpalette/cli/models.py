@@ -9,10 +9,10 @@ cost — the quickest check that credentials, model access and prices are in ord
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 from typing import Any
 
+from .._sync import run_sync
 from ..config import BACKENDS, Settings
 from ..errors import ModelRequestError, PricingError
 from ..llm.local_files import LOCAL_MODEL_ID
@@ -200,7 +200,7 @@ def _test(args: argparse.Namespace) -> int:
     try:
         model = backend.resolve_model(args.model)
         request = ModelRequest.from_prompt(model, args.prompt, max_tokens=args.max_tokens)
-        response = asyncio.run(backend.generate(request))
+        response = run_sync(backend.generate(request))
     finally:
         close = getattr(backend, "close", None)
         if close is not None:

@@ -10,14 +10,13 @@ earlier row are discarded. The result is an ordinary :class:`SeedSet` with a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._sync import run_sync
 from ..errors import BudgetExceededError, SeedError
 from ..llm.base import Backend, ModelRequest, ModelResponse
 from .canonical import canonical_line, nest_columns, nest_values
@@ -46,28 +45,6 @@ class SeedGeneration:
     budget_usd: float
     complete: bool  # False when the budget or the attempt limit stopped it early
     stopped_by: str | None  # None, "budget" or "attempts"
-
-
-def _run(coro: Coroutine[Any, Any, ModelResponse]) -> ModelResponse:
-    """Run a backend call from sync code, also inside Jupyter's already-running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="plotpalette-generate-seeds")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def _schema(names: list[str], count: int) -> dict[str, Any]:
@@ -189,7 +166,7 @@ def generate_seeds(
                 )
             stopped = "budget"
             break
-        response = _run(backend.generate(request))
+        response = run_sync(backend.generate(request))
         calls += 1
         spent += prices.cost(response.model, response.usage)
         good, bad = _rows_from(response, names)

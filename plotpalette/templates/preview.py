@@ -17,12 +17,11 @@ tier's Bedrock id at its price.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .._sync import run_sync
 from ..errors import PricingError
 from .model import Template, parse_template
 from .render import Renderer
@@ -170,28 +169,6 @@ def _placeholder_value(step_id: str, schema: dict[str, Any] | None) -> Any:
     return out
 
 
-def _run_sync(coro: Any) -> Any:
-    """Run a coroutine from sync code, also inside Jupyter's already-running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, name="plotpalette-preview")
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
 def preview(
     template: Template | str,
     rows: Any,
@@ -266,7 +243,7 @@ def preview(
         notes,
         name,
     )
-    result.rows = _run_sync(
+    result.rows = run_sync(
         _preview_rows(renderer, seed_rows, backend, resolve, prices, rng_seed, notes)
     )
     if backend is None:
