@@ -206,6 +206,35 @@ def test_governor_settles_to_real_cost_and_releases_spare(reg):
     assert info.settled_tokens == 20
 
 
+def test_grants_follow_the_call_rate_so_a_killed_worker_books_little_unused(reg):
+    """Slow calls get one-call grants: what a dead worker leaves open (and takeover
+    books as waste) is its calls in flight and finished-unsettled, not a 32-call grant."""
+    reg.acquire("j1", "w1")
+    gov = BudgetGovernor(reg, "j1", "w1", grant_calls=32, grant_seconds=0.01)
+
+    async def go():
+        first = await gov.reserve(0.001, 10)
+        gov.settle(first, 0.0004, 4)  # finished, not yet settled in the registry
+        await asyncio.sleep(0.05)  # ~20 calls/s: a 10 ms grant covers one call
+        await gov.reserve(0.001, 10)  # in flight when the worker "dies"
+
+    asyncio.run(go())
+    # in flight + finished-unsettled + at most one call's worth of unused grant
+    assert reg.get("j1").reserved_usd <= 0.001 + 0.0004 + 0.001 + 1e-9
+    info = reg.acquire("j1", "w2", lease_s=-1)
+    assert 0.0014 - 1e-9 <= info.waste_usd <= 0.0024 + 1e-9
+    assert info.waste_usd < 0.001 * 32  # what a fixed 32-call grant would have booked
+
+    fast = BudgetGovernor(reg, "j1", "w2", grant_calls=32, grant_seconds=0.01)
+
+    async def burst():
+        for _ in range(200):  # an instant backend: grants grow to grant_calls
+            fast.settle(await fast.reserve(0.0001, 1), 0.00005, 1)
+
+    asyncio.run(burst())
+    assert fast.grants <= 200 // 32 + 3
+
+
 def test_governor_refuses_a_call_that_cannot_fit(reg):
     reg.acquire("j1", "w")
     gov = BudgetGovernor(reg, "j1", "w")

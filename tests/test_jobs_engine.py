@@ -197,3 +197,35 @@ def test_registry_records_states_and_ledger(ws):
     reg.close()
     assert sum(r.reserve_usd for r in rows) == pytest.approx(0.0, abs=1e-12)
     assert sum(r.settle_usd for r in rows) == pytest.approx(result.spend_usd)
+
+
+def test_model_columns_name_the_model_that_answered_not_the_tier(tmp_path):
+    # the built-in question_answer maps question_model/answer_model from steps.<id>.model
+    ws = Workspace.open(tmp_path / "qa")
+    job = JobSpec(template="question_answer", seeds="sample:poetry", records=3, budget_usd=1.0)
+    result = run_job(ws, job, backend=InstantBackend(), options=FAST)
+    assert result.state is JobState.COMPLETED
+    tiers = {"cheap", "balanced", "premium"}
+    for record in iter_records(ws, result.job_id):
+        for column, step in (("question_model", "ask"), ("answer_model", "answer")):
+            assert record.outputs[column] == record.steps[step].model
+            assert record.outputs[column] not in tiers
+
+
+def test_model_column_names_the_fallback_when_it_answered(ws):
+    save_template(
+        ws,
+        QA.replace("name: qa_test", "name: qa_models")
+        + '  answer_model: "{{ steps.answer.model }}"\n',
+    )
+    backend = InstantBackend(
+        failures=lambda req, i: (
+            ThrottledError("busy")
+            if req.model == "amazon.nova-micro-v1:0" and "Answer" in req.messages[0].text
+            else None
+        )
+    )
+    result = run_job(ws, spec(template="qa_models", records=3), backend=backend, options=FAST)
+    assert result.state is JobState.COMPLETED
+    columns = {r.outputs["answer_model"] for r in iter_records(ws, result.job_id)}
+    assert columns == {"amazon.nova-lite-v1:0"}  # the fallback, as its StepResult says

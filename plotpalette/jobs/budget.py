@@ -15,15 +15,24 @@ conditional write covers many calls) and hands them out in memory. The invariant
 so at any instant ``registry spend = settled + open >= money really spent``, even if
 the process is killed. Settlements are batched into the runner's checkpoints, which
 also hand unused grant back.
+
+Grants are sized to the calls expected in the next ``grant_seconds`` at the rate calls
+are starting (at least one call, at most ``grant_calls``). A worker killed with
+``kill -9`` leaves its open reservation to be booked as spent at takeover; sizing grants
+by rate keeps the part of it that no call ever used (the unused grant) to a few
+milliseconds of calls, while durable writes stay at most about ``1 / grant_seconds``
+per second plus one per ``grant_calls`` calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from dataclasses import dataclass
 
 from ..errors import BudgetExceededError
-from .registry import LedgerRow, Registry
+from .registry_types import LedgerRow, Registry
 
 __all__ = ["BudgetGovernor", "Reservation"]
 
@@ -43,12 +52,22 @@ class BudgetGovernor:
     """Reserve/settle for one worker of one job. Used from a single asyncio loop."""
 
     def __init__(
-        self, registry: Registry, job_id: str, worker: str, *, grant_calls: int = 32
+        self,
+        registry: Registry,
+        job_id: str,
+        worker: str,
+        *,
+        grant_calls: int = 32,
+        grant_seconds: float = 0.01,
     ) -> None:
         self.registry = registry
         self.job_id = job_id
         self.worker = worker
         self.grant_calls = max(1, grant_calls)
+        self.grant_seconds = max(0.0, grant_seconds)
+        self.grants = 0  # durable grant writes (for benchmarks and tests)
+        self._started = 0  # calls started since the last grant
+        self._granted_at = time.monotonic()
         # persisted open reservations of this worker
         self.open_usd = 0.0
         self.open_tokens = 0
@@ -121,8 +140,9 @@ class BudgetGovernor:
         if self.spare_usd + _EPS < usd or self.spare_tokens < tokens:
             need_usd = max(0.0, usd - self.spare_usd)
             need_tokens = max(0, tokens - self.spare_tokens)
-            big_usd = max(need_usd, usd * self.grant_calls)
-            big_tokens = max(need_tokens, tokens * self.grant_calls)
+            calls = self._calls_per_grant()
+            big_usd = max(need_usd, usd * calls)
+            big_tokens = max(need_tokens, tokens * calls)
             # a big grant keeps the registry off the hot path; near the limit, just what
             # this call needs
             bigger = big_usd > need_usd or big_tokens > need_tokens
@@ -133,7 +153,18 @@ class BudgetGovernor:
         self.in_flight_usd += usd
         self.in_flight_tokens += tokens
         self.in_flight_calls += 1
+        self._started += 1
         return True
+
+    def _calls_per_grant(self) -> int:
+        """Calls expected within ``grant_seconds`` at the rate since the last grant."""
+        now = time.monotonic()
+        elapsed = now - self._granted_at
+        rate = self._started / elapsed if elapsed > 0 else float("inf")
+        self._started, self._granted_at = 0, now
+        if rate == float("inf"):
+            return self.grant_calls
+        return max(1, min(self.grant_calls, math.ceil(rate * self.grant_seconds)))
 
     def _grant(self, usd: float, tokens: int) -> bool:
         if not self.registry.reserve(self.job_id, self.worker, usd, tokens):
@@ -141,6 +172,7 @@ class BudgetGovernor:
         self.open_usd += usd
         self.open_tokens += tokens
         self.last_grant_usd, self.last_grant_tokens = usd, tokens
+        self.grants += 1
         return True
 
     def _close(self, res: Reservation) -> None:

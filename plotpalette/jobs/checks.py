@@ -36,6 +36,7 @@ _REFUSALS = (
     "i can't fulfill",
     "i must decline",
 )
+_REFUSAL = re.compile("|".join(re.escape(p) for p in _REFUSALS))
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 _MAX_SCAN = 20_000  # characters examined for loops (bounds the cost per output)
 
@@ -70,7 +71,7 @@ def _repetitive(text: str) -> bool:
 
 def _refusal(text: str) -> bool:
     head = text[:240].lower().replace("’", "'")
-    return any(p in head for p in _REFUSALS)
+    return _REFUSAL.search(head) is not None
 
 
 def parse_json_output(text: str) -> tuple[bool, Any]:

@@ -51,6 +51,17 @@ _OUTAGE = (ThrottledError, TransientModelError)
 _FATAL = (CredentialsError, LocalModelError, PricingError)
 
 
+_stamp: list[Any] = [0, ""]
+
+
+def _utc_now() -> str:
+    """The ISO time to the second, formatted once per second (not once per record)."""
+    now = int(time.time())
+    if now != _stamp[0]:
+        _stamp[0], _stamp[1] = now, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    return _stamp[1]
+
+
 class RecordUnsettled(Exception):
     """The record hit an outage-type error; it stays pending for a resume."""
 
@@ -154,8 +165,9 @@ class RecordExecutor:
                     record.status = checked.verdict  # type: ignore[assignment]
                     record.error = f"step {plan.id!r}: {checked.reason}"
                     break
+                # the model that answered (a fallback, say), not the tier the step names
                 self.renderer.record_step_output(
-                    ctx, plan.id, resp.text, parsed_json=checked.parsed_json
+                    ctx, plan.id, resp.text, parsed_json=checked.parsed_json, model=resp.model
                 )
             if record.status == "ok":
                 record.outputs = self.renderer.map_output(ctx)
@@ -167,7 +179,7 @@ class RecordExecutor:
                 self.governor.add_waste(paid)
             raise
         record.cost_usd = paid
-        record.finished_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        record.finished_at = _utc_now()
         return record
 
     async def _call(

@@ -1,17 +1,13 @@
 """The job registry: jobs, states, progress, the cost ledger and events.
 
-:class:`Registry` is the interface; :class:`SQLiteRegistry` keeps it in a SQLite file
-at the workspace root (``layout.REGISTRY_FILE``) in WAL mode with a busy timeout, so a
-notebook and a CLI process can use it at the same time. Every write is one short
-transaction touching one job row plus appended rows, never several jobs: the same
-operations map onto DynamoDB conditional updates (one item) and puts, which is what
-the later AWS registry will use.
-
-The cost ledger is append-only. Each row carries two deltas: ``reserve`` (open
-reservations taken, negative when released) and ``settle`` (real cost from usage). The
-job row keeps running sums, so a reservation is a single conditional update:
-``settled + reserved + amount <= budget``. Spend is always ``settled + reserved``: a
-worker that dies leaves its reservation open, which keeps the spend conservative.
+:class:`SQLiteRegistry` keeps it in a SQLite file at the workspace root
+(``layout.REGISTRY_FILE``; schema and connection in
+:mod:`~plotpalette.jobs.registry_schema`), safe for a notebook and a CLI process at the
+same time. Every write is one short transaction touching one job row plus appended
+rows, never several jobs: the same operations map onto DynamoDB conditional updates
+(one item) and puts, which is what the later AWS registry will use. The ledger's rules
+are in :mod:`~plotpalette.jobs.ledger`; the row types and the :class:`Registry`
+interface in :mod:`~plotpalette.jobs.registry_types`.
 """
 
 from __future__ import annotations
@@ -23,172 +19,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .. import layout
 from ..errors import JobNotFoundError, JobStateError, WorkspaceError
+from .ledger import LedgerMixin
+from .registry_schema import Transaction, connect
+from .registry_types import JobInfo, LedgerRow, Registry
 from .states import RESUMABLE_STATES, JobState, check_transition
 
 __all__ = ["JobInfo", "LedgerRow", "Registry", "SQLiteRegistry", "open_registry"]
-
-_EPS = 1e-12  # float slack in budget comparisons
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY, name TEXT, state TEXT NOT NULL, spec TEXT NOT NULL,
-    fingerprint TEXT NOT NULL, template TEXT NOT NULL, batch_id TEXT,
-    records_total INTEGER NOT NULL, records_ok INTEGER DEFAULT 0,
-    records_failed INTEGER DEFAULT 0, records_filtered INTEGER DEFAULT 0,
-    budget_usd REAL, budget_tokens INTEGER,
-    settled_usd REAL DEFAULT 0, reserved_usd REAL DEFAULT 0, waste_usd REAL DEFAULT 0,
-    settled_tokens INTEGER DEFAULT 0, reserved_tokens INTEGER DEFAULT 0,
-    calls INTEGER DEFAULT 0, error TEXT, price_tables TEXT, owner TEXT, owner_pid INTEGER,
-    owner_host TEXT,
-    heartbeat REAL, cancel_requested INTEGER DEFAULT 0,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL, started_at REAL, finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id);
-CREATE TABLE IF NOT EXISTS ledger (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, worker TEXT NOT NULL,
-    ts REAL NOT NULL, kind TEXT NOT NULL, reserve_usd REAL DEFAULT 0,
-    settle_usd REAL DEFAULT 0, reserve_tokens INTEGER DEFAULT 0,
-    settle_tokens INTEGER DEFAULT 0, waste_usd REAL DEFAULT 0, calls INTEGER DEFAULT 0,
-    note TEXT
-);
-CREATE INDEX IF NOT EXISTS ledger_job ON ledger(job_id, worker);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, ts REAL NOT NULL,
-    kind TEXT NOT NULL, data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_job ON events(job_id, seq);
-"""
-
-
-@dataclass
-class JobInfo:
-    """One job as the registry knows it (a snapshot; call ``get`` again to refresh)."""
-
-    job_id: str
-    name: str | None
-    state: JobState
-    spec: dict[str, Any]
-    fingerprint: str
-    template: str
-    batch_id: str | None
-    records_total: int
-    records_ok: int
-    records_failed: int
-    records_filtered: int
-    budget_usd: float | None
-    budget_tokens: int | None
-    settled_usd: float
-    reserved_usd: float
-    waste_usd: float
-    settled_tokens: int
-    reserved_tokens: int
-    calls: int
-    error: dict[str, Any] | None
-    price_tables: list[str]  # price-table versions used, one per run that changed it
-    owner: str | None
-    owner_pid: int | None
-    owner_host: str | None
-    heartbeat: float | None
-    cancel_requested: bool
-    created_at: float
-    updated_at: float
-    started_at: float | None
-    finished_at: float | None
-
-    @property
-    def spend_usd(self) -> float:
-        """Settled cost plus open reservations: never below what was really spent."""
-        return self.settled_usd + self.reserved_usd
-
-    @property
-    def records_done(self) -> int:
-        return self.records_ok + self.records_failed + self.records_filtered
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["state"] = self.state.value
-        data["spend_usd"] = self.spend_usd
-        data["records_done"] = self.records_done
-        return data
-
-
-@dataclass(frozen=True)
-class LedgerRow:
-    """One append-only ledger entry (see the module docstring for the meaning)."""
-
-    job_id: str
-    worker: str
-    kind: str  # "reserve" | "settle" | "recover"
-    reserve_usd: float = 0.0
-    settle_usd: float = 0.0
-    reserve_tokens: int = 0
-    settle_tokens: int = 0
-    waste_usd: float = 0.0
-    calls: int = 0
-    note: str | None = None
-    ts: float = field(default_factory=time.time)
-    seq: int | None = None
-
-
-class Registry(Protocol):
-    """What the job engine needs from a registry (SQLite now, DynamoDB later)."""
-
-    def create_job(
-        self,
-        job_id: str,
-        *,
-        spec: dict[str, Any],
-        fingerprint: str,
-        template: str,
-        records_total: int,
-        name: str | None = None,
-        batch_id: str | None = None,
-    ) -> JobInfo: ...
-    def get(self, job_id: str) -> JobInfo: ...
-    def list(
-        self, *, state: str | None = None, batch_id: str | None = None, limit: int | None = None
-    ) -> list[JobInfo]: ...
-    def transition(
-        self,
-        job_id: str,
-        new: JobState,
-        *,
-        expected: Iterable[JobState],
-        error: dict[str, Any] | None = None,
-        owner: str | None = None,
-    ) -> JobInfo: ...
-    def acquire(
-        self,
-        job_id: str,
-        worker: str,
-        *,
-        lease_s: float = 30.0,
-        budget_usd: float | None = ...,
-        budget_tokens: int | None = ...,
-        price_table: str | None = None,
-    ) -> JobInfo: ...
-    def reserve(self, job_id: str, worker: str, usd: float, tokens: int) -> bool: ...
-    def checkpoint(
-        self,
-        job_id: str,
-        worker: str,
-        *,
-        ledger: LedgerRow | None = None,
-        progress: dict[str, int] | None = None,
-        events: Sequence[tuple[str, dict[str, Any]]] = (),
-    ) -> tuple[bool, bool]: ...
-    def request_cancel(self, job_id: str) -> None: ...
-    def ledger(self, job_id: str) -> list[LedgerRow]: ...
-    def add_event(self, job_id: str, kind: str, data: dict[str, Any]) -> None: ...
-    def events(
-        self, job_id: str, *, after: int = 0, limit: int = 1000
-    ) -> list[tuple[int, float, str, dict[str, Any]]]: ...
 
 
 def _pid_alive(pid: int) -> bool:
@@ -201,25 +42,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class SQLiteRegistry:
+class SQLiteRegistry(LedgerMixin):
     """The registry in a SQLite file; safe across threads and processes."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a commit survives a killed process (it is in the OS
-            # cache), not a power cut; that is the failure the ledger must survive.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._tx():
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        self._db.execute(stmt)
+            self._db = connect(self.path)
         except sqlite3.Error as exc:
             raise WorkspaceError(f"cannot open the job registry {self.path}: {exc}") from None
 
@@ -228,27 +58,8 @@ class SQLiteRegistry:
             self._db.close()
 
     # -- plumbing --------------------------------------------------------------------
-    class _Tx:
-        def __init__(self, reg: SQLiteRegistry) -> None:
-            self.reg = reg
-
-        def __enter__(self) -> sqlite3.Connection:
-            self.reg._lock.acquire()
-            try:
-                self.reg._db.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self.reg._lock.release()
-                raise
-            return self.reg._db
-
-        def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-            try:
-                self.reg._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-            finally:
-                self.reg._lock.release()
-
-    def _tx(self) -> SQLiteRegistry._Tx:
-        return SQLiteRegistry._Tx(self)
+    def _tx(self) -> Transaction:
+        return Transaction(self._db, self._lock)
 
     def _row(self, db: sqlite3.Connection, job_id: str) -> JobInfo:
         cur = db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,))
@@ -438,89 +249,6 @@ class SQLiteRegistry:
             db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE job_id=?", [*args, job_id])
             return self._row(db, job_id)
 
-    def _recover_open(self, db: sqlite3.Connection, job_id: str, *, exclude: str) -> None:
-        rows = db.execute(
-            "SELECT worker, SUM(reserve_usd), SUM(reserve_tokens) FROM ledger "
-            "WHERE job_id=? AND worker<>? GROUP BY worker",
-            (job_id, exclude),
-        ).fetchall()
-        for worker, usd, tokens in rows:
-            usd, tokens = usd or 0.0, int(tokens or 0)
-            if usd <= _EPS and tokens <= 0:
-                continue
-            self._append(
-                db,
-                LedgerRow(
-                    job_id,
-                    worker,
-                    "recover",
-                    reserve_usd=-usd,
-                    settle_usd=usd,
-                    reserve_tokens=-tokens,
-                    settle_tokens=tokens,
-                    waste_usd=usd,
-                    note="worker stopped without settling: its open reservations (calls in "
-                    "flight, worst case) are counted as spent",
-                ),
-            )
-
-    def _append(self, db: sqlite3.Connection, row: LedgerRow) -> None:
-        db.execute(
-            "INSERT INTO ledger (job_id, worker, ts, kind, reserve_usd, settle_usd, "
-            "reserve_tokens, settle_tokens, waste_usd, calls, note) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                row.job_id,
-                row.worker,
-                row.ts,
-                row.kind,
-                row.reserve_usd,
-                row.settle_usd,
-                row.reserve_tokens,
-                row.settle_tokens,
-                row.waste_usd,
-                row.calls,
-                row.note,
-            ),
-        )
-        db.execute(
-            "UPDATE jobs SET reserved_usd=MAX(0, reserved_usd+?), settled_usd=settled_usd+?, "
-            "reserved_tokens=MAX(0, reserved_tokens+?), settled_tokens=settled_tokens+?, "
-            "waste_usd=waste_usd+?, calls=calls+? WHERE job_id=?",
-            (
-                row.reserve_usd,
-                row.settle_usd,
-                row.reserve_tokens,
-                row.settle_tokens,
-                row.waste_usd,
-                row.calls,
-                row.job_id,
-            ),
-        )
-
-    # -- the hot path ----------------------------------------------------------------
-    def reserve(self, job_id: str, worker: str, usd: float, tokens: int) -> bool:
-        """Take an open reservation if ``settled + reserved + amount`` fits the budgets.
-
-        Persisted *before* the calls it covers are made, so a crash never hides spend.
-        """
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE jobs SET reserved_usd=reserved_usd+?, reserved_tokens=reserved_tokens+? "
-                "WHERE job_id=? AND owner=? "
-                "AND (budget_usd IS NULL OR settled_usd+reserved_usd+? <= budget_usd+?) "
-                "AND (budget_tokens IS NULL OR settled_tokens+reserved_tokens+? <= budget_tokens)",
-                (usd, tokens, job_id, worker, usd, _EPS, tokens),
-            )
-            if cur.rowcount != 1:
-                return False
-            db.execute(
-                "INSERT INTO ledger (job_id, worker, ts, kind, reserve_usd, reserve_tokens) "
-                "VALUES (?,?,?,?,?,?)",
-                (job_id, worker, time.time(), "reserve", usd, tokens),
-            )
-            return True
-
     def checkpoint(
         self,
         job_id: str,
@@ -568,16 +296,6 @@ class SQLiteRegistry:
                 "UPDATE jobs SET cancel_requested=1, updated_at=? WHERE job_id=?",
                 (time.time(), job_id),
             )
-
-    def ledger(self, job_id: str) -> list[LedgerRow]:
-        with self._lock:
-            cur = self._db.execute(
-                "SELECT job_id, worker, kind, reserve_usd, settle_usd, reserve_tokens, "
-                "settle_tokens, waste_usd, calls, note, ts, seq FROM ledger WHERE job_id=? "
-                "ORDER BY seq",
-                (job_id,),
-            )
-            return [LedgerRow(*r) for r in cur.fetchall()]
 
     def add_event(self, job_id: str, kind: str, data: dict[str, Any]) -> None:
         with self._tx() as db:

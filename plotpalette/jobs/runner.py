@@ -48,7 +48,8 @@ class RunOptions:
     progress_seconds: float = 0.5
     grace_s: float = 60.0  # calls in flight may finish within this after a stop
     lease_s: float = 30.0  # a RUNNING job with an older heartbeat is taken over
-    grant_calls: int = 32
+    grant_calls: int = 32  # a budget grant covers at most this many calls...
+    grant_seconds: float = 0.01  # ...and about this long of calls at the current rate
     persist_progress_seconds: float = 10.0  # progress events stored in the registry
 
 
@@ -141,7 +142,11 @@ class Runner:
         self.counts.update(scan.counts)
         done = scan.indices
         self.governor = BudgetGovernor(
-            self.registry, self.job_id, self.worker, grant_calls=self.options.grant_calls
+            self.registry,
+            self.job_id,
+            self.worker,
+            grant_calls=self.options.grant_calls,
+            grant_seconds=self.options.grant_seconds,
         )
         self.writer = ShardWriter(self.store, self.job_id, self.worker)
         self.executor: RecordExecutor = self.make_executor(self.governor)
@@ -194,7 +199,14 @@ class Runner:
     async def _work(self, pending: Iterator[int]) -> None:
         threshold, window = self.error_threshold, self.window
         min_window = min(window.maxlen or 1, 10)
+        since_yield = 0
         while True:
+            since_yield += 1
+            if since_yield >= 64:
+                # an instant backend never suspends: let the ticker (checkpoints,
+                # progress, stop requests) run now and then
+                since_yield = 0
+                await asyncio.sleep(0)
             request = self.controls.stop_request
             if request is not None:
                 self._request_stop(*request)
@@ -229,7 +241,7 @@ class Runner:
                     self.last_error = PlotPaletteError(record.error, fix="See the record's error.")
                 if self.writer.pending >= self.options.flush_records:
                     self._checkpoint()
-            if len(window) >= min_window and sum(window) / len(window) >= threshold:
+            if len(window) >= min_window and window.count(True) / len(window) >= threshold:
                 cause = self.last_error or PlotPaletteError("too many failed records")
                 self._request_stop("error_rate", cause)
                 return
@@ -237,8 +249,12 @@ class Runner:
     async def _tick(self) -> None:
         opts = self.options
         last_flush = last_persist = time.monotonic()
+        last_progress = last_flush
+        # wake often enough for both: a flush interval shorter than the progress interval
+        # (a worker that must lose little on kill -9) is honoured
+        interval = max(0.001, min(opts.progress_seconds, opts.flush_seconds))
         while True:
-            await asyncio.sleep(opts.progress_seconds)
+            await asyncio.sleep(interval)
             now = time.monotonic()
             if now - last_flush >= opts.flush_seconds:
                 persist = now - last_persist >= opts.persist_progress_seconds
@@ -246,7 +262,9 @@ class Runner:
                 last_flush = now
                 if persist:
                     last_persist = now
-            self._emit("progress", self.progress())
+            if now - last_progress >= opts.progress_seconds:
+                last_progress = now
+                self._emit("progress", self.progress())
 
     # -- checkpoints -----------------------------------------------------------------
     def _checkpoint(self, *, final: bool = False, persist_progress: bool = False) -> None:

@@ -32,7 +32,16 @@ from .guards import limit_error, rendering
 from .inputs import InputSchema, infer_inputs, infer_texts
 from .limits import DEFAULT_LIMITS, Limits
 from .model import Template
-from .render_support import StepOutput, column_value, parse_json_output, translate_error
+from .render_support import (
+    MISS,
+    StepOutput,
+    column_value,
+    fast_expression,
+    fast_text,
+    fast_value,
+    parse_json_output,
+    translate_error,
+)
 from .sandbox import PromptSandbox
 from .syntax import constant_includes, parse_text, strip_expression
 
@@ -53,6 +62,7 @@ class RenderContext:
     record_index: int
     rng_seed: int
     steps: dict[str, StepOutput] = field(default_factory=dict)
+    _vars: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def variables(self) -> dict[str, Any]:
         """What templates see: the seed's fields, plus ``seed``, ``steps``, ``record_index``."""
@@ -62,6 +72,13 @@ class RenderContext:
             "steps": self.steps,
             "record_index": self.record_index,
         }
+
+    def _shared_variables(self) -> dict[str, Any]:
+        # Built once per record: renders never mutate it (Jinja copies what it is
+        # given), and ``steps`` is this same dict, so later step outputs show through.
+        if self._vars is None:
+            self._vars = self.variables()
+        return self._vars
 
     def rng(self, *parts: str) -> Callable[[], random.Random]:
         """A factory for the RNG of one rendered part, seeded by (rng_seed, record
@@ -128,14 +145,17 @@ class Renderer:
         self._loader = FragmentLoader(library)
         self.env = PromptSandbox(loader=self._loader, limits=limits)
         self._texts: dict[tuple[str, str], Any] = {}
+        self._fast: dict[tuple[str, str], Any] = {}  # the same texts, without Jinja
         self._when: dict[str, Any] = {}
         self._columns: dict[str, tuple[bool, Any]] = {}
+        self._fast_columns: dict[str, Any] = {}
         self._needs: dict[str, InputSchema] = {}
         for step in tpl.steps:
             for part in ("system", "prompt"):
                 text = getattr(step, part)
                 if text is not None:
                     self._texts[(step.id, part)] = self._compile(text, f"step {step.id!r} {part}")
+                    self._fast[(step.id, part)] = fast_text(self.env, text, limits.max_output_chars)
             if step.when:
                 self._when[step.id] = self._compile_expr(step.when, f"step {step.id!r} when")
             texts = [
@@ -151,6 +171,11 @@ class Renderer:
                 (True, self._compile_expr(match.group("expr"), where))
                 if match
                 else (False, self._compile(text, where))
+            )
+            self._fast_columns[column] = (
+                fast_expression(self.env, strip_expression(match.group("expr")))
+                if match
+                else fast_text(self.env, text, limits.max_output_chars)
             )
 
     # -- compilation ---------------------------------------------------------------------
@@ -248,7 +273,7 @@ class Renderer:
         where = f"step {step_id!r} when"
         with rendering(self.limits, ctx.rng(step_id, "when")):
             try:
-                return bool(expr(**ctx.variables()))
+                return bool(expr(**ctx._shared_variables()))
             except Exception as exc:
                 raise translate_error(exc, where) from None
 
@@ -260,9 +285,13 @@ class Renderer:
         for part in ("system", "prompt"):
             compiled = self._texts.get((step_id, part))
             if compiled is not None:
-                texts[part] = self._run(
-                    compiled, ctx, f"step {step_id!r} {part}", ctx.rng(step_id, part)
-                ).strip()
+                fast = self._fast[(step_id, part)]
+                text = None if fast is None else fast.render(ctx._shared_variables())
+                if text is None or len(text) > self.limits.max_rendered_chars:
+                    text = self._run(
+                        compiled, ctx, f"step {step_id!r} {part}", ctx.rng(step_id, part)
+                    )
+                texts[part] = text.strip()
         if not texts["prompt"]:
             raise TemplateRenderError(
                 f"step {step_id!r} prompt rendered empty for record {ctx.record_index}",
@@ -308,16 +337,23 @@ class Renderer:
         """The output mapping: flat columns. A column that is a single ``{{ expr }}``
         keeps the value's type (text, number, list, mapping); others render to text."""
         out: dict[str, Any] = {}
+        variables = ctx._shared_variables()
         for column, (is_expr, compiled) in self._columns.items():
             where = f"output {column!r}"
+            fast = self._fast_columns[column]
             if not is_expr:
-                out[column] = self._run(compiled, ctx, where, ctx.rng("output", column)).strip()
+                text = None if fast is None else fast.render(variables)
+                if text is None or len(text) > self.limits.max_rendered_chars:
+                    text = self._run(compiled, ctx, where, ctx.rng("output", column))
+                out[column] = text.strip()
                 continue
-            with rendering(self.limits, ctx.rng("output", column)):
-                try:
-                    value = compiled(**ctx.variables())
-                except Exception as exc:
-                    raise translate_error(exc, where) from None
+            value = MISS if fast is None else fast_value(variables, fast)
+            if value is MISS:
+                with rendering(self.limits, ctx.rng("output", column)):
+                    try:
+                        value = compiled(**variables)
+                    except Exception as exc:
+                        raise translate_error(exc, where) from None
             out[column] = column_value(value, where)
         return out
 
@@ -344,7 +380,7 @@ class Renderer:
         with rendering(self.limits, rng):
             try:
                 parts, total = [], 0
-                for chunk in compiled.generate(ctx.variables()):
+                for chunk in compiled.generate(ctx._shared_variables()):
                     total += len(chunk)
                     if total > limit:
                         raise limit_error("the rendered text", total, limit)

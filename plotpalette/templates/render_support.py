@@ -14,7 +14,17 @@ from jinja2.sandbox import SecurityError
 
 from ..errors import TemplateError, TemplateRenderError, TemplateSecurityError
 
-__all__ = ["StepOutput", "column_value", "parse_json_output", "translate_error"]
+__all__ = [
+    "MISS",
+    "FastText",
+    "StepOutput",
+    "column_value",
+    "fast_expression",
+    "fast_text",
+    "fast_value",
+    "parse_json_output",
+    "translate_error",
+]
 
 
 class StepOutput:
@@ -104,3 +114,131 @@ def translate_error(exc: BaseException, where: str) -> TemplateError:
             fix="Save the fragment in the library or fix its name.",
         )
     return TemplateRenderError(f"{loc}: {type(exc).__name__}: {exc}")
+
+
+# -- the fast path ------------------------------------------------------------------------
+# Most prompts and output columns are literal text plus plain lookups ({{ topic }},
+# {{ steps.ask.output }}). Rendering those through Jinja costs a Context, a sandbox check
+# per attribute and a finalize call each: most of the engine's time per record. A
+# FastText renders them directly. It only answers when the result is certainly Jinja's
+# (plain dicts and step outputs, present keys, text-like values); anything else returns
+# None and the caller renders with Jinja, which gives the same text or the proper error.
+_MISS = object()
+_TEXT_TYPES = (str, int, float, bool)
+_SPECIAL_NAMES = frozenset({"self", "loop", "caller", "varargs", "kwargs", "super"})
+
+
+def _lookup(variables: dict[str, Any], path: tuple[tuple[bool, Any], ...]) -> Any:
+    """Follow ``path`` (``(is_item, key)`` steps after a name) the way the sandbox would,
+    or return ``_MISS`` where it might not be the same."""
+    name = path[0][1]
+    value = variables.get(name, _MISS)
+    for is_item, key in path[1:]:
+        if value is _MISS:
+            return _MISS
+        if type(value) is dict:
+            # Jinja tries the attribute first: `seed.items` is the dict method
+            if (not is_item and hasattr(dict, key)) or key not in value:
+                return _MISS
+            value = value[key]
+        elif type(value) is StepOutput and not is_item and not key.startswith("_"):
+            value = getattr(value, key, _MISS)
+            if callable(value):
+                return _MISS
+        else:
+            return _MISS
+    return value
+
+
+def _path(node: Any) -> tuple[tuple[bool, Any], ...] | None:
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        # names the compiler binds itself (`self` is the template reference, ...)
+        return None if node.name in _SPECIAL_NAMES else ((False, node.name),)
+    if isinstance(node, nodes.Getattr):
+        head = _path(node.node)
+        return None if head is None else (*head, (False, node.attr))
+    if (
+        isinstance(node, nodes.Getitem)
+        and isinstance(node.arg, nodes.Const)
+        and isinstance(node.arg.value, str)
+    ):
+        head = _path(node.node)
+        return None if head is None else (*head, (True, node.arg.value))
+    return None
+
+
+class FastText:
+    """A text of literal parts and lookups, rendered without Jinja (see above)."""
+
+    __slots__ = ("max_output_chars", "parts")
+
+    def __init__(self, parts: list[str | tuple[tuple[bool, Any], ...]], max_chars: int) -> None:
+        self.parts = parts
+        self.max_output_chars = max_chars
+
+    def render(self, variables: dict[str, Any]) -> str | None:
+        out: list[str] = []
+        expr_chars = 0
+        for part in self.parts:
+            if type(part) is str:
+                out.append(part)
+                continue
+            value = _lookup(variables, part)  # type: ignore[arg-type]
+            if type(value) is StepOutput:
+                text = value.output
+            elif isinstance(value, _TEXT_TYPES):
+                text = str(value)
+            else:  # None, containers, anything finalize might treat otherwise
+                return None
+            expr_chars += len(text)
+            out.append(text)
+        if expr_chars > self.max_output_chars:
+            return None  # Jinja raises the limit error with its wording
+        return "".join(out)
+
+
+def fast_text(env: Any, source: str, max_output_chars: int) -> FastText | None:
+    """A :class:`FastText` for ``source`` if it is only text and plain lookups."""
+    from jinja2 import nodes
+
+    try:
+        tree = env.parse(source)
+    except Exception:
+        return None
+    parts: list[str | tuple[tuple[bool, Any], ...]] = []
+    for node in tree.body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append(child.data)
+                continue
+            path = _path(child)
+            if path is None:
+                return None
+            parts.append(path)
+    return FastText(parts, max_output_chars)
+
+
+def fast_expression(env: Any, source: str) -> tuple[tuple[bool, Any], ...] | None:
+    """The lookup path of an expression that is nothing but a plain lookup."""
+    from jinja2 import nodes
+
+    try:
+        tree = env.parse("{{ " + source + " }}")
+    except Exception:
+        return None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    children = tree.body[0].nodes
+    return _path(children[0]) if len(children) == 1 else None
+
+
+def fast_value(variables: dict[str, Any], path: tuple[tuple[bool, Any], ...]) -> Any:
+    """The value of a :func:`fast_expression` path, or ``MISS`` (render with Jinja)."""
+    return _lookup(variables, path)
+
+
+MISS = _MISS
