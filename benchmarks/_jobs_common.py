@@ -8,22 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-TWO_STEP = """
-name: bench_qa
-steps:
-  - id: ask
-    model: cheap
-    prompt: "Write one question about {{ topic }}."
-    max_tokens: 40
-  - id: answer
-    model: cheap
-    prompt: "Answer briefly: {{ steps.ask.output }}"
-    max_tokens: 60
-output:
-  question: "{{ steps.ask.output }}"
-  answer: "{{ steps.answer.output }}"
-"""
-SEEDS = [{"topic": f"topic {i}"} for i in range(100)]
+from plotpalette.testing import topic_seeds
+
+TEMPLATE_NAME = "bench_qa"
+SEEDS = topic_seeds(100)
 
 
 def machine() -> str:
@@ -42,13 +30,11 @@ def machine() -> str:
 
 
 def fresh_workspace(name: str) -> Any:
-    from plotpalette.templates import TemplateLibrary, parse_template
-    from plotpalette.workspace import Workspace
+    """A new workspace in a temp folder with the two-step ``bench_qa`` template saved."""
+    from plotpalette.testing import qa_template, workspace_with_template
 
     root = Path(tempfile.mkdtemp(prefix=f"pp-bench-{name}-"))
-    ws = Workspace.open(root / "ws")
-    TemplateLibrary(ws).save(parse_template(TWO_STEP))
-    return ws
+    return workspace_with_template(root / "ws", qa_template(TEMPLATE_NAME))
 
 
 class TimedBackend:

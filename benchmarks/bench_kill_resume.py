@@ -30,7 +30,7 @@ def main(kills: int = 20, records: int = 2000) -> None:
         resume_job,
         scan_shards,
     )
-    from plotpalette.testing import InstantBackend
+    from plotpalette.testing import InstantBackend, wait_until_running, worker_command
 
     ws = fresh_workspace("kill")
     job_id = create_job(
@@ -40,30 +40,11 @@ def main(kills: int = 20, records: int = 2000) -> None:
     done_kills = 0
     for n in range(kills):
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "plotpalette.jobs.worker",
-                job_id,
-                "--workspace",
-                ws.location,
-                "--instant",
-                "--latency",
-                "0.01",
-                "--concurrency",
-                "8",
-                "--flush-seconds",
-                "0.2",
-            ],
+            worker_command(ws, job_id, latency=0.01, concurrency=8, flush_seconds=0.2),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            info = job_status(ws, job_id)
-            if info.state is JobState.RUNNING and info.owner_pid == proc.pid:
-                break
-            time.sleep(0.02)
+        wait_until_running(ws, job_id, proc, timeout=30)
         time.sleep(rng.uniform(0.1, 0.6))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL if n % 2 else signal.SIGTERM)

@@ -26,13 +26,16 @@ from .jobs import (
     JobState,
     cancel_job,
     create_job,
+    delete_job,
     estimate_job,
     iter_records,
     job_status,
     list_jobs,
+    pause_job,
     resume_job,
     run_batch,
     run_job,
+    unpause_job,
 )
 from .llm import PriceTable, make_backend
 from .seeds import SeedSet, load_seeds, sample_seeds, validate_rows
@@ -55,6 +58,7 @@ __all__ = [
     "__version__",
     "cancel_job",
     "create_job",
+    "delete_job",
     "estimate_job",
     "export_job",
     "infer_inputs",
@@ -67,11 +71,13 @@ __all__ = [
     "load_seeds",
     "make_backend",
     "parse_template",
+    "pause_job",
     "preview",
     "resume_job",
     "run_batch",
     "run_job",
     "sample_seeds",
     "to_pandas",
+    "unpause_job",
     "validate_rows",
 ]

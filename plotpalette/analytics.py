@@ -83,7 +83,8 @@ def _jobs(ws: Workspace, jobs: Iterable[str] | None) -> list[JobInfo]:
     registry = open_registry(ws)
     try:
         if jobs is None:
-            return registry.list()
+            # Deleted jobs keep their ledger rows: money spent stays spent.
+            return registry.list(include_deleted=True)
         return [registry.get(j) for j in jobs]  # JobNotFoundError names an unknown id
     finally:
         registry.close()
@@ -111,7 +112,9 @@ def cost_facts(
         base = (info.job_id, info.template, name, int(version) if version.isdigit() else None)
         recorded = 0.0
         last_day = _day(info.created_at)
-        for record in iter_records(ws, info.job_id):
+        # A deleted job's records are gone; its settled spend shows as unattributed.
+        records = () if info.deleted_at else iter_records(ws, info.job_id)
+        for record in records:
             day = (record.finished_at or "")[:10] or last_day
             last_day = max(last_day, day)
             split = 0.0

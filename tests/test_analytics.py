@@ -138,3 +138,19 @@ def test_an_empty_workspace_gives_empty_tables(workspace):
     assert facts.empty and costs_by(facts, "model").columns[0] == "model"
     assert job_costs(workspace).empty
     plot_costs(facts).savefig(io.BytesIO(), format="png")
+
+
+def test_a_deleted_jobs_spend_stays_in_the_totals(tmp_path):
+    from plotpalette import Workspace
+    from plotpalette.jobs import delete_job
+
+    ws = Workspace.open(tmp_path / "ws")
+    spec = JobSpec(template="question_answer", seeds="sample:poetry", records=3, concurrency=1)
+    kept = run_job(ws, spec, backend=InstantBackend(), handle_signals=False)
+    gone = run_job(ws, spec, backend=InstantBackend(), handle_signals=False)
+    spent = job_status(ws, kept.job_id).spend_usd + job_status(ws, gone.job_id).spend_usd
+    delete_job(ws, gone.job_id)
+    facts = cost_facts(ws)
+    assert facts["cost_usd"].sum() == pytest.approx(spent, rel=1e-9)
+    deleted = facts[facts["job_id"] == gone.job_id]
+    assert set(deleted["kind"]) == {"unattributed"}

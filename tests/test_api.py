@@ -20,6 +20,7 @@ EXPECTED = [
     "__version__",
     "cancel_job",
     "create_job",
+    "delete_job",
     "estimate_job",
     "export_job",
     "infer_inputs",
@@ -32,12 +33,14 @@ EXPECTED = [
     "load_seeds",
     "make_backend",
     "parse_template",
+    "pause_job",
     "preview",
     "resume_job",
     "run_batch",
     "run_job",
     "sample_seeds",
     "to_pandas",
+    "unpause_job",
     "validate_rows",
 ]
 

@@ -9,20 +9,10 @@ import pytest
 
 from plotpalette.cli import main
 from plotpalette.templates.library import TemplateLibrary
+from plotpalette.testing import qa_template
 from plotpalette.workspace import Workspace
 
-QA = """
-name: qa_cli
-steps:
-  - id: ask
-    model: cheap
-    prompt: "Write one question about {{ topic }}."
-    max_tokens: 40
-  - id: answer
-    model: cheap
-    prompt: "Answer briefly: {{ steps.ask.output }}"
-    max_tokens: 60
-"""
+QA = qa_template("qa_cli", output=False)
 
 
 @pytest.fixture
@@ -131,3 +121,39 @@ def test_estimate_and_bad_flags(env, capsys):
         == 1
     )
     assert "missing" in _json(capsys)["message"]
+
+
+def test_max_tokens_pause_and_delete(env, capsys, monkeypatch):
+    ws, seeds = env
+    base = ["--workspace", ws.location, "--json"]
+    run = [*base, "run", "-t", "qa_cli", "--seeds", seeds, "-n", "3", "--no-progress"]
+    assert main([*run, "--max-tokens", "12"]) == 0
+    job_id = _json(capsys)["job_id"]
+    assert main([*base, "status", job_id]) == 0
+    assert _json(capsys)["spec"]["max_tokens"] == 12
+    assert main([*base, "pause", job_id]) == 1  # only a RUNNING job can be paused
+    assert "only a RUNNING job" in _json(capsys)["message"]
+
+    assert main([*base, "delete", job_id]) == 1  # stdin is no terminal: --yes is needed
+    assert "--yes" in _json(capsys)["fix"]
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdin", Tty())
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert main([*base, "delete", job_id]) == 1
+    assert "not confirmed" in _json(capsys)["message"]
+    assert ws.store.exists(f"jobs/{job_id}/spec.json")
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    assert main([*base, "delete", job_id]) == 0
+    done = _json(capsys)
+    assert done["files_removed"] > 0 and done["ledger_rows"] > 0
+    assert not ws.store.exists(f"jobs/{job_id}/spec.json")
+    assert main([*base, "status", job_id]) == 1
+    assert "deleted" in _json(capsys)["message"]
+    assert main([*run]) == 0
+    other = _json(capsys)["job_id"]
+    assert main(["--workspace", ws.location, "delete", other, "--yes"]) == 0
+    assert "cost ledger" in capsys.readouterr().out

@@ -22,27 +22,11 @@ from plotpalette.jobs import (
     run_job,
     scan_shards,
 )
-from plotpalette.testing import InstantBackend
+from plotpalette.testing import InstantBackend, qa_template, topic_seeds
 from plotpalette.workspace import Workspace
 
-QA = """
-name: qa_test
-description: two steps
-steps:
-  - id: ask
-    model: cheap
-    prompt: "Write one question about {{ topic }}."
-    max_tokens: 40
-  - id: answer
-    model: cheap
-    fallback: [balanced]
-    prompt: "Answer briefly: {{ steps.ask.output }}"
-    max_tokens: 60
-output:
-  question: "{{ steps.ask.output }}"
-  answer: "{{ steps.answer.output }}"
-"""
-SEEDS = [{"topic": f"topic number {i}"} for i in range(7)]
+QA = qa_template("qa_test", fallback=["balanced"])
+SEEDS = topic_seeds(7, "topic number ")
 FAST = RunOptions(
     concurrency=4, flush_records=5, flush_seconds=0.05, progress_seconds=0.02, grace_s=5
 )
@@ -92,7 +76,7 @@ def test_run_completes_pins_the_template_and_bills_real_usage(ws):
 
 
 def test_bare_name_pins_the_latest_version_not_version_1(ws):
-    save_template(ws, QA.replace("two steps", "second version"))
+    save_template(ws, QA + "description: second version\n")
     job_id = create_job(ws, spec())
     assert job_status(ws, job_id).template == "qa_test@2"
     assert "second version" in ws.store.read_bytes(layout.template_snapshot_key(job_id)).decode()

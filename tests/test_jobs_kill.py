@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -29,22 +28,17 @@ from plotpalette.jobs import (
 )
 from plotpalette.llm import PriceTable
 from plotpalette.llm.base import ModelResponse, Usage
-from plotpalette.testing import InstantBackend
+from plotpalette.testing import (
+    InstantBackend,
+    qa_template,
+    topic_seeds,
+    wait_until_running,
+    worker_command,
+    workspace_with_template,
+)
 from plotpalette.workspace import Workspace
 
-QA = """
-name: qa_kill
-steps:
-  - id: ask
-    model: cheap
-    prompt: "Write one question about {{ topic }}."
-    max_tokens: 40
-  - id: answer
-    model: cheap
-    prompt: "Answer briefly: {{ steps.ask.output }}"
-    max_tokens: 60
-"""
-SEEDS = [{"topic": f"t{i}"} for i in range(11)]
+SEEDS = topic_seeds(11, "t")
 FAST = RunOptions(
     concurrency=4, flush_records=5, flush_seconds=0.05, progress_seconds=0.02, grace_s=5
 )
@@ -52,43 +46,12 @@ FAST = RunOptions(
 
 @pytest.fixture
 def ws(tmp_path):
-    from plotpalette.templates.library import TemplateLibrary
-
-    ws = Workspace.open(tmp_path / "ws")
-    TemplateLibrary(ws).save(QA)
-    return ws
+    return workspace_with_template(tmp_path / "ws", qa_template("qa_kill", output=False))
 
 
 def _worker(ws: Workspace, job_id: str) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "plotpalette.jobs.worker",
-        job_id,
-        "--workspace",
-        ws.location,
-        "--instant",
-        "--latency",
-        "0.004",
-        "--concurrency",
-        "4",
-        "--flush-seconds",
-        "0.05",
-        "--flush-records",
-        "7",
-        "--grace",
-        "5",
-    ]
+    cmd = worker_command(ws, job_id, latency=0.004, flush_seconds=0.05, flush_records=7, grace=5)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _wait_until_running(ws, job_id: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and proc.poll() is None:
-        info = job_status(ws, job_id)
-        if info.state is JobState.RUNNING and info.owner_pid == proc.pid:
-            return
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
@@ -101,7 +64,7 @@ def test_killed_worker_resumes_without_duplicates_or_losses(ws, sig):
     kills = 0
     for _ in range(3):
         proc = _worker(ws, job_id)
-        _wait_until_running(ws, job_id, proc)  # its signal handlers are installed by then
+        wait_until_running(ws, job_id, proc)  # its signal handlers are installed by then
         time.sleep(rng.uniform(0.05, 0.5))  # then a random point of the run
         if proc.poll() is None:
             proc.send_signal(sig)

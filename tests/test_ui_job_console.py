@@ -8,17 +8,10 @@ import pytest
 
 from plotpalette.errors import JobStateError
 from plotpalette.jobs import JobHandle, JobSpec, JobState, job_status, run_job
-from plotpalette.testing import InstantBackend
+from plotpalette.testing import InstantBackend, qa_template, until
 from plotpalette.ui import JobConsole, JobWizard
 
-TEMPLATE = """
-name: ui_console_qa
-steps:
-  - id: ask
-    model: cheap
-    max_tokens: 30
-    prompt: "Write one question about {{ topic }}."
-"""
+TEMPLATE = qa_template("ui_console_qa", steps=1, max_tokens=(30, 0), output=False)
 
 
 @pytest.fixture
@@ -26,15 +19,6 @@ def template(workspace):
     from plotpalette.templates.library import TemplateLibrary
 
     return TemplateLibrary(workspace).save(TEMPLATE).name
-
-
-def _until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _slow_console(workspace, template, records=300, latency=0.1):
@@ -50,13 +34,13 @@ def _slow_console(workspace, template, records=300, latency=0.1):
 
 def test_pause_resume_cancel_buttons_steer_the_job(workspace, template):
     console = _slow_console(workspace, template)
-    assert _until(lambda: console.figures.get("done", 0) >= 3)
+    assert until(lambda: console.figures.get("done", 0) >= 3)
     console.pause_button.click()
     assert console.errors == []
     assert console.paused and "PAUSED" in console.state_label.value
     assert console.pause_button.disabled and not console.resume_button.disabled
     # calls in flight finish (the progress events count them at once)...
-    assert _until(lambda: console.figures.get("in_flight") == 0 and console.paused)
+    assert until(lambda: console.figures.get("in_flight") == 0 and console.paused)
     time.sleep(0.6)
     held = job_status(workspace, console.job_id)
     done = console.figures["done"]
@@ -65,7 +49,7 @@ def test_pause_resume_cancel_buttons_steer_the_job(workspace, template):
     assert held.state is JobState.RUNNING  # pausing is not a registry state
     console.resume_button.click()
     assert not console.paused
-    assert _until(lambda: console.figures.get("done", 0) > done)
+    assert until(lambda: console.figures.get("done", 0) > done)
     console.cancel_button.click()
     info = console.wait(timeout=30)
     assert info.state is JobState.CANCELLED
@@ -124,12 +108,22 @@ def test_a_job_running_elsewhere_is_polled_and_cancelled_through_the_registry(wo
     try:
         console = JobConsole(handle.job_id, workspace, poll_seconds=0.1)
         assert console.live is None
-        assert _until(lambda: console.figures.get("done", 0) > 0)
-        with pytest.raises(JobStateError):  # no pause without the live handle
-            console.pause()
-        errors = len(console.errors)
+        assert until(lambda: console.figures.get("done", 0) > 0)
+        # pause and resume reach it through the registry's pause flag
+        console.pause_button.click()
+        assert console.errors == []
+        assert job_status(workspace, handle.job_id).paused and console.paused
+        assert "PAUSED" in console.state_label.value and not console.resume_button.disabled
+        assert until(lambda: handle.controls.paused, timeout=5)  # adopted at a checkpoint
+        time.sleep(1.2)  # calls in flight finish; the next checkpoint counts them
+        held = job_status(workspace, handle.job_id).records_done
+        time.sleep(1.2)
+        assert job_status(workspace, handle.job_id).records_done == held
+        console.resume_button.click()
+        assert console.errors == [] and not job_status(workspace, handle.job_id).paused
+        assert until(lambda: job_status(workspace, handle.job_id).records_done > held)
         console.cancel_button.click()
-        assert len(console.errors) == errors  # cancel works from anywhere
+        assert console.errors == []  # cancel works from anywhere
         info = console.wait(timeout=30)
         assert info.state is JobState.CANCELLED
         assert "CANCELLED" in console.state_label.value

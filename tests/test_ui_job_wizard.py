@@ -6,21 +6,10 @@ import pytest
 
 from plotpalette.errors import PlotPaletteError
 from plotpalette.jobs import JobState, iter_records, job_status
-from plotpalette.testing import InstantBackend
+from plotpalette.testing import InstantBackend, qa_template
 from plotpalette.ui import JobConsole, JobWizard
 
-TEMPLATE = """
-name: ui_wizard_qa
-steps:
-  - id: ask
-    model: cheap
-    max_tokens: 40
-    prompt: "Write one question about {{ topic }}."
-  - id: answer
-    model: cheap
-    max_tokens: 60
-    prompt: "Answer briefly: {{ steps.ask.output }}"
-"""
+TEMPLATE = qa_template("ui_wizard_qa", output=False)
 
 
 @pytest.fixture
@@ -129,3 +118,20 @@ def test_seeds_passed_in_as_rows_are_used(workspace, template):
     assert spec["seeds"] == load_seeds(rows).sha256
     backend_prompts = " ".join(req.prompt_text for req in wizard.model_backend.requests)
     assert "salt" in backend_prompts and "lanterns" in backend_prompts
+
+
+def test_max_tokens_per_step_caps_the_estimate_and_the_job(workspace, template):
+    backend = InstantBackend()
+    wizard = JobWizard(
+        workspace, template=template, records=3, budget_usd=1.0, model_backend=backend
+    )
+    full = wizard.review().total_worst_usd
+    wizard.max_tokens.value = 8
+    capped = wizard.review()
+    assert [s["max_tokens"] for s in capped.steps] == [8, 8]
+    assert capped.total_worst_usd < full
+    assert "max tokens per step 8" in wizard.review_html.value
+    console = wizard.launch()
+    info = console.wait(timeout=30)
+    assert info.state is JobState.COMPLETED and info.spec["max_tokens"] == 8
+    assert {r.max_tokens for r in backend.requests} == {8}

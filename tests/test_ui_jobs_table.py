@@ -6,19 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from plotpalette.errors import ConfigError
+from plotpalette.errors import ConfigError, JobNotFoundError, JobStateError
 from plotpalette.jobs import JobSpec, JobState, job_status, run_job
-from plotpalette.testing import InstantBackend
+from plotpalette.testing import InstantBackend, qa_template
 from plotpalette.ui import JobConsole, JobsTable
 
-TEMPLATE = """
-name: ui_table_qa
-steps:
-  - id: ask
-    model: cheap
-    max_tokens: 30
-    prompt: "Write one question about {{ topic }}."
-"""
+TEMPLATE = qa_template("ui_table_qa", steps=1, max_tokens=(30, 0), output=False)
 
 
 @pytest.fixture
@@ -92,3 +85,53 @@ def test_actions_without_a_selection_explain_what_to_do(workspace):
     table.open_button.click()
     assert isinstance(table.errors[-1], ConfigError)
     assert "fix:" in "".join(o.get("text", "") for o in table.log.outputs)
+
+
+def test_delete_asks_for_a_second_click_then_removes_the_job(workspace, jobs):
+    done, broke = jobs
+    table = JobsTable(workspace)
+    table.select(done.job_id)
+    table.open_console()
+    table.delete_button.click()  # first click: armed, nothing deleted yet
+    assert table.errors == [] and table.pending_delete == done.job_id
+    assert table.delete_button.description == "Confirm delete"
+    assert done.job_id in table.delete_html.value
+    assert job_status(workspace, done.job_id).state is JobState.COMPLETED
+    table.select(broke.job_id)  # choosing another job calls it off
+    assert table.pending_delete is None and table.delete_button.description == "Delete"
+    table.select(done.job_id)
+    table.delete_button.click()
+    table.delete_button.click()  # second click on the same job: deleted
+    assert table.errors == [] and table.last_deleted.job_id == done.job_id
+    assert table.job_ids == [broke.job_id] and table.console is None
+    assert not workspace.store.list(f"jobs/{done.job_id}/")
+    with pytest.raises(JobNotFoundError):
+        job_status(workspace, done.job_id)
+    assert table.delete(broke.job_id, confirm=True).files_removed > 0  # headless: one call
+    assert table.job_ids == []
+
+
+def test_delete_refuses_a_running_job_with_its_fix(workspace, jobs):
+    import time
+
+    from plotpalette.jobs import JobHandle
+
+    name = job_status(workspace, jobs[0].job_id).template
+    handle = JobHandle(
+        workspace,
+        JobSpec(template=name, seeds="sample:poetry", records=300, budget_usd=10.0),
+        backend=InstantBackend(latency_s=0.05),
+    ).start()
+    try:
+        deadline = time.monotonic() + 20
+        while job_status(workspace, handle.job_id).state is not JobState.RUNNING:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        table = JobsTable(workspace)
+        with pytest.raises(JobStateError):
+            table.delete(handle.job_id, confirm=True)
+        assert "cancel" in "".join(o.get("text", "") for o in table.log.outputs).lower()
+        assert workspace.store.exists(f"jobs/{handle.job_id}/spec.json")
+    finally:
+        handle.cancel()
+        handle.wait(30)

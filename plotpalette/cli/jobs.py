@@ -1,4 +1,5 @@
-"""``plotpalette run | resume | status | list | cancel | estimate | batch | quickstart``."""
+"""``plotpalette run | resume | status | list | cancel | estimate | batch | quickstart``
+(``pause | unpause | delete`` are in :mod:`plotpalette.cli.jobs_control`)."""
 
 from __future__ import annotations
 
@@ -23,18 +24,12 @@ from ..jobs import (
     run_batch,
     run_job,
 )
+from ..jobs.states import EXIT_BY_STATE
 from ..workspace import Workspace
+from . import jobs_control
 from .common import common_options, emit, settings_from_args
 
 __all__ = ["register"]
-
-EXIT_BY_STATE = {
-    JobState.COMPLETED: 0,
-    JobState.BUDGET_EXCEEDED: 3,
-    JobState.FAILED: 4,
-    JobState.INTERRUPTED: 5,
-    JobState.CANCELLED: 5,
-}
 
 
 def _spec_options(p: argparse.ArgumentParser, *, template_required: bool = False) -> None:
@@ -63,6 +58,11 @@ def _spec_options(p: argparse.ArgumentParser, *, template_required: bool = False
     p.add_argument("--sampling", choices=["sequential", "with_replacement", "without_replacement"])
     p.add_argument("--seed", type=int, help="sampling/random seed (default 0)")
     p.add_argument("--concurrency", type=int, help="records in flight at once")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        help="cap every step's max_tokens at N (shorter, cheaper outputs; changes records)",
+    )
     p.add_argument("--name", help="a label for the job")
 
 
@@ -97,6 +97,7 @@ def _build_spec(args: argparse.Namespace) -> JobSpec:
         "sampling": args.sampling,
         "sampling_seed": args.seed,
         "concurrency": args.concurrency,
+        "max_tokens": args.max_tokens,
         "name": args.name,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
@@ -132,7 +133,9 @@ class _Progress:
         self.bar.update(d["settled"] - self.bar.n)
         self.bar.set_postfix_str(
             f"${d['spend_usd']:.4f} ok={d['ok']} filt={d['filtered']} "
-            f"fail={d['failed']}" + (" stopping" if d["stopping"] else "")
+            f"fail={d['failed']}"
+            + (" stopping" if d["stopping"] else "")
+            + (" paused" if d.get("paused") else "")
         )
 
     def close(self) -> None:
@@ -188,6 +191,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"  spend:    ${info.spend_usd:.4f} of {budget} (settled ${info.settled_usd:.4f}, "
         f"reserved ${info.reserved_usd:.4f}, waste ${info.waste_usd:.4f})",
     ]
+    if info.paused and info.state is JobState.RUNNING:
+        lines[0] += f" (paused; `plotpalette unpause {info.job_id}` lets it go on)"
     if info.error:
         lines.append(f"  reason:   {info.error.get('message')}")
         lines.append(f"  fix:      {info.error.get('fix')}")
@@ -203,7 +208,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     lines = [f"{'JOB':<44} {'STATE':<16} {'RECORDS':>13} {'SPEND':>10}"]
     for info in jobs:
         lines.append(
-            f"{info.job_id:<44} {info.state.value:<16} "
+            f"{info.job_id:<44} {info.state.value + (' (paused)' if info.paused else ''):<16} "
             f"{info.records_done:>6}/{info.records_total:<6} ${info.spend_usd:>9.4f}"
         )
     if not jobs:
@@ -337,3 +342,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--records", "-n", type=int, default=20)
     p.set_defaults(handler=cmd_quickstart)
+
+    jobs_control.register(sub, common)

@@ -1,7 +1,8 @@
 """Generation jobs: budget-safe, resumable, concurrent.
 
 The verbs (:func:`create_job`, :func:`run_job`, :func:`resume_job`,
-:func:`cancel_job`, :func:`job_status`, :func:`list_jobs`, :func:`estimate_job`),
+:func:`cancel_job`, :func:`pause_job`, :func:`unpause_job`, :func:`delete_job`,
+:func:`job_status`, :func:`list_jobs`, :func:`estimate_job`),
 :class:`JobHandle` for a job in a background thread, batches (:func:`run_batch`), and
 :func:`iter_records` to read what a job produced.
 """
@@ -13,6 +14,7 @@ from .batch import BatchResult, compare_batch, run_batch, sweep_specs
 from .estimate import Estimate, estimate_job
 from .events import JobControls, JobEvent
 from .handle import JobHandle
+from .manage import DeletedJob, delete_job, pause_job, unpause_job
 from .registry import JobInfo, LedgerRow, Registry, SQLiteRegistry, open_registry
 from .runner import RunOptions
 from .shards import iter_records, read_manifest, scan_shards
@@ -21,6 +23,7 @@ from .states import JobState
 
 __all__ = [
     "BatchResult",
+    "DeletedJob",
     "Estimate",
     "JobControls",
     "JobEvent",
@@ -36,16 +39,19 @@ __all__ = [
     "cancel_job",
     "compare_batch",
     "create_job",
+    "delete_job",
     "estimate_job",
     "fingerprint",
     "iter_records",
     "job_status",
     "list_jobs",
     "open_registry",
+    "pause_job",
     "read_manifest",
     "resume_job",
     "run_batch",
     "run_job",
     "scan_shards",
     "sweep_specs",
+    "unpause_job",
 ]

@@ -128,6 +128,11 @@ def create_job(
             name=resolved.name,
             batch_id=batch_id,
         )
+    except JobStateError:
+        # the id belongs to a deleted job: the files store_job just wrote are ours
+        for key in ws.store.list(layout.job_prefix(job_id)):
+            ws.store.delete(key)
+        raise
     finally:
         registry.close()
     return job_id
@@ -341,11 +346,15 @@ def list_jobs(
     state: str | None = None,
     batch_id: str | None = None,
     limit: int | None = None,
+    include_deleted: bool = False,
 ) -> list[JobInfo]:
-    """Jobs of the workspace, newest first."""
+    """Jobs of the workspace, newest first (deleted ones only with ``include_deleted``:
+    their rows and ledgers stay for the cost history, see :func:`delete_job`)."""
     registry = open_registry(_workspace(workspace))
     try:
-        return registry.list(state=state, batch_id=batch_id, limit=limit)
+        return registry.list(
+            state=state, batch_id=batch_id, limit=limit, include_deleted=include_deleted
+        )
     finally:
         registry.close()
 

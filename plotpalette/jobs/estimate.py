@@ -44,6 +44,7 @@ class Estimate:
     price_table: str
     budget_usd: float | None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    max_tokens: int | None = None  # the spec's cap on every step's max_tokens, if any
 
     @property
     def records_within_budget(self) -> int | None:
@@ -67,6 +68,8 @@ class Estimate:
             f"{self.output_fill:.0%} of max_tokens, an assumption)",
             f"  worst   ${self.total_worst_usd:.4f}  (every output at max_tokens)",
         ]
+        if self.max_tokens is not None:
+            lines.append(f"  max_tokens capped at {self.max_tokens} per step (JobSpec.max_tokens)")
         for s in self.steps:
             lines.append(
                 f"  step {s['step']:<12} {s['model']:<44} ~{s['input_tokens']:.0f} in, "
@@ -158,4 +161,5 @@ def estimate_job(
         price_table=prices.version,
         budget_usd=spec.budget_usd,
         steps=steps,
+        max_tokens=spec.max_tokens,
     )

@@ -141,8 +141,10 @@ def load_job(workspace: Workspace, job_id: str) -> LoadedJob:
 
 
 def step_plans(loaded: LoadedJob, backend: Any) -> list[StepPlan]:
-    """Concrete model ids per step: override > ``tier`` > template (aliases resolved)."""
+    """Concrete model ids per step: override > ``tier`` > template (aliases resolved);
+    ``max_tokens`` is the step's, capped by the spec's ``max_tokens``."""
     spec, tpl, renderer = loaded.spec, loaded.template, loaded.renderer
+    cap = spec.max_tokens
     plans = []
     for step in tpl.steps:
         primary = spec.models.get(step.id) or spec.tier or renderer.model_for(step.id)
@@ -159,7 +161,7 @@ def step_plans(loaded: LoadedJob, backend: Any) -> list[StepPlan]:
             StepPlan(
                 id=step.id,
                 models=models,
-                max_tokens=step.max_tokens,
+                max_tokens=min(step.max_tokens, cap) if cap else step.max_tokens,
                 temperature=step.temperature,
                 top_p=step.top_p,
                 stop=tuple(step.stop),

@@ -25,24 +25,22 @@ from typing import Any
 from .. import layout
 from ..errors import JobNotFoundError, JobStateError, WorkspaceError
 from .ledger import LedgerMixin
+from .registry_control import ControlMixin, worker_alive
 from .registry_schema import Transaction, connect
-from .registry_types import JobInfo, LedgerRow, Registry
+from .registry_types import CheckpointReply, JobInfo, LedgerRow, Registry
 from .states import RESUMABLE_STATES, JobState, check_transition
 
-__all__ = ["JobInfo", "LedgerRow", "Registry", "SQLiteRegistry", "open_registry"]
+__all__ = [
+    "CheckpointReply",
+    "JobInfo",
+    "LedgerRow",
+    "Registry",
+    "SQLiteRegistry",
+    "open_registry",
+]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class SQLiteRegistry(LedgerMixin):
+class SQLiteRegistry(LedgerMixin, ControlMixin):
     """The registry in a SQLite file; safe across threads and processes."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -61,12 +59,22 @@ class SQLiteRegistry(LedgerMixin):
     def _tx(self) -> Transaction:
         return Transaction(self._db, self._lock)
 
-    def _row(self, db: sqlite3.Connection, job_id: str) -> JobInfo:
+    def _row(
+        self, db: sqlite3.Connection, job_id: str, *, include_deleted: bool = False
+    ) -> JobInfo:
         cur = db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,))
         row = cur.fetchone()
         if row is None:
             raise JobNotFoundError(f"no job {job_id!r} in {self.path.parent}")
-        return self._info(cur.description, row)
+        info = self._info(cur.description, row)
+        if info.deleted_at is not None and not include_deleted:
+            raise JobNotFoundError(
+                f"job {job_id!r} was deleted on "
+                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(info.deleted_at))}",
+                fix="Its files are gone; its cost history stays in the registry "
+                "(list_jobs(..., include_deleted=True)).",
+            )
+        return info
 
     @staticmethod
     def _info(description: Any, row: Sequence[Any]) -> JobInfo:
@@ -76,6 +84,7 @@ class SQLiteRegistry(LedgerMixin):
         data["error"] = json.loads(data["error"]) if data["error"] else None
         data["price_tables"] = json.loads(data["price_tables"]) if data["price_tables"] else []
         data["cancel_requested"] = bool(data["cancel_requested"])
+        data["paused"] = bool(data.get("paused"))
         return JobInfo(**data)
 
     # -- jobs ------------------------------------------------------------------------
@@ -114,20 +123,33 @@ class SQLiteRegistry(LedgerMixin):
                     ),
                 )
             except sqlite3.IntegrityError:
+                gone = db.execute(
+                    "SELECT deleted_at FROM jobs WHERE job_id=?", (job_id,)
+                ).fetchone()
+                why = " (a deleted job's id: its cost history keeps it)" if gone[0] else ""
                 raise JobStateError(
-                    f"a job named {job_id!r} already exists", fix="Choose another job name."
+                    f"a job named {job_id!r} already exists{why}", fix="Choose another job name."
                 ) from None
             return self._row(db, job_id)
 
-    def get(self, job_id: str) -> JobInfo:
+    def get(self, job_id: str, *, include_deleted: bool = False) -> JobInfo:
+        """A job's row; a deleted job raises JobNotFoundError unless ``include_deleted``."""
         with self._lock:
-            return self._row(self._db, job_id)
+            return self._row(self._db, job_id, include_deleted=include_deleted)
 
     def list(
-        self, *, state: str | None = None, batch_id: str | None = None, limit: int | None = None
+        self,
+        *,
+        state: str | None = None,
+        batch_id: str | None = None,
+        limit: int | None = None,
+        include_deleted: bool = False,
     ) -> list[JobInfo]:
-        """Jobs, newest first, optionally filtered by state or batch."""
+        """Jobs, newest first, optionally filtered by state or batch (deleted ones only
+        with ``include_deleted``: their rows stay for the cost history)."""
         sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        if not include_deleted:
+            sql += " AND deleted_at IS NULL"
         if state:
             sql += " AND state=?"
             args.append(JobState(state.upper()).value)
@@ -167,13 +189,15 @@ class SQLiteRegistry(LedgerMixin):
             db.execute(
                 "UPDATE jobs SET state=?, error=?, updated_at=?, finished_at=?, "
                 "owner=CASE WHEN ? THEN NULL ELSE owner END, "
-                "cancel_requested=CASE WHEN ? THEN 0 ELSE cancel_requested END "
+                "cancel_requested=CASE WHEN ? THEN 0 ELSE cancel_requested END, "
+                "paused=CASE WHEN ? THEN 0 ELSE paused END "
                 "WHERE job_id=?",
                 (
                     new.value,
                     json.dumps(error) if error else None,
                     now,
                     now if final else None,
+                    final,
                     final,
                     final,
                     job_id,
@@ -204,16 +228,7 @@ class SQLiteRegistry(LedgerMixin):
         with self._tx() as db:
             info = self._row(db, job_id)
             if info.state is JobState.RUNNING:
-                dead = (
-                    info.heartbeat is None
-                    or now - info.heartbeat > lease_s
-                    or (
-                        info.owner_host == host
-                        and info.owner_pid is not None
-                        and not _pid_alive(info.owner_pid)
-                    )
-                )
-                if not dead:
+                if worker_alive(info, lease_s=lease_s, now=now):
                     raise JobStateError(
                         f"job {job_id} is RUNNING in process {info.owner_pid} on {info.owner_host}",
                         fix="Wait for it to finish, or cancel it with `plotpalette cancel "
@@ -230,6 +245,7 @@ class SQLiteRegistry(LedgerMixin):
                     "owner_host=?",
                     "heartbeat=?",
                     "cancel_requested=0",
+                    "paused=0",
                     "error=NULL",
                     "updated_at=?",
                     "finished_at=NULL",
@@ -257,24 +273,32 @@ class SQLiteRegistry(LedgerMixin):
         ledger: LedgerRow | None = None,
         progress: dict[str, int] | None = None,
         events: Sequence[tuple[str, dict[str, Any]]] = (),
-    ) -> tuple[bool, bool]:
+        paused: bool | None = None,
+        published_paused: bool = False,
+    ) -> CheckpointReply:
         """Settle costs, update progress and heartbeat, append events, in one go.
 
-        Returns ``(still_owner, cancel_requested)`` so the runner learns about a
-        ``cancel`` issued from another process, or a lost lease, at every checkpoint.
+        The reply tells the runner about a ``cancel`` or a pause issued from another
+        process, or a lost lease. Pause is synchronised here: ``paused`` is the worker's
+        own state and ``published_paused`` what its previous checkpoint stored. If the
+        stored flag differs from that, someone else changed it (:meth:`request_pause`)
+        and the worker adopts it; otherwise the worker's own state is stored. Either
+        way the reply's ``paused`` is the state to be in.
         """
         now = time.time()
         with self._tx() as db:
             row = db.execute(
-                "SELECT owner, cancel_requested FROM jobs WHERE job_id=?", (job_id,)
+                "SELECT owner, cancel_requested, paused FROM jobs WHERE job_id=?", (job_id,)
             ).fetchone()
             if row is None:
                 raise JobNotFoundError(f"no job {job_id!r}")
             if ledger is not None:
                 self._append(db, ledger)  # the ledger is kept even if the lease was lost
             owner_ok = row[0] == worker
+            stored = bool(row[2])
+            adopt = stored if paused is None or stored != published_paused else paused
             if owner_ok:
-                sets, args = ["heartbeat=?", "updated_at=?"], [now, now]
+                sets, args = ["heartbeat=?", "updated_at=?", "paused=?"], [now, now, int(adopt)]
                 for key, value in (progress or {}).items():
                     if key not in ("records_ok", "records_failed", "records_filtered"):
                         raise ValueError(f"unknown progress counter {key}")
@@ -286,16 +310,7 @@ class SQLiteRegistry(LedgerMixin):
                     "INSERT INTO events (job_id, ts, kind, data) VALUES (?,?,?,?)",
                     (job_id, now, kind, json.dumps(data, default=str)),
                 )
-            return owner_ok, bool(row[1])
-
-    def request_cancel(self, job_id: str) -> None:
-        """Ask the job's running worker to stop (it sees the flag at its next checkpoint)."""
-        with self._tx() as db:
-            self._row(db, job_id)
-            db.execute(
-                "UPDATE jobs SET cancel_requested=1, updated_at=? WHERE job_id=?",
-                (time.time(), job_id),
-            )
+            return CheckpointReply(owner_ok, bool(row[1]), adopt)
 
     def add_event(self, job_id: str, kind: str, data: dict[str, Any]) -> None:
         with self._tx() as db:

@@ -14,6 +14,10 @@ from typing import Any
 
 __all__ = ["SCHEMA", "Transaction", "connect"]
 
+# Columns added after the first release: a registry created before them is upgraded in
+# place (``ALTER TABLE ... ADD COLUMN`` keeps every row, the new column gets its default).
+_ADDED_COLUMNS = {"paused": "INTEGER DEFAULT 0", "deleted_at": "REAL"}
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, name TEXT, state TEXT NOT NULL, spec TEXT NOT NULL,
@@ -25,8 +29,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     settled_tokens INTEGER DEFAULT 0, reserved_tokens INTEGER DEFAULT 0,
     calls INTEGER DEFAULT 0, error TEXT, price_tables TEXT, owner TEXT, owner_pid INTEGER,
     owner_host TEXT,
-    heartbeat REAL, cancel_requested INTEGER DEFAULT 0,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL, started_at REAL, finished_at REAL
+    heartbeat REAL, cancel_requested INTEGER DEFAULT 0, paused INTEGER DEFAULT 0,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, started_at REAL, finished_at REAL,
+    deleted_at REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id);
 CREATE TABLE IF NOT EXISTS ledger (
@@ -56,6 +61,10 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
         for stmt in SCHEMA.split(";"):
             if stmt.strip():
                 db.execute(stmt)
+        have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        for column, decl in _ADDED_COLUMNS.items():
+            if column not in have:
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

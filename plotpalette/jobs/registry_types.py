@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .states import JobState
 
-__all__ = ["JobInfo", "LedgerRow", "Registry"]
+__all__ = ["CheckpointReply", "JobInfo", "LedgerRow", "Registry"]
 
 
 @dataclass
@@ -52,6 +52,10 @@ class JobInfo:
     updated_at: float
     started_at: float | None
     finished_at: float | None
+    # True while the job is paused, or asked to pause: its worker adopts the flag at its
+    # next checkpoint (<= flush_seconds) and keeps the state RUNNING.
+    paused: bool = False
+    deleted_at: float | None = None  # set by delete_job; such a row is hidden by default
 
     @property
     def spend_usd(self) -> float:
@@ -88,6 +92,14 @@ class LedgerRow:
     seq: int | None = None
 
 
+class CheckpointReply(NamedTuple):
+    """What a checkpoint tells the worker about requests from other processes."""
+
+    owner_ok: bool  # False: another worker took the job over (or it was deleted)
+    cancel_requested: bool
+    paused: bool  # the pause state the worker must adopt now
+
+
 class Registry(Protocol):
     """What the job engine needs from a registry (SQLite now, DynamoDB later)."""
 
@@ -102,9 +114,14 @@ class Registry(Protocol):
         name: str | None = None,
         batch_id: str | None = None,
     ) -> JobInfo: ...
-    def get(self, job_id: str) -> JobInfo: ...
+    def get(self, job_id: str, *, include_deleted: bool = False) -> JobInfo: ...
     def list(
-        self, *, state: str | None = None, batch_id: str | None = None, limit: int | None = None
+        self,
+        *,
+        state: str | None = None,
+        batch_id: str | None = None,
+        limit: int | None = None,
+        include_deleted: bool = False,
     ) -> list[JobInfo]: ...
     def transition(
         self,
@@ -134,8 +151,12 @@ class Registry(Protocol):
         ledger: LedgerRow | None = None,
         progress: dict[str, int] | None = None,
         events: Sequence[tuple[str, dict[str, Any]]] = (),
-    ) -> tuple[bool, bool]: ...
+        paused: bool | None = None,
+        published_paused: bool = False,
+    ) -> CheckpointReply: ...
     def request_cancel(self, job_id: str) -> None: ...
+    def request_pause(self, job_id: str, paused: bool) -> JobInfo: ...
+    def mark_deleted(self, job_id: str, *, lease_s: float = 30.0) -> JobInfo: ...
     def ledger(self, job_id: str) -> list[LedgerRow]: ...
     def add_event(self, job_id: str, kind: str, data: dict[str, Any]) -> None: ...
     def events(

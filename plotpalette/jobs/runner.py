@@ -7,11 +7,15 @@ finished records to a new shard first, then one registry transaction with the co
 settlement, progress counters and heartbeat. That order matters: a crash in between
 leaves records whose cost is still covered by open reservations, never the reverse.
 
+Pause works across processes: the checkpoint publishes this runner's pause state to the
+registry and adopts a flag another process set there (``request_pause``), so a paused
+job stays RUNNING, keeps its heartbeat and starts no new record.
+
 Stops (budget exhausted, cancel, SIGTERM/Ctrl-C via :class:`JobControls`, a fatal
 error, the error rate over a window passing the threshold) all end the same way: no
 new records, calls in flight get ``grace_s`` to finish (then are abandoned), the last
 shard is written, and the state is chosen from what the shards hold: COMPLETED only
-if every index is settled.
+if every index is settled (see :mod:`.outcome`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BudgetExceededError, JobStateError, PlotPaletteError
@@ -31,6 +35,7 @@ from ..store import Store
 from .budget import BudgetGovernor
 from .events import EventCallback, JobControls, JobEvent
 from .execute import FatalJobError, RecordExecutor, RecordUnsettled
+from .outcome import RunOutcome, final_state
 from .registry import Registry
 from .shards import ShardWriter, scan_shards, write_manifest
 from .states import JobState
@@ -51,22 +56,6 @@ class RunOptions:
     grant_calls: int = 32  # a budget grant covers at most this many calls...
     grant_seconds: float = 0.01  # ...and about this long of calls at the current rate
     persist_progress_seconds: float = 10.0  # progress events stored in the registry
-
-
-@dataclass
-class RunOutcome:
-    state: JobState
-    error: dict[str, Any] | None
-    counts: dict[str, int]
-    settled: int
-    total: int
-    spent_usd: float  # real cost of this run's calls (worst case for abandoned ones)
-    waste_usd: float
-    tokens: int
-    unsettled: int
-    elapsed_s: float
-    worker: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Runner:
@@ -113,6 +102,7 @@ class Runner:
         self._rate: collections.deque[tuple[float, int]] = collections.deque(maxlen=40)
         self._stop_at: float | None = None
         self._lost_lease = False
+        self._published_pause = False  # the pause flag the last checkpoint stored
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -271,13 +261,22 @@ class Runner:
         self.writer.flush()  # records first: their cost is still covered by reservations
         row = self.governor.ledger_row(final=final)
         events = [("progress", self.progress(limiters=False))] if persist_progress else []
-        owner_ok, cancel = self.registry.checkpoint(
+        local_paused = self.controls.paused
+        owner_ok, cancel, paused = self.registry.checkpoint(
             self.job_id,
             self.worker,
             ledger=row,
             progress={f"records_{k}": self.counts.get(k, 0) for k in ("ok", "failed", "filtered")},
             events=events,
+            paused=local_paused,
+            published_paused=self._published_pause,
         )
+        if owner_ok:
+            self._published_pause = paused
+            if paused and not local_paused:  # another process paused the job...
+                self.controls.pause()
+            elif local_paused and not paused:  # ...or let it go on
+                self.controls.resume()
         if not owner_ok and not self._lost_lease:
             self._lost_lease = True
             self._request_stop("lost_lease", "another worker took over this job")
@@ -333,23 +332,7 @@ class Runner:
         settled = len(scan.indices)
         self.counts = collections.Counter(scan.counts)
         missing = self.total - settled
-        error: dict[str, Any] | None = None
-        kind, cause = self.stop if self.stop else (None, None)
-        if missing <= 0:
-            state = JobState.COMPLETED
-        elif kind == "budget":
-            state = JobState.BUDGET_EXCEEDED
-        elif kind == "cancel":
-            state = JobState.CANCELLED
-        elif kind in ("interrupt", "lost_lease"):
-            state = JobState.INTERRUPTED
-        else:  # fatal, error rate, or records left unsettled by outages
-            state = JobState.FAILED
-            if cause is None:
-                cause = self.last_error or PlotPaletteError("records were left unsettled")
-                kind = "unsettled"
-        if state is not JobState.COMPLETED:
-            error = _error_dict(kind, cause, missing, self.unsettled)
+        state, error = final_state(self.stop, missing, self.last_error, self.unsettled)
         write_manifest(
             self.store,
             self.job_id,
@@ -380,31 +363,3 @@ class Runner:
             worker=self.worker,
             extra={"lost_lease": self._lost_lease},
         )
-
-
-def _error_dict(kind: str | None, cause: Any, missing: int, outage_errors: int) -> dict[str, Any]:
-    if isinstance(cause, PlotPaletteError):
-        data = cause.to_dict()
-    else:
-        data = {
-            "error": "Stopped",
-            "code": "PP600",
-            "message": str(cause or kind),
-            "fix": "Resume the job to generate the remaining records.",
-        }
-    data["reason"] = kind
-    data["records_missing"] = missing
-    if kind == "budget":
-        data["fix"] = (
-            "Resume with a bigger budget (e.g. `plotpalette resume JOB_ID --budget "
-            "N`); the records already paid for are kept."
-        )
-    elif kind == "error_rate":
-        data["message"] = f"stopped early: too many errors; last: {data['message']}"
-    elif kind == "unsettled":
-        data["message"] = (
-            f"{outage_errors} record attempt(s) failed after retries "
-            f"({missing} records missing); last error: {data['message']}"
-        )
-        data["fix"] = "Resume the job to retry the missing records."
-    return data

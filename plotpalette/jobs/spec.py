@@ -53,6 +53,7 @@ RESULT_FIELDS = (
     "sampling",
     "sampling_seed",
     "checks",
+    "max_tokens",
 )
 
 
@@ -64,6 +65,9 @@ class JobSpec:
     the latest version and stored as ``name@version`` with its content hash. ``seeds``
     is a seed-set sha256, ``"sample:<name>"``, a file path, or (before creation) any
     object :func:`plotpalette.seeds.load_seeds` accepts; it is stored by content hash.
+    ``max_tokens`` caps every step's ``max_tokens`` (``min(step, cap)``) for shorter,
+    cheaper outputs (a quick run on the local model, say); it changes the records, so
+    it is part of the fingerprint.
     """
 
     template: str
@@ -79,6 +83,7 @@ class JobSpec:
     concurrency: int | None = None  # None = settings.concurrency
     rate_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)  # check name -> policy
+    max_tokens: int | None = None  # cap on every step's max_tokens: min(step, cap)
     error_window: int = 50  # early stop: look at the last N finished attempts...
     error_threshold: float = 0.5  # ...and stop when this fraction of them failed
     export_formats: list[str] = field(default_factory=list)
@@ -108,6 +113,16 @@ class JobSpec:
         ):
             raise ConfigError(
                 f"JobSpec.budget_tokens must be a whole number >= 0, got {self.budget_tokens!r}"
+            )
+        if self.max_tokens is not None and (
+            isinstance(self.max_tokens, bool)
+            or not isinstance(self.max_tokens, int)
+            or self.max_tokens < 1
+        ):
+            raise ConfigError(
+                f"JobSpec.max_tokens must be a whole number >= 1, got {self.max_tokens!r}",
+                fix="Pass e.g. max_tokens=64 to cap every step's output, or None to keep "
+                "the template's max_tokens.",
             )
         if self.sampling not in SAMPLING_MODES:
             raise ConfigError(
@@ -189,6 +204,8 @@ def fingerprint(spec: JobSpec) -> str:
     """
     data = {name: getattr(spec, name) for name in RESULT_FIELDS}
     data["checks"] = spec.check_policies
+    if data["max_tokens"] is None:
+        del data["max_tokens"]  # no cap: fingerprints of jobs made before the field stay
     if not isinstance(data["seeds"], str):
         raise ConfigError("fingerprint needs the seeds stored by hash; create the job first")
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)

@@ -20,6 +20,7 @@ import enum
 from ..errors import JobStateError
 
 __all__ = [
+    "EXIT_BY_STATE",
     "RESUMABLE_STATES",
     "TERMINAL_STATES",
     "JobState",
@@ -59,6 +60,15 @@ RESUMABLE_STATES = frozenset(
     }
 )
 TERMINAL_STATES = frozenset({JobState.COMPLETED})
+
+# Process exit codes of the CLI and the worker entrypoint, by the state a job ended in.
+EXIT_BY_STATE = {
+    JobState.COMPLETED: 0,
+    JobState.BUDGET_EXCEEDED: 3,
+    JobState.FAILED: 4,
+    JobState.INTERRUPTED: 5,
+    JobState.CANCELLED: 5,
+}
 
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED}),

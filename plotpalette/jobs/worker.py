@@ -23,17 +23,9 @@ from ..errors import PlotPaletteError
 from ..workspace import Workspace
 from .api import resume_job
 from .runner import RunOptions
-from .states import JobState
+from .states import EXIT_BY_STATE
 
 __all__ = ["EXIT_BY_STATE", "main"]
-
-EXIT_BY_STATE = {
-    JobState.COMPLETED: 0,
-    JobState.BUDGET_EXCEEDED: 3,
-    JobState.FAILED: 4,
-    JobState.INTERRUPTED: 5,
-    JobState.CANCELLED: 5,
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

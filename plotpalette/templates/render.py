@@ -11,11 +11,10 @@ line of the template text.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError
@@ -32,6 +31,7 @@ from .guards import limit_error, rendering
 from .inputs import InputSchema, infer_inputs, infer_texts
 from .limits import DEFAULT_LIMITS, Limits
 from .model import Template
+from .render_context import RenderContext
 from .render_support import (
     MISS,
     StepOutput,
@@ -52,44 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["RenderContext", "RenderedStep", "Renderer", "StepOutput", "render_string"]
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%|\{#).)*)\}\}\s*$", re.S)
-
-
-@dataclass
-class RenderContext:
-    """Per-record state: the seed row, the record's RNG seed and step outputs so far."""
-
-    seed: dict[str, Any]
-    record_index: int
-    rng_seed: int
-    steps: dict[str, StepOutput] = field(default_factory=dict)
-    _vars: dict[str, Any] | None = field(default=None, repr=False, compare=False)
-
-    def variables(self) -> dict[str, Any]:
-        """What templates see: the seed's fields, plus ``seed``, ``steps``, ``record_index``."""
-        return {
-            **self.seed,
-            "seed": self.seed,
-            "steps": self.steps,
-            "record_index": self.record_index,
-        }
-
-    def _shared_variables(self) -> dict[str, Any]:
-        # Built once per record: renders never mutate it (Jinja copies what it is
-        # given), and ``steps`` is this same dict, so later step outputs show through.
-        if self._vars is None:
-            self._vars = self.variables()
-        return self._vars
-
-    def rng(self, *parts: str) -> Callable[[], random.Random]:
-        """A factory for the RNG of one rendered part, seeded by (rng_seed, record
-        index, step id, part); built lazily because most renders never draw."""
-
-        def make() -> random.Random:
-            key = "\x1f".join([str(self.rng_seed), str(self.record_index), *parts])
-            seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
-            return random.Random(seed)
-
-        return make
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ rate or by script, models without access, models missing from the Region, and
 expired or invalid credentials. It does not verify SigV4 signatures; it only
 requires that a request is signed.
 
+This module decides what to answer; the quotas live in :mod:`.emulator_quotas` and the
+server and reply writing in :mod:`.emulator_http`.
+
 Usage::
 
     with BedrockEmulator(latency_median_s=0.05, rpm=600) as emu:
@@ -20,32 +23,27 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import random
 import re
-import socket
-import struct
 import threading
 import time
-import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
 from ..llm.model_limits import MODEL_LIMITS, PROFILE_PREFIXES, ModelLimits, base_model_id
-from .eventstream import encode_event
-from .protocol import (
-    RequestError,
-    converse_body,
-    invoke_body,
-    parse_converse,
-    parse_invoke,
-    usage_body,
+from .emulator_http import (
+    EmulatorHandler,
+    EmulatorServer,
+    break_connection,
+    send_json,
+    send_stream,
 )
+from .emulator_quotas import ModelQuotas
+from .protocol import RequestError, converse_body, invoke_body, parse_converse, parse_invoke
 from .synth import SynthOutput, synth_reply
 
 __all__ = ["FAILURE_KINDS", "BedrockEmulator", "EmulatorConfig"]
@@ -84,57 +82,6 @@ class EmulatorConfig:
     seed: int = 0
 
 
-class _Bucket:
-    """Refills at ``rate``/s up to ``capacity``; a request may take more than is left
-    (the level goes negative) only when the bucket is full, so big requests still fit."""
-
-    def __init__(self, per_minute: float, burst_s: float) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = max(1.0, self.rate * burst_s)
-        self.level = self.capacity
-        self.stamp = time.monotonic()
-
-    def try_take(self, amount: float) -> bool:
-        now = time.monotonic()
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.level >= min(amount, self.capacity):
-            self.level -= amount
-            return True
-        return False
-
-    def give(self, amount: float) -> None:
-        self.level = min(self.capacity, self.level + amount)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the
-        # client's delayed ACK adds ~40 ms to every call.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def do_POST(self) -> None:
-        self.server.emulator._handle(self)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 512
-    emulator: BedrockEmulator
-
-    def shutdown_request(self, request: Any) -> None:
-        with contextlib.suppress(OSError):  # a "reset" failure already closed the socket
-            request.shutdown(socket.SHUT_WR)
-        self.close_request(request)
-
-
 class BedrockEmulator:
     """The emulator; start with ``with`` (or :meth:`start`), read :attr:`endpoint_url`."""
 
@@ -143,18 +90,17 @@ class BedrockEmulator:
         self._lock = threading.Lock()
         self._rng = random.Random(0)
         self._script: list[str | None] = []
-        self._quotas: dict[str, tuple[_Bucket | None, _Bucket | None]] = {}
+        self._quotas = ModelQuotas(None, None, 1.0)  # replaced by configure() below
         self.counts: Counter[str] = Counter()  # requests, throttled, failures, ok, ...
         self.requests: list[dict[str, Any]] = []  # bodies received (converse/stream)
-        self._server: _Server | None = None
+        self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.configure(**config)
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> BedrockEmulator:
         if self._server is None:
-            self._server = _Server(("127.0.0.1", 0), _Handler)
-            self._server.emulator = self
+            self._server = EmulatorServer(("127.0.0.1", 0), self._handle)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -197,7 +143,8 @@ class BedrockEmulator:
             raise ValueError(f"unknown failure kind(s) {sorted(bad)}; use {FAILURE_KINDS}")
         with self._lock:
             self.config = dataclasses.replace(self.config, **changes)
-            self._quotas.clear()
+            cfg = self.config
+            self._quotas = ModelQuotas(cfg.rpm, cfg.tpm, cfg.burst_s)
             if "seed" in changes:
                 self._rng = random.Random(changes["seed"])
         return self
@@ -218,7 +165,7 @@ class BedrockEmulator:
             self._script.extend(kinds)
 
     # -- request handling ----------------------------------------------------------
-    def _handle(self, h: _Handler) -> None:
+    def _handle(self, h: EmulatorHandler) -> None:
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
         match = _PATH.match(h.path.split("?")[0])
         with self._lock:
@@ -238,7 +185,7 @@ class BedrockEmulator:
             failure = self._next_failure()
             if failure in ("reset", "malformed"):
                 self._count("failures")
-                return self._break(h, failure)
+                return break_connection(h, failure)
             if failure is not None:
                 status, etype, message = _ERRORS[failure]
                 self._count("throttled" if failure == "429" else "failures")
@@ -250,19 +197,19 @@ class BedrockEmulator:
             self._count("ok")
             latency_ms = int((time.monotonic() - started) * 1000)
             if op == "converse-stream":
-                return self._send_stream(h, reply, latency_ms)
+                return send_stream(h, reply, latency_ms)
             if op == "invoke":
-                return self._send_json(h, 200, invoke_body(model, reply))
-            return self._send_json(h, 200, converse_body(reply, latency_ms))
+                return send_json(h, 200, invoke_body(model, reply))
+            return send_json(h, 200, converse_body(reply, latency_ms))
         except RequestError as err:
-            self._send_json(
+            send_json(
                 h,
                 err.status,
                 {"message": err.message},
                 {"x-amzn-ErrorType": f"{err.error_type}:http://internal.amazon.com/"},
             )
 
-    def _check_auth(self, h: _Handler) -> None:
+    def _check_auth(self, h: EmulatorHandler) -> None:
         auth = h.headers.get("Authorization", "")
         if not auth:
             raise RequestError(
@@ -357,33 +304,16 @@ class BedrockEmulator:
                 return self._rng.choice(self.config.failure_kinds)
         return None
 
-    def _buckets(self, model: str) -> tuple[_Bucket | None, _Bucket | None]:
-        if model not in self._quotas:
-            cfg = self.config
-            self._quotas[model] = (
-                _Bucket(cfg.rpm, cfg.burst_s) if cfg.rpm else None,
-                _Bucket(cfg.tpm, cfg.burst_s) if cfg.tpm else None,
-            )
-        return self._quotas[model]
-
     def _admit(self, model: str, reserved: int) -> None:
         with self._lock:
-            rpm, tpm = self._buckets(model)
-            if rpm is not None and not rpm.try_take(1):
-                self.counts["throttled"] += 1
-                raise RequestError(*_ERRORS["429"])
-            if tpm is not None and not tpm.try_take(reserved):
-                if rpm is not None:
-                    rpm.give(1)
+            if not self._quotas.admit(model, reserved):
                 self.counts["throttled"] += 1
                 raise RequestError(*_ERRORS["429"])
 
     def _release(self, model: str, reserved: int, used: int) -> None:
         """Refund the part of the TPM reservation that was not used."""
         with self._lock:
-            _, tpm = self._buckets(model)
-            if tpm is not None and used:
-                tpm.give(max(0, reserved - used))
+            self._quotas.release(model, reserved, used)
 
     def _latency(self) -> float:
         cfg = self.config
@@ -396,56 +326,3 @@ class BedrockEmulator:
     def _count(self, key: str) -> None:
         with self._lock:
             self.counts[key] += 1
-
-    # -- responses ---------------------------------------------------------------
-    def _send_json(
-        self, h: _Handler, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        self._send(h, status, json.dumps(body).encode("utf-8"), "application/json", headers)
-
-    def _send(
-        self,
-        h: _Handler,
-        status: int,
-        data: bytes,
-        content_type: str,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        h.send_response(status)
-        h.send_header("Content-Type", content_type)
-        h.send_header("Content-Length", str(len(data)))
-        h.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        for name, value in (headers or {}).items():
-            h.send_header(name, value)
-        h.end_headers()
-        h.wfile.write(data)
-
-    def _send_stream(self, h: _Handler, reply: SynthOutput, latency_ms: int) -> None:
-        events = [encode_event("messageStart", {"role": "assistant"})]
-        words = reply.text.split(" ")
-        for i in range(0, len(words), 4):
-            chunk = " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")
-            events.append(
-                encode_event(
-                    "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": chunk}}
-                )
-            )
-        events.append(encode_event("contentBlockStop", {"contentBlockIndex": 0}))
-        events.append(encode_event("messageStop", {"stopReason": reply.stop_reason}))
-        events.append(
-            encode_event(
-                "metadata", {"usage": usage_body(reply), "metrics": {"latencyMs": latency_ms}}
-            )
-        )
-        self._send(h, 200, b"".join(events), "application/vnd.amazon.eventstream")
-
-    def _break(self, h: _Handler, kind: str) -> None:
-        if kind == "malformed":
-            return self._send(
-                h, 200, b'{"output": {"message": {"content": [{"te', "application/json"
-            )
-        # Connection reset: close with SO_LINGER 0 so the peer gets an RST, not a reply.
-        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        h.close_connection = True
-        h.connection.close()
-        return None

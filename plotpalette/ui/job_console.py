@@ -12,36 +12,42 @@ so the kernel stays free. The console learns about it in one of two ways:
 * **polling** — the job runs elsewhere (the CLI, another kernel, a papermill run) or has
   finished: a thread reads the registry every ``poll_seconds`` until the job stops.
 
-Pause needs the live handle (the registry has no pause flag); cancel works in both
-modes (elsewhere through the registry's cancel request).
+Pause, Resume and Cancel work in both modes: on a live job through its handle, on a
+job running elsewhere through the registry (:func:`~plotpalette.jobs.pause_job`,
+:func:`~plotpalette.jobs.unpause_job`, :func:`~plotpalette.jobs.cancel_job`), which its
+worker reads at its next checkpoint (about a second).
+
+This module follows and controls the job; its widgets and drawing are in
+:mod:`._job_console_view`.
 """
 
 from __future__ import annotations
 
 import collections
-import html
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as widgets
-
 from .. import layout
 from ..errors import JobError, JobStateError
-from ..jobs import JobEvent, JobHandle, JobInfo, JobState, cancel_job, iter_records, job_status
+from ..jobs import (
+    JobEvent,
+    JobHandle,
+    JobInfo,
+    JobState,
+    cancel_job,
+    iter_records,
+    job_status,
+    pause_job,
+    unpause_job,
+)
 from ..jobs.states import RESUMABLE_STATES
 from ..workspace import Workspace
 from ._base import App
-from ._job_figures import job_figures, summary_text
-from ._job_html import (
-    failures_html,
-    format_duration,
-    format_usd,
-    limiter_table,
-    records_table,
-    state_badge,
-)
+from ._job_console_view import JobConsoleView
+from ._job_figures import summary_text
+from ._job_html import format_usd
 from ._live import RECENT_RECORDS, LiveJob, find_live, start_live
 
 __all__ = ["JobConsole"]
@@ -51,7 +57,7 @@ def _open(workspace: Workspace | str | Path | None) -> Workspace:
     return workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
 
 
-class JobConsole(App):
+class JobConsole(JobConsoleView):
     """Live view and controls of one job (see the module docstring).
 
     Args:
@@ -97,70 +103,15 @@ class JobConsole(App):
         self._last_done: tuple[float, int] | None = None
         self._rate_window: collections.deque[tuple[float, int]] = collections.deque(maxlen=30)
         self._build()
+        self.on_click(self.pause_button, self.pause)
+        self.on_click(self.resume_button, self.resume)
+        self.on_click(self.cancel_button, self.cancel)
+        self.on_click(self.refresh_button, self.refresh)
         self.refresh()  # an unknown job id raises JobNotFoundError here
         if live is not None:
             self._attach(live)
         elif watch and self.job_info is not None and not self.job_info.state.is_final:
             self._start_polling()
-
-    # -- widgets -----------------------------------------------------------------------
-    def _build(self) -> None:
-        self.title_html = widgets.HTML()
-        self.state_label = widgets.HTML()
-        self.progress_bar = widgets.IntProgress(
-            min=0, max=1, value=0, description="records", layout=widgets.Layout(width="60%")
-        )
-        self.progress_label = widgets.HTML()
-        self.spend_bar = widgets.FloatProgress(
-            min=0, max=1, value=0, description="spend", layout=widgets.Layout(width="60%")
-        )
-        self.spend_label = widgets.HTML()
-        self.stats_html = widgets.HTML()
-        self.limits_html = widgets.HTML()
-        self.failures_html = widgets.HTML()
-        self.records_html = widgets.HTML()
-        self.resume_budget = widgets.BoundedFloatText(
-            value=0.0,
-            min=0.0,
-            max=1e6,
-            step=0.1,
-            description="new budget $",
-            tooltip="budget for Resume (0 keeps the stored budget)",
-            layout=widgets.Layout(width="14em"),
-        )
-        self.pause_button = widgets.Button(description="Pause", icon="pause")
-        self.resume_button = widgets.Button(description="Resume", icon="play")
-        self.cancel_button = widgets.Button(
-            description="Cancel", icon="stop", button_style="danger"
-        )
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
-        self.on_click(self.pause_button, self.pause)
-        self.on_click(self.resume_button, self.resume)
-        self.on_click(self.cancel_button, self.cancel)
-        self.on_click(self.refresh_button, self.refresh)
-        self.widget = widgets.VBox(
-            [
-                self.title_html,
-                widgets.HBox([self.state_label, self.status]),
-                widgets.HBox([self.progress_bar, self.progress_label]),
-                widgets.HBox([self.spend_bar, self.spend_label]),
-                self.stats_html,
-                self.limits_html,
-                self.failures_html,
-                widgets.HTML("<b>Latest records</b>"),
-                self.records_html,
-                widgets.HBox(
-                    [
-                        self.pause_button,
-                        self.resume_button,
-                        self.cancel_button,
-                        self.refresh_button,
-                        self.resume_budget,
-                    ]
-                ),
-                self.log,
-            ]
-        )
 
     # -- live and polling ----------------------------------------------------------------
     def _attach(self, live: LiveJob) -> None:
@@ -219,8 +170,12 @@ class JobConsole(App):
 
     @property
     def paused(self) -> bool:
+        """Whether the job is paused (live: its controls; elsewhere: the registry flag)."""
         live = self.live
-        return bool(live and live.handle.running and live.handle.controls.paused)
+        if live is not None and live.handle.running:
+            return live.handle.controls.paused
+        info = self.job_info
+        return bool(info and info.state is JobState.RUNNING and info.paused)
 
     @App.guard
     def refresh(self) -> JobInfo:
@@ -239,26 +194,28 @@ class JobConsole(App):
 
     @App.guard
     def pause(self) -> None:
-        """Stop taking new records; calls in flight finish. The job stays RUNNING."""
+        """Stop taking new records; calls in flight finish. The job stays RUNNING.
+
+        A job running elsewhere is paused through the registry; its worker stops taking
+        records at its next checkpoint."""
         live = self.live
-        if live is None or not live.handle.running:
-            raise JobStateError(
-                f"job {self.job_id} is not running in this Python process, so it cannot be "
-                "paused from here",
-                fix="Pause it from the notebook or process that started it, or Cancel it "
-                "(cancel works from anywhere; the job can be resumed later).",
-            )
-        live.handle.pause()
-        self.info("paused: calls in flight finish, no new records start")
-        self._render()
+        if live is not None and live.handle.running:
+            live.handle.pause()
+            self.info("paused: calls in flight finish, no new records start")
+            self._render()
+            return
+        pause_job(self.workspace, self.job_id)  # JobStateError unless RUNNING
+        self.info("pause requested: its worker starts no new record from its next checkpoint")
+        self._watch_elsewhere()
 
     @App.guard
     def resume(self, budget_usd: float | None = None) -> None:
         """Continue a paused job, or restart a stopped one in the background.
 
-        A stopped job (INTERRUPTED, BUDGET_EXCEEDED, FAILED, CANCELLED or QUEUED) is run
-        again from where it stopped; records already paid for are kept. ``budget_usd``
-        (or the "new budget" box, when not 0) replaces the stored budget.
+        A paused job goes on (through the registry when it runs elsewhere). A stopped
+        job (INTERRUPTED, BUDGET_EXCEEDED, FAILED, CANCELLED or QUEUED) is run again
+        from where it stopped; records already paid for are kept. ``budget_usd`` (or the
+        "new budget" box, when not 0) replaces the stored budget.
         """
         live = self.live
         if live is not None and live.handle.running:
@@ -267,11 +224,21 @@ class JobConsole(App):
             self._render()
             return
         info = self.refresh()
+        if info.state is JobState.RUNNING:
+            if not info.paused:
+                raise JobStateError(
+                    f"job {self.job_id} is RUNNING and not paused; nothing to resume",
+                    fix="Pause it first, or wait for it to finish.",
+                )
+            unpause_job(self.workspace, self.job_id)
+            self.info("unpause requested: the job goes on from its next checkpoint")
+            self._watch_elsewhere()
+            return
+        info = self.refresh()
         if info.state not in RESUMABLE_STATES:
             raise JobStateError(
                 f"job {self.job_id} is {info.state.value}; only a stopped job can be resumed",
-                fix="A COMPLETED job is final; a RUNNING one is still working (Pause and "
-                "Resume it from the process that started it).",
+                fix="A COMPLETED job is final; start a new job to generate more records.",
             )
         if budget_usd is None and self.resume_budget.value > 0:
             budget_usd = float(self.resume_budget.value)
@@ -293,9 +260,18 @@ class JobConsole(App):
             return self.job_info
         info = cancel_job(self.workspace, self.job_id)
         self.info(f"cancel requested ({info.state.value})")
-        if not info.state.is_final and self.watch and self._poll_thread is None:
+        return self._watch_elsewhere()
+
+    def _watch_elsewhere(self) -> JobInfo:
+        """After a request through the registry: redraw now, and keep polling."""
+        info = self.refresh()
+        if (
+            not info.state.is_final
+            and self.watch
+            and (self._poll_thread is None or not self._poll_thread.is_alive())
+        ):
             self._start_polling()
-        return self.refresh()
+        return info
 
     def wait(self, timeout: float | None = None) -> JobInfo:
         """Block until the job stops (for headless runs); returns the registry's view.
@@ -351,67 +327,3 @@ class JobConsole(App):
     def summary(self) -> str:
         """The console's figures as plain text (for headless runs and logs)."""
         return summary_text(self.job_id, self._figures())
-
-    # -- drawing -----------------------------------------------------------------------
-    def _figures(self) -> dict[str, Any]:
-        """Registry figures, overlaid with the live job's fresher ones when it runs here."""
-        assert self.job_info is not None
-        live = self.live
-        running_here = bool(live and live.handle.running)
-        self.figures = job_figures(
-            self.job_info,
-            live.progress if (live and running_here) else {},
-            list(self._rate_window),
-            running_here=running_here,
-            paused=bool(running_here and live and live.handle.controls.paused),
-        )
-        return self.figures
-
-    def _render(self) -> None:
-        with self._lock:
-            if self.job_info is None:
-                return
-            f = self._figures()
-            info = self.job_info
-            self.title_html.value = (
-                f"<b>{self.title}</b> — <code>{html.escape(self.job_id)}</code> · "
-                f"template <code>{html.escape(info.template)}</code>"
-            )
-            self.state_label.value = state_badge(f["state"])
-            self.progress_bar.max = max(1, f["total"])
-            self.progress_bar.value = min(f["done"], self.progress_bar.max)
-            self.progress_label.value = (
-                f"{f['done']} / {f['total']} ({f['progress']:.0%}) — {f['ok']} ok, "
-                f"{f['filtered']} filtered, {f['failed']} failed"
-            )
-            budget = f["budget"]
-            self.spend_bar.max = budget if budget else max(f["spend"], 1e-9)
-            self.spend_bar.value = min(f["spend"], self.spend_bar.max)
-            self.spend_bar.bar_style = (
-                "danger"
-                if f["state"] == "BUDGET_EXCEEDED"
-                else "warning"
-                if budget and f["spend"] > 0.9 * budget
-                else ""
-            )
-            self.spend_label.value = (
-                f"{format_usd(f['spend'])} of {format_usd(budget)} (waste {format_usd(f['waste'])})"
-            )
-            tokens = f"{f['tokens']:,} tokens this run · " if f["tokens"] else ""
-            self.stats_html.value = (
-                f"{tokens}{f['per_min']:.1f} records/min · ETA {format_duration(f['eta_s'])}"
-                f" · {f['in_flight']} calls in flight · {f['mode']} view"
-            )
-            self.limits_html.value = limiter_table(f["limiters"])
-            self.failures_html.value = failures_html(f)
-            self.records_html.value = records_table(self.recent)
-            self._set_buttons(f["state"])
-
-    def _set_buttons(self, state: str) -> None:
-        live_running = bool(self.live and self.live.handle.running)
-        self.pause_button.disabled = not (live_running and state == "RUNNING")
-        self.resume_button.disabled = not (
-            state == "PAUSED"
-            or (not live_running and JobState(self.job_info.state) in RESUMABLE_STATES)
-        )  # type: ignore[union-attr]
-        self.cancel_button.disabled = state in ("COMPLETED", "CANCELLED")

@@ -56,7 +56,8 @@ class JobWizard(App):
 
     Args:
         workspace: where the job is created (default: the current workspace).
-        template, seeds, records, budget_usd, backend: initial values of the form.
+        template, seeds, records, budget_usd, backend, max_tokens: initial values of the
+            form (``max_tokens``: the "max tokens per step" cap, None/0 = the template's).
             ``seeds`` may also be a SeedSet, DataFrame or list of dicts (e.g. from
             SeedExplorer); see :meth:`set_seeds`.
         model_backend: a backend *object* to run with instead of ``backend``'s (tests
@@ -75,6 +76,7 @@ class JobWizard(App):
         budget_usd: float | None = 0.10,
         backend: str | None = None,
         model_backend: Any = None,
+        max_tokens: int | None = None,
     ) -> None:
         super().__init__()
         self.workspace = _open(workspace)
@@ -91,6 +93,7 @@ class JobWizard(App):
         self.records.value = records
         self.unlimited.value = budget_usd is None
         self.budget_usd.value = budget_usd or 0.0
+        self.max_tokens.value = max_tokens or 0
         self.set_seeds(seeds)
         self.template.observe(self._on_template, names="value")
         self.load_template_choices()
@@ -128,6 +131,14 @@ class JobWizard(App):
             description="budget $", min=0.0, max=1e7, step=0.05, value=0.1, style=style
         )
         self.unlimited = widgets.Checkbox(description="no budget limit", value=False)
+        self.max_tokens = widgets.BoundedIntText(
+            description="max tokens per step",
+            min=0,
+            max=1_000_000,
+            value=0,
+            tooltip="cap every step's output at this many tokens (0: the template's own)",
+            style=style,
+        )
         self.backend = widgets.ToggleButtons(
             description="backend", options=list(BACKENDS), value=backend, style=style
         )
@@ -150,6 +161,7 @@ class JobWizard(App):
                 self.step_models,
                 self.records,
                 widgets.HBox([self.budget_usd, self.unlimited]),
+                self.max_tokens,
                 self.backend,
                 self.name,
                 widgets.HBox([self.review_button, self.launch_button, self.status]),
@@ -241,6 +253,7 @@ class JobWizard(App):
             models=self.models,
             tier=None if self.tier.value == _DEFAULT else self.tier.value,
             backend=self.backend.value,
+            max_tokens=int(self.max_tokens.value) or None,
             name=self.name.value.strip() or None,
         )
 
@@ -318,9 +331,10 @@ class JobWizard(App):
         )
         warn = "".join(f"<li style='color:#b00020'>{html.escape(w)}</li>" for w in self.warnings)
         budget = format_usd(e.budget_usd)
+        cap = f", max tokens per step {e.max_tokens}" if e.max_tokens else ""
         return (
             f"<b>Review</b> — {html.escape(e.template)}, prices {html.escape(e.price_table)}"
-            f", budget {budget}<br>{totals}{steps}"
+            f", budget {budget}{cap}<br>{totals}{steps}"
             f"<small>typical assumes outputs at {e.output_fill:.0%} of max tokens; "
             f"{e.sampled} record(s) rendered for the estimate.</small>"
             + (f"<ul>{warn}</ul>" if warn else "")

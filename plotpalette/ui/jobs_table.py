@@ -7,8 +7,9 @@
 
 Actions work on the selected job (or the ``job_id`` passed): **Open console**
 (:meth:`open_console`), **Resume** (:meth:`resume`, in the background), **Export**
-(:meth:`export`, in the format chosen). There is no Delete yet: the job engine has no
-public delete function (requested); cancel a job instead.
+(:meth:`export`, in the format chosen) and **Delete** (:meth:`delete`, in two clicks:
+the first arms it and says what will go, the second deletes; see
+:func:`plotpalette.jobs.delete_job` — files go, the cost history stays).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..errors import ConfigError
-from ..jobs import JobInfo, JobState, list_jobs
+from ..jobs import DeletedJob, JobInfo, JobState, delete_job, list_jobs
 from ..workspace import Workspace
 from ._base import App
 from ._job_html import format_time, format_usd, state_badge
@@ -61,6 +62,8 @@ class JobsTable(App):
         self.jobs: list[JobInfo] = []
         self.console: JobConsole | None = None
         self.last_export: Any = None
+        self.last_deleted: DeletedJob | None = None
+        self.pending_delete: str | None = None  # armed by a first Delete click
         self._build()
         self.refresh()
 
@@ -83,19 +86,26 @@ class JobsTable(App):
         self.open_button = widgets.Button(description="Open console", icon="eye")
         self.resume_button = widgets.Button(description="Resume", icon="play")
         self.export_button = widgets.Button(description="Export", icon="download")
+        self.delete_button = widgets.Button(description="Delete", icon="trash")
         self.export_html = widgets.HTML()
+        self.delete_html = widgets.HTML()
         self.console_box = widgets.VBox()
         self.on_click(self.refresh_button, self.refresh)
         self.on_click(self.open_button, self.open_console)
         self.on_click(self.resume_button, self.resume)
         self.on_click(self.export_button, self.export)
+        self.on_click(self.delete_button, self.delete)
         self.state_filter.observe(lambda _: self._safe_refresh(), names="value")
+        self.selected.observe(lambda _: self._disarm_delete(), names="value")
         self.widget = widgets.VBox(
             [
                 widgets.HTML(f"<b>{self.title}</b>"),
                 widgets.HBox([self.state_filter, self.refresh_button, self.status]),
                 self.table_html,
-                widgets.HBox([self.selected, self.open_button, self.resume_button]),
+                widgets.HBox(
+                    [self.selected, self.open_button, self.resume_button, self.delete_button]
+                ),
+                self.delete_html,
                 widgets.HBox([self.format, self.export_button]),
                 self.export_html,
                 self.log,
@@ -200,6 +210,45 @@ class JobsTable(App):
         )
         self.info(f"exported {job_id}: {result.rows} rows -> {result.dest}")
         return result
+
+    @App.guard
+    def delete(self, job_id: str | None = None, *, confirm: bool = False) -> DeletedJob | None:
+        """Delete a job's files (records, exports in its folder, report); keep its cost
+        history. Two steps, like the button: the first call arms the delete and says
+        what will go (returns None), a second call for the same job deletes.
+        ``confirm=True`` deletes at once (headless runs). A RUNNING job is refused."""
+        job_id = self._job(job_id)
+        if not confirm and self.pending_delete != job_id:
+            self.pending_delete = job_id
+            self.delete_button.description = "Confirm delete"
+            self.delete_button.button_style = "danger"
+            self.delete_html.value = (
+                f"<span style='color:#b00020'>Click <b>Confirm delete</b> to delete "
+                f"<code>{html.escape(job_id)}</code>: its records, spec and the exports in "
+                "its folder are removed (its cost history is kept). Choose another job to "
+                "call it off.</span>"
+            )
+            return None
+        self._disarm_delete()
+        if self.console is not None and self.console.job_id == job_id:
+            self.console.close()
+            self.console, self.console_box.children = None, ()
+        done = delete_job(self.workspace, job_id)
+        self.last_deleted = done
+        self.delete_html.value = (
+            f"deleted <code>{html.escape(job_id)}</code>: {done.files_removed} file(s); "
+            f"its spend {format_usd(done.spend_usd)} stays in the cost history"
+        )
+        self.info(f"deleted {job_id} ({done.files_removed} files)")
+        self.refresh()
+        return done
+
+    def _disarm_delete(self) -> None:
+        if self.pending_delete is not None:
+            self.pending_delete = None
+            self.delete_button.description = "Delete"
+            self.delete_button.button_style = ""
+            self.delete_html.value = ""
 
     # -- drawing -----------------------------------------------------------------------
     @staticmethod

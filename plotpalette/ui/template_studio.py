@@ -5,6 +5,8 @@ and every method calls the public API of :mod:`plotpalette.templates`
 (``parse_template``, ``preview``, ``TemplateLibrary``); nothing about templates is
 decided here. The YAML editor is checked as you type: each change is parsed with
 ``parse_template`` and its problems (path and line) are shown under the editor.
+The History tab (save, versions, diff, restore, fork) lives in
+:mod:`._studio_versions`.
 
 >>> app = TemplateStudio("question_answer")      # doctest: +SKIP
 >>> app.preview()                                 # doctest: +SKIP
@@ -24,6 +26,7 @@ from ..errors import TemplateError
 from . import _studio_views as views
 from ._base import App
 from ._sources import load_seed_source, open_workspace, template_choices
+from ._studio_versions import StudioVersions
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -39,7 +42,7 @@ __all__ = ["TemplateStudio"]
 PASSED_IN = "<seed rows passed in>"  # shown in the Seeds box for a SeedSet/DataFrame
 
 
-class TemplateStudio(App):
+class TemplateStudio(StudioVersions):
     """Edit and version prompt templates, and preview what they send to the model.
 
     Widgets (public): ``template`` + ``open_button``; ``editor`` (YAML) and ``messages``
@@ -110,17 +113,6 @@ class TemplateStudio(App):
         self.preview_button = w.Button(description="Preview", icon="eye")
         self.estimate_view = w.HTML()
         self.preview_view = w.HTML(layout=full)
-        self.history = w.Select(description="Versions", rows=6)
-        self.history_button = w.Button(description="Refresh", icon="refresh")
-        self.restore_button = w.Button(
-            description="Restore selected",
-            icon="undo",
-            tooltip="save the selected version as a new version",
-        )
-        self.diff_a = w.Dropdown(description="From")
-        self.diff_b = w.Dropdown(description="To")
-        self.diff_button = w.Button(description="Diff", icon="columns")
-        self.diff_view = w.HTML(layout=full)
         self.fork_name = w.Text(description="New name", placeholder="my_template")
         self.fork_button = w.Button(description="Fork", icon="code-fork")
         self.path = w.Text(
@@ -135,9 +127,6 @@ class TemplateStudio(App):
         self.on_click(self.open_button, lambda: self.load(self.template.value))
         self.on_click(self.save_button, self.save)
         self.on_click(self.preview_button, self.preview)
-        self.on_click(self.history_button, self.show_history)
-        self.on_click(self.diff_button, lambda: self.diff(self.diff_a.value, self.diff_b.value))
-        self.on_click(self.restore_button, lambda: self.restore(self.history.value))
         self.on_click(self.fork_button, lambda: self.fork(self.fork_name.value))
         self.on_click(self.import_button, lambda: self.import_file(self.path.value))
         self.on_click(self.export_button, lambda: self.export_file(self.path.value))
@@ -153,13 +142,7 @@ class TemplateStudio(App):
                 self.preview_view,
             ]
         )
-        history = w.VBox(
-            [
-                w.HBox([self.history, w.VBox([self.history_button, self.restore_button])]),
-                w.HBox([self.diff_a, self.diff_b, self.diff_button]),
-                self.diff_view,
-            ]
-        )
+        history = self._build_history_tab(full)
         files = w.VBox(
             [
                 w.HBox([self.fork_name, self.fork_button]),
@@ -298,67 +281,6 @@ class TemplateStudio(App):
         self.info(f"previewed {label} on {len(rows)} rows of {seeds.source}")
         return self.last_preview
 
-    # -- versions --------------------------------------------------------------------
-    @App.guard
-    def save(self) -> Template:
-        """Save the editor's content as a new version (identical content saves nothing)."""
-        tpl = self.validate()
-        saved = self.library.save(tpl, message=self.message.value.strip())
-        if self.current is not None and saved.ref == self.current.ref:
-            self.info(f"no change: {saved.ref} already has this content")
-        else:
-            self.info(f"saved {saved.ref}")
-        self._set_current(saved)
-        self.show_history()
-        return saved
-
-    @App.guard
-    def show_history(self) -> pd.DataFrame:
-        """List the saved versions of the current template (oldest first).
-
-        The two diff dropdowns are set to the last two versions.
-        """
-        import pandas as pd
-
-        name = self._name()
-        versions = self.library.history(name)
-        frame = pd.DataFrame([views.version_row(v) for v in versions])
-        self.history_frame = frame
-        refs = [f"{name}@{v}" for v in frame["version"]] if not frame.empty else []
-        labels = [views.version_label(r) for r in frame.to_dict("records")] if refs else []
-        self.history.options = list(zip(labels, refs, strict=True))
-        self.diff_a.options = self.diff_b.options = refs
-        if len(refs) >= 2:
-            self.diff_a.value, self.diff_b.value = refs[-2], refs[-1]
-        return frame
-
-    @App.guard
-    def diff(self, a: str | int, b: str | int) -> str:
-        """A unified diff between two versions (``3`` or ``"name@3"``)."""
-        text = self.library.diff(self._ref(a), self._ref(b))
-        self.diff_view.value = views.diff_html(text)
-        return text
-
-    @App.guard
-    def restore(self, version: str | int) -> Template:
-        """Save the content of an old version as the newest version and open it."""
-        if version is None:
-            raise TemplateError("no version selected", fix="Select a version in the list.")
-        restored = self.library.restore(self._ref(version))
-        self.info(f"restored {self._ref(version)} as {restored.ref}")
-        self._open_saved(restored)
-        return restored
-
-    @App.guard
-    def fork(self, new_name: str) -> Template:
-        """Copy the current template under ``new_name`` (its lineage is kept)."""
-        if not new_name or not new_name.strip():
-            raise TemplateError("no name for the fork", fix="Type a new name in 'New name'.")
-        forked = self.library.fork(self._current_ref(), new_name.strip())
-        self.info(f"forked {self._current_ref()} as {forked.ref}")
-        self._open_saved(forked)
-        return forked
-
     # -- files -----------------------------------------------------------------------
     @App.guard
     def import_file(self, path: str | Path) -> Template:
@@ -403,25 +325,9 @@ class TemplateStudio(App):
                 self.import_upload()
 
     # -- helpers ---------------------------------------------------------------------
-    def _name(self) -> str:
-        if self.parsed is not None:
-            return self.parsed.name
-        if self.current is not None:
-            return self.current.name
-        raise TemplateError("no template open", fix="Pick a template and click Open.")
-
     def _label(self, tpl: Template) -> str:
         """``name@version`` when the editor holds a saved version, else ``name (unsaved)``."""
         cur = self.current
         if cur is not None and cur.content_hash == tpl.content_hash:
             return cur.ref
         return f"{tpl.name} (unsaved edit)"
-
-    def _current_ref(self) -> str:
-        if self.current is None:
-            raise TemplateError("no template open", fix="Pick a template and click Open.")
-        return self.current.ref
-
-    def _ref(self, version: str | int) -> str:
-        text = str(version).strip()
-        return text if "@" in text else f"{self._name()}@{text}"

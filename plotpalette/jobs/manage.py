@@ -1,0 +1,142 @@
+"""Steering and removing jobs from any process: pause, unpause, delete.
+
+>>> pause_job(ws, job_id); unpause_job(ws, job_id)        # doctest: +SKIP
+>>> delete_job(ws, job_id).files_removed                   # doctest: +SKIP
+
+Pause goes through the registry, so it works on a job running in another kernel, the
+CLI or a worker task; the worker adopts the flag at its next checkpoint. (``resume``
+is a different verb: it restarts a *stopped* job.)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import layout
+from ..errors import JobNotFoundError, JobStateError
+from ..workspace import Workspace
+from .api import _workspace
+from .registry import JobInfo, open_registry
+from .states import JobState
+
+__all__ = ["DeletedJob", "delete_job", "pause_job", "unpause_job"]
+
+
+def pause_job(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
+    """Pause a RUNNING job, wherever it runs: no new record starts, calls in flight
+    finish, the state stays RUNNING with ``JobInfo.paused`` set. Takes effect at the
+    worker's next checkpoint (``RunOptions.flush_seconds``, 1 s by default)."""
+    return _request_pause(workspace, job_id, True)
+
+
+def unpause_job(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
+    """Let a paused RUNNING job go on (see :func:`pause_job`)."""
+    return _request_pause(workspace, job_id, False)
+
+
+def _request_pause(workspace: Workspace | str | Path, job_id: str, paused: bool) -> JobInfo:
+    registry = open_registry(_workspace(workspace))
+    try:
+        return registry.request_pause(job_id, paused)
+    finally:
+        registry.close()
+
+
+@dataclass
+class DeletedJob:
+    """What :func:`delete_job` removed, and the cost history it kept."""
+
+    job_id: str
+    state: JobState  # the job's state when it was deleted
+    files_removed: int
+    spend_usd: float  # the job's total spend, still in the registry's ledger
+    ledger_rows: int  # ledger rows kept
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["state"] = self.state.value
+        return data
+
+
+def delete_job(
+    workspace: Workspace | str | Path,
+    job_id: str,
+    *,
+    force: bool = False,
+    wait_s: float = 120.0,
+    lease_s: float = 30.0,
+) -> DeletedJob:
+    """Delete a job's files and hide it from listings; **its cost history is kept**.
+
+    Removed: everything under ``jobs/<job_id>/`` (records, manifest, spec, template
+    snapshot, exports written there, report). The job no longer pins its template, so
+    the template can be deleted once no other job uses it. Exports written elsewhere
+    are not touched.
+
+    Kept: the registry row (marked ``deleted_at``) and its cost-ledger rows. The ledger
+    is the append-only record of money already spent; deleting a dataset does not
+    un-spend it, and silently dropping those rows would make cost analytics and budget
+    reports under-count. The deleted job is left out of :func:`list_jobs` and
+    :func:`job_status` (``JobNotFoundError``); ``list_jobs(ws, include_deleted=True)``
+    and ``open_registry(ws).ledger(job_id)`` still show it. Its id is not reused.
+
+    A RUNNING job is refused with :class:`JobStateError` unless its worker is dead (no
+    heartbeat within ``lease_s``, or its process is gone), in which case it ends
+    INTERRUPTED and its open reservations are booked as waste first. With
+    ``force=True`` a running job is cancelled and, once its worker has stopped (within
+    ``wait_s`` seconds), deleted. An unknown job raises :class:`JobNotFoundError`; a
+    deleted job whose files were left behind (a crash mid-delete) has them removed.
+    """
+    ws = _workspace(workspace)
+    registry = open_registry(ws)
+    try:
+        try:
+            info = registry.get(job_id)
+        except JobNotFoundError:
+            info = registry.get(job_id, include_deleted=True)  # re-raises for unknown ids
+            if not ws.store.list(layout.job_prefix(job_id)):
+                raise
+        else:
+            if force and info.state is JobState.RUNNING:
+                _cancel_and_wait(registry, job_id, wait_s=wait_s, lease_s=lease_s)
+            info = registry.mark_deleted(job_id, lease_s=lease_s)
+        removed = _remove_files(ws, job_id)
+        return DeletedJob(
+            job_id=job_id,
+            state=info.state,
+            files_removed=removed,
+            spend_usd=info.spend_usd,
+            ledger_rows=len(registry.ledger(job_id)),
+        )
+    finally:
+        registry.close()
+
+
+def _cancel_and_wait(registry: Any, job_id: str, *, wait_s: float, lease_s: float) -> None:
+    from .registry_control import worker_alive
+
+    registry.request_cancel(job_id)
+    deadline = time.monotonic() + wait_s
+    while True:
+        info = registry.get(job_id)
+        if info.state is not JobState.RUNNING or not worker_alive(info, lease_s=lease_s):
+            return
+        if time.monotonic() >= deadline:
+            raise JobStateError(
+                f"job {job_id} was asked to cancel but still runs after {wait_s:.0f} s",
+                fix="Its calls in flight may take up to the grace period; try again, or "
+                "stop its process.",
+            )
+        time.sleep(0.1)
+
+
+def _remove_files(ws: Workspace, job_id: str) -> int:
+    prefix = layout.job_prefix(job_id)
+    keys = ws.store.list(prefix)
+    for key in keys:
+        ws.store.delete(key)
+    ws.store.delete(prefix.rstrip("/"))  # a local folder (temp files, empty dirs); no-op on S3
+    return len(keys)
