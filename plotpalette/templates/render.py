@@ -11,9 +11,10 @@ line of the template text.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -159,36 +160,20 @@ class Renderer:
 
     def _compile(self, text: str, where: str) -> Any:
         self._check_includes(text, where)
-        try:
+        with _compile_errors(where, lines=True):
             code = self.env.compile(text, name=where, filename=where)
             # A plain dict: Jinja copies these per render, and a ChainMap copies slowly.
             return self.env.template_class.from_code(self.env, code, dict(self.env.globals))
-        except TemplateSyntaxError as exc:
-            raise TemplateFormatError(f"{where}, line {exc.lineno}: {exc.message}") from None
-        except (RecursionError, MemoryError):
-            raise TemplateSecurityError(f"{where}: too deeply nested to compile") from None
-        except PlotPaletteError:
-            raise
-        except Exception as exc:
-            raise TemplateFormatError(f"{where}: cannot compile: {exc}") from None
 
     def _compile_expr(self, text: str, where: str) -> Any:
         source = strip_expression(text)
         self._check_includes("{{ " + source + " }}", where)
-        try:
+        with _compile_errors(where, lines=False):
             expression = self.env.compile_expression(source, undefined_to_none=False)
             template = getattr(expression, "_template", None)
             if template is not None:  # same per-render speed-up as in _compile
                 template.globals = dict(self.env.globals)
             return expression
-        except TemplateSyntaxError as exc:
-            raise TemplateFormatError(f"{where}: {exc.message}") from None
-        except (RecursionError, MemoryError):
-            raise TemplateSecurityError(f"{where}: too deeply nested to compile") from None
-        except PlotPaletteError:
-            raise
-        except Exception as exc:
-            raise TemplateFormatError(f"{where}: cannot compile: {exc}") from None
 
     # -- public API ----------------------------------------------------------------------
     @property
@@ -369,3 +354,19 @@ def render_string(
     renderer = Renderer(tpl, library, limits=limits)
     ctx = renderer.context(dict(variables or {}), record_index=0, rng_seed=rng_seed)
     return renderer.render_step("text", ctx).prompt
+
+
+@contextlib.contextmanager
+def _compile_errors(where: str, *, lines: bool) -> Iterator[None]:
+    """Turn whatever compiling a prompt or condition raises into a template error."""
+    try:
+        yield
+    except TemplateSyntaxError as exc:
+        at = f", line {exc.lineno}" if lines else ""
+        raise TemplateFormatError(f"{where}{at}: {exc.message}") from None
+    except (RecursionError, MemoryError):
+        raise TemplateSecurityError(f"{where}: too deeply nested to compile") from None
+    except PlotPaletteError:
+        raise
+    except Exception as exc:
+        raise TemplateFormatError(f"{where}: cannot compile: {exc}") from None
