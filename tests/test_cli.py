@@ -59,3 +59,19 @@ def test_config_error_is_one_line_with_fix(capsys, isolated_env):
     assert main(["info", "--no-aws"]) == 1
     err = capsys.readouterr().err
     assert "error: unknown backend 'nope'" in err and "fix:" in err
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path, monkeypatch):
+    """`plotpalette template list | head -1`: the reader went away; exit quietly with 0."""
+    import io
+    import os
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # what `head` does once it has its line
+    closed = io.TextIOWrapper(os.fdopen(write_end, "wb", buffering=0), write_through=True)
+    monkeypatch.setattr(sys, "stdout", closed)
+    try:
+        assert main(["--workspace", str(tmp_path), "template", "list"]) == 0
+    finally:
+        closed.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -76,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"error: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
         return EXIT_CODES["error"]
+    except BrokenPipeError:  # `plotpalette list | head` closed the pipe: not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush is quiet
+        return EXIT_CODES["ok"]
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_CODES["sigint"]
