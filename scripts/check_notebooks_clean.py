@@ -17,6 +17,8 @@ def problems(path: Path, need_parameters: bool) -> list[str]:
     out = []
     if "widgets" in nb.get("metadata", {}):
         out.append("notebook metadata holds widget state")
+    if not nb.get("metadata", {}).get("kernelspec", {}).get("display_name"):
+        out.append("kernelspec has no display_name (JupyterLab then asks for a kernel)")
     tagged = 0
     for i, cell in enumerate(nb.get("cells", [])):
         if cell.get("cell_type") != "code":

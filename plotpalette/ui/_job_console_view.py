@@ -66,7 +66,8 @@ class JobConsoleView(App):
             step=0.1,
             description="new budget $",
             tooltip="budget for Resume (0 keeps the stored budget)",
-            layout=widgets.Layout(width="14em"),
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="16em"),
         )
         self.pause_button = widgets.Button(description="Pause", icon="pause")
         self.resume_button = widgets.Button(description="Resume", icon="play")

@@ -232,8 +232,31 @@ class CostDashboard(App):
             "accepted_per_dollar",
             "budget_used",
         ]
-        self.jobs_html.value = self.jobs_frame[cols].to_html(
-            index=False, border=0, na_rep="—", float_format="{:.6g}".format
+        usd = "${:,.6f}".format
+        jobs_money = {
+            "budget_usd": usd,
+            "spend_usd": usd,
+            "spend_per_accepted_usd": usd,
+            "accepted_per_dollar": "{:,.0f}".format,
+            "budget_used": "{:.1%}".format,
+        }
+        table = self.jobs_frame[cols].rename(
+            columns={
+                "records_ok": "ok",
+                "records_total": "records",
+                "budget_usd": "budget",
+                "spend_usd": "spend",
+                "spend_per_accepted_usd": "$ / accepted",
+                "accepted_per_dollar": "accepted / $",
+                "budget_used": "budget used",
+            }
+        )
+        formatters = {table.columns[cols.index(k)]: f for k, f in jobs_money.items()}
+        # Scroll sideways inside the app rather than spilling out of the output area.
+        self.jobs_html.value = (
+            "<div style='overflow-x:auto'>"
+            + table.to_html(index=False, border=0, na_rep="—", formatters=formatters)
+            + "</div>"
         )
         period = " to ".join(d for d in (_day(self.since.value), _day(self.until.value)) if d)
         self.summary_html.value = (

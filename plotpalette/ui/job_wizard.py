@@ -103,7 +103,7 @@ class JobWizard(App):
     # -- widgets -----------------------------------------------------------------------
     def _build(self, backend: str) -> None:
         wide = widgets.Layout(width="32em")
-        style = {"description_width": "9em"}
+        style = {"description_width": "11em"}
         self.template = widgets.Combobox(
             description="template",
             placeholder="name or name@2",
@@ -208,7 +208,7 @@ class JobWizard(App):
                 ensure_option=False,
                 placeholder=f"{step.model} (template)",
                 options=list(TIERS),
-                style={"description_width": "9em"},
+                style={"description_width": "11em"},
                 layout=widgets.Layout(width="32em"),
             )
             box.step_id = step.id  # type: ignore[attr-defined]

@@ -97,7 +97,10 @@ class TemplateStudio(StudioVersions):
         self.messages = w.HTML()
         self.message = w.Text(description="Message", placeholder="what changed (optional)")
         self.save_button = w.Button(
-            description="Save new version", icon="save", button_style="primary"
+            description="Save new version",
+            icon="save",
+            button_style="primary",
+            layout=widgets.Layout(width="auto"),
         )
         seed_text = seeds if isinstance(seeds, str) else PASSED_IN
         self.seed_source = w.Text(
