@@ -77,3 +77,27 @@ def test_bad_local_requests_are_clear_errors():
         asyncio.run(
             backend.generate(ModelRequest.from_prompt("cheap", "word " * 5000, max_tokens=10))
         )
+
+
+def test_counting_tokens_does_not_wait_for_a_running_generation():
+    # The job engine sizes each budget reservation with max_input_tokens() on the event
+    # loop thread while other records generate in worker threads: counting must not
+    # queue behind inference, or the loop (pause, cancel, the console) freezes.
+    import threading
+    import time
+
+    backend = make_backend(Settings(backend="local"))
+    backend.count_tokens("warm up")
+    request = ModelRequest.from_prompt(
+        "cheap", "Write a long story about the sea.", max_tokens=200, temperature=0.8, seed=3
+    )
+    worker = threading.Thread(target=backend._generate_sync, args=(request,))
+    worker.start()
+    time.sleep(0.2)  # the generation holds the model now
+    start = time.perf_counter()
+    assert backend.count_tokens("How long does counting take?") > 0
+    waited = time.perf_counter() - start
+    alive = worker.is_alive()
+    worker.join()
+    assert alive, f"counting waited {waited:.2f} s, until the generation had finished"
+    assert waited < 0.2

@@ -200,3 +200,14 @@ def test_errors_are_plot_palette_errors_with_codes(tmp_path):
     with pytest.raises(PlotPaletteError) as info:
         load_seeds(write(tmp_path, "e.jsonl", b""))
     assert info.value.to_dict()["code"] == "PP301"
+
+
+def test_duplicate_keys_in_a_jsonl_object_name_line_and_key(tmp_path):
+    # json.loads silently keeps the last value: "a" would vanish from the seed set
+    path = write(tmp_path, "d.jsonl", '{"topic": "a"}\n\n{"topic": "a", "n": {"x": 1, "x": 2}}\n')
+    error = fails(path, r"line 3: duplicate key 'x'")
+    assert "keep only the last" in error.message
+
+
+def test_duplicate_keys_in_a_json_array_name_the_key(tmp_path):
+    fails(write(tmp_path, "d.json", '[{"topic": "a", "topic": "b"}]'), r"duplicate key 'topic'")

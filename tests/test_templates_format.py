@@ -208,3 +208,29 @@ def test_published_schema_file_is_current():
     assert json.loads(path.read_text(encoding="utf-8")) == template_json_schema(), (
         "run scripts/export_template_schema.py"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "read_as"),
+    [("012", "10"), ("-012", "-10"), ("1:30", "90"), ("1:30.5", "90.5")],
+)
+def test_yaml_legacy_numbers_are_refused_not_silently_converted(value, read_as):
+    # YAML 1.1 reads 012 as octal 10 and 1:30 as 90 (base 60): max_tokens: 012 would
+    # silently become 10. Refuse with the line and both ways to write what was meant.
+    text = f"name: t\nsteps:\n  - id: a\n    prompt: hi\n    max_tokens: {value}\n"
+    with pytest.raises(TemplateFormatError, match=r"line 5") as info:
+        parse_template(text)
+    assert f"as {read_as}" in info.value.message
+    assert "quote" in info.value.message
+
+
+def test_yaml_exponent_without_dot_is_explained():
+    # YAML 1.1 reads 1e3 as text; the error should say how to write the number
+    text = "name: t\nsteps:\n  - id: a\n    prompt: hi\n    max_tokens: 1e3\n"
+    with pytest.raises(TemplateFormatError, match=r"max_tokens.*1e3.*1000"):
+        parse_template(text)
+
+
+def test_leading_zero_text_stays_usable_when_quoted():
+    tpl = parse_template("name: t\ncategory: '012'\nsteps:\n  - id: a\n    prompt: hi\n")
+    assert tpl.category == "012"

@@ -264,3 +264,16 @@ def test_builtin_catalogue_covers_the_issue():
         "story",
         "summary",
     ]
+
+
+def test_mapping_filters_accept_seed_mappings():
+    # dictsort/items need a mapping: inference must not demand text for them
+    text = render_string(
+        "{% for k, v in d|dictsort %}{{ k }}={{ v }};{% endfor %}{{ d|items|list|length }}",
+        {"d": {"b": 2, "a": 1}},
+    )
+    assert text == "a=1;b=2;2"
+    schema = Renderer(
+        parse_template("name: m\nsteps:\n  - id: a\n    prompt: '{{ d|dictsort }}'\n")
+    ).inputs()
+    assert schema.field("d").kind == "mapping"

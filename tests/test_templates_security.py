@@ -173,3 +173,48 @@ def test_case_counts_are_what_the_report_says():
     # The report quotes these numbers; keep them honest.
     assert len(ESCAPES) == 25
     assert len(EXHAUSTION) == 42
+
+
+# Shared items: `[a] * 100` is 100 references to one string, and nesting multiplies
+# that again, so a tiny object graph serialises to gigabytes (Jinja's "billion laughs").
+SHARED = "{% set a = 'x' * 100000 %}"
+SERIALISED_SHARED = {
+    "tojson": SHARED + "{{ ([a] * 100)|tojson|length }}",
+    "string": SHARED + "{{ ([a] * 100)|string|length }}",
+    "pprint": SHARED + "{{ ([a] * 100)|pprint|length }}",
+    "join-nested": SHARED + "{{ ([[a] * 100] * 10)|join|length }}",
+    "percent": SHARED + "{{ ('%s' % ([a] * 100))|length }}",
+    "format-method": SHARED + "{{ '{}'.format([a] * 100)|length }}",
+    "tilde": SHARED + "{{ (([a] * 100) ~ '')|length }}",
+    "nested-literals": "{% set a = range(9999)|list %}{% set b = [a, a, a, a, a, a, a, a] %}"
+    "{% set c = [b, b, b, b, b, b, b, b] %}{{ [c, c, c, c]|tojson|length }}",
+    "bullet-prefix": "{{ range(9999)|bullet_list('x' * 100000)|length }}",
+    "quote-prefix": "{{ ('\\n' * 9999)|quote_block('x' * 100000)|length }}",
+}
+
+
+@pytest.mark.parametrize("text", list(SERIALISED_SHARED.values()), ids=list(SERIALISED_SHARED))
+def test_serialising_shared_containers_is_bounded(text):
+    start = time.perf_counter()
+    with pytest.raises(TemplateSecurityError, match="over the limit"):
+        render_string(text)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_output_column_of_shared_containers_is_bounded():
+    tpl = parse_template(
+        "name: o\nsteps:\n  - id: a\n    prompt: hi\noutput:\n  x: \"{{ ['y' * 100000] * 100 }}\"\n"
+    )
+    renderer = Renderer(tpl)
+    ctx = renderer.context({}, record_index=0, rng_seed=0)
+    renderer.record_step_output(ctx, "a", "out")
+    with pytest.raises(TemplateSecurityError, match="output 'x'"):
+        renderer.map_output(ctx)
+
+
+def test_small_containers_still_serialise():
+    text = render_string(
+        "{{ d|tojson }} {{ ('%s' % (l,)) }} {{ '{}'.format(l) }} {{ l|bullet_list }}",
+        {"d": {"a": [1, 2]}, "l": ["x", "y"]},
+    )
+    assert text == "{\"a\": [1, 2]} ['x', 'y'] ['x', 'y'] - x\n- y"

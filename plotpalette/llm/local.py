@@ -38,6 +38,10 @@ THREADS_ENV = "PLOTPALETTE_LLAMA_THREADS"
 _model: Any = None
 _load_lock = threading.Lock()
 _call_lock = threading.Lock()
+# Tokenizing only reads the vocabulary (llama.cpp's server tokenizes in its HTTP threads
+# while decoding), so it has its own lock: the job engine counts tokens on the event
+# loop thread, which must never queue behind a generation running in a worker.
+_tokenize_lock = threading.Lock()
 
 
 def _threads() -> int:
@@ -131,7 +135,7 @@ class LocalBackend:
         if not text:
             return 0
         llm = load_local_model()
-        with _call_lock:
+        with _tokenize_lock:
             return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def max_input_tokens(self, request: ModelRequest) -> int:

@@ -70,6 +70,30 @@ def _physical_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield lineno, text
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: Python's json silently keeps the last of duplicate keys."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _duplicate_error(where: str, key: str) -> SeedFormatError:
+    return SeedFormatError(
+        f"{where}: duplicate key {key!r} in one object (JSON readers keep only the last "
+        "value, so the others would be lost)",
+        fix="Give every key of an object a distinct name.",
+    )
+
+
 def _truncation_hint(text: str, pos: int, msg: str) -> str:
     ends_early = pos >= len(text.rstrip()) or msg.startswith("Unterminated string")
     return " — the file ends in the middle of a value; it may be truncated" if ends_early else ""
@@ -83,7 +107,9 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not stripped:
             continue
         try:
-            value = json.loads(stripped)
+            value = json.loads(stripped, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as exc:
+            raise _duplicate_error(f"{path}: line {lineno}", exc.key) from None
         except json.JSONDecodeError as exc:
             indent = len(text) - len(text.lstrip())
             hint = _truncation_hint(stripped, exc.pos, exc.msg) if not text.endswith("\n") else ""
@@ -127,7 +153,9 @@ def read_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             fix=_REENCODE,
         ) from None
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise _duplicate_error(str(path), exc.key) from None
     except json.JSONDecodeError as exc:
         raise SeedFormatError(
             f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})"

@@ -74,6 +74,15 @@ def _cap(text: str) -> str:
     return text
 
 
+def _cap_bound(size: int) -> None:
+    """Refuse before building: ``_cap`` alone would first build the huge text."""
+    if size > DEFAULT_LIMITS.max_string_chars:
+        raise TemplateSecurityError(
+            f"a filter result would be {size:,} characters or more, over the limit of "
+            f"{DEFAULT_LIMITS.max_string_chars:,}"
+        )
+
+
 def _rng() -> Any:
     from .guards import current_rng
 
@@ -230,6 +239,8 @@ def bullet_list(items: Iterable[Any], bullet: str = "- ") -> str:
     >>> bullet_list(["salt", "stone"])
     '- salt\\n- stone'
     """
+    items = list(items)
+    _cap_bound(len(str(bullet)) * len(items))
     return _cap("\n".join(f"{bullet}{item}" for item in items))
 
 
@@ -262,7 +273,9 @@ def quote_block(text: Any, prefix: str = "> ") -> str:
     >>> quote_block("line one\\nline two")
     '> line one\\n> line two'
     """
-    return _cap("\n".join(prefix + line for line in str(text).splitlines()))
+    lines = str(text).splitlines()
+    _cap_bound(len(str(prefix)) * len(lines))
+    return _cap("\n".join(prefix + line for line in lines))
 
 
 def ordinal(n: Any) -> str:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Any
 
 from jinja2 import pass_environment, pass_eval_context
@@ -27,8 +28,10 @@ from jinja2.filters import (
     sync_do_slice,
     sync_do_sum,
 )
+from jinja2.utils import _PassArg
 
 from ..errors import TemplateRenderError, TemplateSecurityError
+from .limits import DEFAULT_LIMITS as _DEFAULT_LIMITS
 from .limits import Limits
 
 __all__ = [
@@ -36,12 +39,14 @@ __all__ = [
     "LOOP_GUARD",
     "RenderState",
     "check_binop",
+    "check_expanded_size",
     "check_format_spec",
     "check_str_method",
     "current_rng",
     "current_state",
     "limit_error",
     "rendering",
+    "size_checked_filters",
 ]
 
 LOOP_GUARD = "_pp_loop_guard"
@@ -121,6 +126,45 @@ def _check_percent_format(fmt: str, limits: Limits) -> None:
                 raise limit_error("a %-format width", int(part), limits.max_width)
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def check_expanded_size(value: Any, limits: Limits, what: str = "a serialised value") -> None:
+    """Bound the text a container turns into (``tojson``, ``string``, ``%s``, a column).
+
+    Containers can share items (``[a] * 20`` holds ``a`` twenty times, and nesting that
+    multiplies), so a small object graph can expand to gigabytes when serialised. The
+    walk counts every item with its multiplicity and stops at the limit, so it is cheap.
+    """
+    if not isinstance(value, _CONTAINERS):
+        return
+    limit = limits.max_string_chars
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            total += len(item) + 1
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, _CONTAINERS):
+            total += len(item) + 1
+            stack.extend(item)
+        elif isinstance(item, int):
+            total += 1 + item.bit_length() // 3
+        else:
+            total += 8
+        if total > limit:
+            raise limit_error(what, total, limit)
+
+
+def _check_args(args: Any, kwargs: dict[str, Any], limits: Limits, what: str) -> None:
+    for arg in (*args, *kwargs.values()):
+        check_expanded_size(arg, limits, what)
+
+
 def check_format_spec(spec: str, limits: Limits) -> None:
     for digits in _DIGITS.findall(spec):
         if len(digits) > 6 or int(digits) > limits.max_width:
@@ -156,12 +200,14 @@ def check_binop(op: str, left: Any, right: Any, limits: Limits) -> None:
             raise limit_error("a concatenation", a + b, limits.max_string_chars)
     elif op == "%" and isinstance(left, str):
         _check_percent_format(left, limits)
+        check_expanded_size(right, limits, "a formatted value")
 
 
 def check_str_method(
     name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any], limits: Limits
 ) -> tuple[Any, ...]:
     """Check an amplifying ``str`` method call; may return materialised ``args``."""
+    _check_args(args, kwargs, limits, f"an argument of str.{name}")
     if name in ("center", "ljust", "rjust") and args and isinstance(args[0], int):
         if args[0] > limits.max_width:
             raise limit_error(f"str.{name} width", args[0], limits.max_width)
@@ -186,6 +232,7 @@ def _materialise(value: Any, limits: Limits) -> list[Any]:
 def _check_join(items: list[Any], sep: str, limits: Limits) -> None:
     total = len(sep) * max(len(items) - 1, 0)
     for item in items:
+        check_expanded_size(item, limits, "a joined item")
         total += len(item) if isinstance(item, str) else 16
         if total > limits.max_string_chars:
             raise limit_error("a joined string", total, limits.max_string_chars)
@@ -230,6 +277,8 @@ def _indent(
 def _join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
     limits = eval_ctx.environment.limits
     items = _materialise(value, limits)
+    for item in items:
+        check_expanded_size(item, limits, "a joined item")
     if attribute is None:
         _check_join([str(i) for i in items], str(d), limits)
     elif len(str(d)) * len(items) > limits.max_string_chars:
@@ -284,6 +333,47 @@ def _sum(env: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
             raise limit_error("a summed sequence", total, env.limits.max_string_chars)
         return sum(items, start)
     return sync_do_sum(env, items, attribute, start)
+
+
+# Filters that pick from or reshape a container without turning it into text: a big
+# (shared) container is harmless to them. Every other filter is size-checked first.
+_NON_SERIALISING = frozenset(
+    "attr batch count d default dictsort first groupby items last length list map max min "  # noqa: SIM905
+    "random reject rejectattr reverse sample select selectattr shuffle slice sort sum "
+    "unique".split()
+)
+
+
+def size_checked_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    """Wrap every filter that may serialise a container argument with
+    :func:`check_expanded_size` (the env's limits; compile-time folding included)."""
+    wrapped: dict[str, Any] = {}
+    for name, func in filters.items():
+        if name in _NON_SERIALISING or name == LOOP_GUARD:
+            wrapped[name] = func
+        else:
+            wrapped[name] = _size_checked(name, func)
+    return wrapped
+
+
+def _size_checked(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    pass_arg = _PassArg.from_obj(func)
+
+    @wraps(func)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        head = args[0] if pass_arg is not None and args else None
+        if pass_arg is _PassArg.environment:
+            limits = head.limits
+        elif pass_arg is not None and head is not None:
+            limits = head.environment.limits
+        else:
+            state = current_state()
+            limits = state.limits if state is not None else _DEFAULT_LIMITS
+        values = args[1:] if pass_arg is not None else args
+        _check_args(values, kwargs, limits, f"the input of |{name}")
+        return func(*args, **kwargs)
+
+    return checked
 
 
 def _cap(text: str, what: str, limits: Limits) -> str:

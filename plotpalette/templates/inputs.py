@@ -76,6 +76,7 @@ _LIST_FILTERS = frozenset(
         "reverse",
     }
 )
+_MAPPING_FILTERS = frozenset({"dictsort", "items", "xmlattr"})
 _ANY_FILTERS = frozenset({"length", "count", "tojson", "string", "pprint", "default", "d"})
 _GUARD_TESTS = frozenset({"defined", "undefined", "none"})
 
@@ -195,11 +196,12 @@ class _Visitor:
             self.expr(node.node, scope, guarded, "list")  # items[0]
             return
         if isinstance(node, nodes.Filter) and node.node is not None:
-            inner = (
-                "list"
-                if node.name in _LIST_FILTERS
-                else ("any" if node.name in _ANY_FILTERS else "scalar")
-            )
+            if node.name in _LIST_FILTERS:
+                inner = "list"
+            elif node.name in _MAPPING_FILTERS:
+                inner = "mapping"
+            else:
+                inner = "any" if node.name in _ANY_FILTERS else "scalar"
             extra = self._guards(node.node, scope) if node.name in ("default", "d") else set()
             self.expr(node.node, scope, guarded | extra, inner)
             for arg in [*node.args, *(k.value for k in node.kwargs)]:

@@ -301,6 +301,16 @@ def _describe(error: dict[str, Any]) -> str:
         extra = ""
         if want == "text" and got == "a list":
             extra = " (a list where text is needed; use a `|` block for multi-line text)"
+        raw = error.get("input")
+        if want in ("a whole number", "a number") and isinstance(raw, str):
+            extra = f" ({raw!r}"
+            try:
+                number = float(raw)
+            except ValueError:
+                extra += ")"
+            else:  # YAML 1.1 reads 1e3 as text: it needs a dot (1.0e+3)
+                shown = int(number) if number.is_integer() else number
+                extra += f" is text in YAML; write {shown})"
         return f"expected {want}, got {got}{extra}"
     return error["msg"]
 

@@ -28,7 +28,7 @@ from ..errors import (
     TemplateSecurityError,
 )
 from .fragments import FragmentLoader, resolve_fragment
-from .guards import limit_error, rendering
+from .guards import check_expanded_size, limit_error, rendering
 from .inputs import InputSchema, infer_inputs, infer_texts
 from .limits import DEFAULT_LIMITS, Limits
 from .model import Template
@@ -301,6 +301,7 @@ class Renderer:
                         value = compiled(**variables)
                     except Exception as exc:
                         raise translate_error(exc, where) from None
+            check_expanded_size(value, self.limits, f"{where}: the value")
             out[column] = column_value(value, where)
         return out
 

@@ -35,10 +35,12 @@ from .guards import (
     CHECKED_FILTERS,
     LOOP_GUARD,
     check_binop,
+    check_expanded_size,
     check_format_spec,
     check_str_method,
     current_state,
     limit_error,
+    size_checked_filters,
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .syntax import JINJA_OPTIONS
@@ -141,6 +143,8 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
         self.filters.pop("urlize", None)
         self.filters.update(PROMPT_FILTERS)
         self.filters.update(CHECKED_FILTERS)
+        # Shared items make small containers expand hugely when serialised ([a] * 20).
+        self.filters.update(size_checked_filters(self.filters))
 
     # Attribute access --------------------------------------------------------------
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
@@ -177,6 +181,8 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
         formatter = _CheckedFormatter(self)
 
         def wrapper(*args: Any, **kwargs: Any) -> str:
+            for arg in (*args, *kwargs.values()):
+                check_expanded_size(arg, self.limits, "a formatted value")
             if is_map:
                 if kwargs or len(args) != 1:
                     raise TypeError("format_map() takes exactly one argument")
@@ -263,7 +269,11 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
     def checked_concat(parts: Iterable[Any]) -> str:
         """``a ~ b``: sizes are checked before the string is built."""
         state = current_state()
-        limit = (state.limits if state else DEFAULT_LIMITS).max_string_chars
+        limits = state.limits if state else DEFAULT_LIMITS
+        limit = limits.max_string_chars
+        parts = list(parts)
+        for part in parts:
+            check_expanded_size(part, limits, "a concatenated value")
         strs = [str(p) for p in parts]
         total = sum(map(len, strs))
         if total > limit:

@@ -10,6 +10,7 @@ Parsing also records the line of every key, so errors can say where to look.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -41,6 +42,16 @@ class _StrictSafeLoader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
+    def construct_yaml_int(self, node: Any) -> int:
+        value = super().construct_yaml_int(node)
+        _refuse_legacy_number(node, value)
+        return value
+
+    def construct_yaml_float(self, node: Any) -> float:
+        value = super().construct_yaml_float(node)
+        _refuse_legacy_number(node, value)
+        return value
+
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
@@ -54,6 +65,23 @@ class _StrictSafeLoader(yaml.SafeLoader):
                 raise _Problem(f"duplicate key {key!r} (first defined on line {first})", line)
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+_StrictSafeLoader.add_constructor("tag:yaml.org,2002:int", _StrictSafeLoader.construct_yaml_int)
+_StrictSafeLoader.add_constructor("tag:yaml.org,2002:float", _StrictSafeLoader.construct_yaml_float)
+_LEGACY_NUMBER = re.compile(r"^[-+]?(0[0-9_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)$")
+
+
+def _refuse_legacy_number(node: Any, value: Any) -> None:
+    """YAML 1.1 reads ``012`` as octal 10 and ``1:30`` as 90 (base 60): never what a
+    template author meant, and silent. Plain ``0``, ``0x1F`` and ``0.5`` are fine."""
+    text = str(node.value)
+    if node.style is None and _LEGACY_NUMBER.match(text):
+        raise _Problem(
+            f"YAML reads {text} as {value} (a YAML 1.1 octal or base-60 number); write "
+            f"{text.lstrip('+-0') or '0'} for the number, or quote it ('{text}') for text",
+            node.start_mark.line + 1,
+        )
 
 
 def _line_map(node: Any, path: Path, keys: dict[Path, int], texts: dict[Path, int]) -> None:
