@@ -219,3 +219,40 @@ def test_push_to_hub_without_a_token_fails_before_any_work(jobs, tmp_path, monke
         export_job(ws, ids["full"], tmp_path / "hub", format="hf", push_to_hub="me/data")
     assert "HF_TOKEN" in err.value.fix
     assert not (tmp_path / "hub").exists()
+
+
+def test_an_export_failing_after_its_data_files_leaves_nothing_behind(jobs, tmp_path, monkeypatch):
+    ws, ids = jobs
+    import plotpalette.export.api as export_api
+
+    def broken_card(facts):
+        raise KeyboardInterrupt("simulated Ctrl-C while the card is written")
+
+    monkeypatch.setattr(export_api, "render_card", broken_card)
+    dest = tmp_path / "late-crash"
+    with pytest.raises(KeyboardInterrupt):
+        export_job(ws, ids["full"], dest, format="csv")
+    assert [p for p in dest.rglob("*") if p.is_file()] == []
+    monkeypatch.undo()
+    done = export_job(ws, ids["full"], dest, format="csv")  # the folder is usable again
+    assert done.rows > 0
+
+
+def test_a_failed_hub_upload_keeps_a_complete_local_export_that_can_be_replaced(
+    jobs, tmp_path, monkeypatch
+):
+    ws, ids = jobs
+    import plotpalette.export.hf as export_hf
+
+    def offline(*args, **kwargs):
+        raise ExportError(
+            "push_to_hub to 'me/data' failed: offline", fix="the local copy is complete"
+        )
+
+    monkeypatch.setattr(export_hf, "push_dataset", offline)
+    dest = tmp_path / "hub"
+    with pytest.raises(ExportError, match="offline"):
+        export_job(ws, ids["full"], dest, format="hf", push_to_hub="me/data", token="t")
+    assert (dest / "README.md").exists() and (dest / "export.json").exists()
+    again = export_job(ws, ids["full"], dest, format="hf", overwrite=True)
+    assert again.rows == job_status(ws, ids["full"]).records_ok

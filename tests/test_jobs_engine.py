@@ -213,3 +213,43 @@ def test_model_column_names_the_fallback_when_it_answered(ws):
     assert result.state is JobState.COMPLETED
     columns = {r.outputs["answer_model"] for r in iter_records(ws, result.job_id)}
     assert columns == {"amazon.nova-lite-v1:0"}  # the fallback, as its StepResult says
+
+
+def test_a_short_job_whose_every_record_failed_is_not_completed(ws):
+    from plotpalette.errors import ModelRequestError
+
+    def refused(request, index):
+        return ModelRequestError("ValidationException: bad request (test)")
+
+    result = run_job(ws, spec(records=5), backend=InstantBackend(failures=refused), options=FAST)
+    assert result.records_failed == 5 and result.records_missing == 0
+    assert result.state is JobState.FAILED
+    assert result.error["reason"] == "error_rate"
+    assert "ValidationException" in result.error["message"]
+    assert job_status(ws, result.job_id).state is JobState.FAILED
+    # below the threshold a short job still completes with its failed records settled
+    some = InstantBackend(failures=lambda request, i: refused(request, i) if i == 0 else None)
+    mixed = run_job(ws, spec(records=5), backend=some, options=FAST)
+    assert mixed.state is JobState.COMPLETED and mixed.records_failed == 1
+
+
+def test_resume_runs_failed_records_again_and_a_success_replaces_them(ws):
+    """A job that FAILED (say, a wrong model id) resumed once the cause is fixed ends
+    with every record ok, each index once — not COMPLETED with the old failures."""
+    from plotpalette.errors import ModelRequestError
+
+    def refused(request, index):
+        return ModelRequestError("ValidationException: bad request (test)")
+
+    failed = run_job(ws, spec(records=6), backend=InstantBackend(failures=refused), options=FAST)
+    assert failed.state is JobState.FAILED and failed.records_failed == 6
+    resumed = resume_job(ws, failed.job_id, backend=InstantBackend(), options=FAST)
+    assert resumed.state is JobState.COMPLETED
+    assert (resumed.records_ok, resumed.records_failed) == (6, 0)
+    records = list(iter_records(ws, failed.job_id))
+    assert sorted(r.index for r in records) == list(range(6))
+    assert {r.status for r in records} == {"ok"}
+    uninterrupted = run_job(ws, spec(records=6), backend=InstantBackend(), options=FAST)
+    assert [r.outputs for r in iter_records(ws, failed.job_id, ordered=True)] == [
+        r.outputs for r in iter_records(ws, uninterrupted.job_id, ordered=True)
+    ]

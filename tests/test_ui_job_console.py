@@ -146,3 +146,40 @@ def test_resume_with_more_budget_completes_a_budget_exceeded_job(workspace, temp
     info = console.wait(timeout=30)
     assert info.state is JobState.COMPLETED and info.budget_usd == 1.0
     assert console.progress_bar.value == 6
+
+
+def test_reopening_a_job_run_here_but_resumed_elsewhere_follows_the_registry(workspace, template):
+    import threading
+
+    from plotpalette.jobs import RunOptions, resume_job
+
+    fast = RunOptions(concurrency=2, flush_records=5, flush_seconds=0.05, progress_seconds=0.02)
+    handle = JobHandle(
+        workspace,
+        JobSpec(template=template, seeds="sample:poetry", records=40, budget_usd=0.0),
+        backend=InstantBackend(),
+        options=fast,
+    )
+    first = JobConsole(handle)
+    assert first.wait(timeout=30).state is JobState.BUDGET_EXCEEDED
+    first.close()
+    # the CLI (here: another thread) resumes it with money
+    elsewhere = threading.Thread(
+        target=resume_job,
+        args=(workspace, handle.job_id),
+        kwargs=dict(
+            backend=InstantBackend(latency_s=0.03),
+            options=fast,
+            budget_usd=1.0,
+            handle_signals=False,
+        ),
+    )
+    elsewhere.start()
+    try:
+        assert until(lambda: job_status(workspace, handle.job_id).state is JobState.RUNNING)
+        console = JobConsole(handle.job_id, workspace, poll_seconds=0.05)
+        assert console.live is None  # the finished run of this process is not followed
+        assert until(lambda: console.job_info.state is JobState.COMPLETED, timeout=30)
+        assert console.progress_bar.value == 40
+    finally:
+        elsewhere.join(30)

@@ -9,6 +9,7 @@ first row is written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -220,7 +221,7 @@ def export_job(
     _clear(store, prefix, where, overwrite)
     tally = _Tally()
     file_format = "parquet" if format == "hf" else format
-    hub_url = None
+    published = False
     try:
         if format == "hf":
             written, files, dataset = _write_hf(
@@ -287,11 +288,6 @@ def export_job(
             )
         )
         store.write_bytes(prefix + "README.md", card_text.encode())
-        if push_to_hub:
-            card = store.local_path(prefix + "README.md")
-            hub_url = hf.push_dataset(
-                dataset, push_to_hub, token=hub_token or "", private=private, card_path=card
-            )
         result = ExportResult(
             job_id=job_id,
             format=format,
@@ -303,16 +299,40 @@ def export_job(
             job_state=info.state.value,
             counts=dict(tally.status),
             partitions=written.partitions,
-            hub_url=hub_url,
         )
-        marker = {"plotpalette_export": 1, "exported_at": time.time(), **result.to_dict()}
-        store.write_bytes(prefix + MARKER, json.dumps(marker, indent=1).encode())
-    except (OSError, WorkspaceError) as exc:
-        raise ExportError(
-            f"cannot write the export to {where}: {exc}",
-            fix="Choose a writable destination with free space.",
-        ) from exc
+        _write_marker(store, prefix, result)
+        # The local export is complete and marked from here on: a failed upload keeps it
+        # (as push_dataset's fix says) and a retry with overwrite=True may replace it.
+        published = True
+        if push_to_hub:
+            card = store.local_path(prefix + "README.md")
+            result.hub_url = hf.push_dataset(
+                dataset, push_to_hub, token=hub_token or "", private=private, card_path=card
+            )
+            _write_marker(store, prefix, result)
+    except BaseException as exc:
+        if not published:  # data files without the marker: nobody could replace them
+            _remove_unpublished(store, prefix)
+        if isinstance(exc, (OSError, WorkspaceError)):
+            raise ExportError(
+                f"cannot write the export to {where}: {exc}",
+                fix="Choose a writable destination with free space.",
+            ) from exc
+        raise
     return result
+
+
+def _write_marker(store: Store, prefix: str, result: ExportResult) -> None:
+    marker = {"plotpalette_export": 1, "exported_at": time.time(), **result.to_dict()}
+    store.write_bytes(prefix + MARKER, json.dumps(marker, indent=1).encode())
+
+
+def _remove_unpublished(store: Store, prefix: str) -> None:
+    """Delete what an export that failed before its marker wrote (``_clear`` left the
+    destination empty, so everything under ``prefix`` is its own)."""
+    for key in store.list(prefix):
+        with contextlib.suppress(Exception):
+            store.delete(key)
 
 
 def _shown(store: Store, key: str) -> str:

@@ -1,6 +1,8 @@
 """How a run ends: the final state, chosen from what the shards hold and why the run stopped.
 
-COMPLETED only if every index is settled; otherwise the stop reason decides
+COMPLETED only if every index is settled and the error rate stayed below its threshold
+(a run that settled everything with too many ``failed`` records ends FAILED, never
+COMPLETED full of error records); otherwise the stop reason decides
 (budget → BUDGET_EXCEEDED, cancel → CANCELLED, interrupt or a lost lease →
 INTERRUPTED, anything else → FAILED), and the job gets an error record whose ``fix``
 says how to go on.
@@ -46,7 +48,7 @@ def final_state(
     record attempts left unsettled after retries.
     """
     kind, cause = stop if stop else (None, None)
-    if missing <= 0:
+    if missing <= 0 and kind != "error_rate":
         return JobState.COMPLETED, None
     if kind == "budget":
         state = JobState.BUDGET_EXCEEDED
@@ -80,7 +82,9 @@ def _error_dict(kind: str | None, cause: Any, missing: int, outage_errors: int) 
             "N`); the records already paid for are kept."
         )
     elif kind == "error_rate":
-        data["message"] = f"stopped early: too many errors; last: {data['message']}"
+        # missing == 0: every record settled, but too many of them failed
+        what = "stopped early: too many errors" if missing > 0 else "too many records failed"
+        data["message"] = f"{what}; last: {data['message']}"
     elif kind == "unsettled":
         data["message"] = (
             f"{outage_errors} record attempt(s) failed after retries "

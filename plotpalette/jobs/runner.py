@@ -129,8 +129,9 @@ class Runner:
         self._emit("state", {"state": JobState.RUNNING.value, "error": None, "worker": self.worker})
         self.base_spend = info.settled_usd + info.reserved_usd
         scan = scan_shards(self.store, self.job_id)
-        self.counts.update(scan.counts)
-        done = scan.indices
+        # Failed records are run again on resume; their new outcome will be counted.
+        self.counts.update({k: v for k, v in scan.counts.items() if k != "failed"})
+        done = scan.indices - scan.failed
         self.governor = BudgetGovernor(
             self.registry,
             self.job_id,
@@ -156,6 +157,7 @@ class Runner:
         request = self.controls.stop_request
         if request is not None:  # a stop that came in while the last records finished
             self._request_stop(*request)
+        self._check_short_run_error_rate()
         self._checkpoint(final=True)
         self._emit("progress", self.progress())  # the final figures, however short the run
         return self._finish(started)
@@ -235,6 +237,18 @@ class Runner:
                 cause = self.last_error or PlotPaletteError("too many failed records")
                 self._request_stop("error_rate", cause)
                 return
+
+    def _check_short_run_error_rate(self) -> None:
+        """The error-rate rule once more at the end, over the whole job: the windowed
+        check needs ten finished records, so a 5-record job whose every call was refused
+        would otherwise end COMPLETED. Job-wide, so a resume finishing the last few
+        records of a big job is not judged on those few alone."""
+        settled = sum(self.counts.values())
+        if self.stop is not None or not self.window or not settled:
+            return
+        if self.counts.get("failed", 0) / settled >= self.error_threshold:
+            cause = self.last_error or PlotPaletteError("too many failed records")
+            self._request_stop("error_rate", cause)
 
     async def _tick(self) -> None:
         opts = self.options

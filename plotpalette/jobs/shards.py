@@ -7,11 +7,13 @@ shard is either fully there or absent and never rewritten. Shard names are
 writers can never collide.
 
 The shards are the truth about which records exist. Reading takes the union of all
-shards, de-duplicated by record index: the copy in the shard whose name sorts first
-wins, so every reader picks the same one. Resume skips exactly the indices found here,
-so a crash between writing a shard and updating the registry neither loses nor
-duplicates a record. ``manifest.json`` is a summary for humans and tools, rewritten at
-stops; readers never depend on it.
+shards, de-duplicated by record index: a successful copy (``ok`` or ``filtered``) beats
+a ``failed`` one, and among equals the copy in the shard whose name sorts first wins,
+so every reader picks the same one. Resume skips exactly the indices that have a
+successful copy and runs the failed ones again (a fixed model id or restored access
+then turns them into records), so a crash between writing a shard and updating the
+registry neither loses nor duplicates a record. ``manifest.json`` is a summary for
+humans and tools, rewritten at stops; readers never depend on it.
 """
 
 from __future__ import annotations
@@ -119,9 +121,14 @@ def _shard_lines(store: Store, key: str) -> Iterator[dict[str, Any]]:
 
 @dataclass
 class ShardScan:
-    """What the shards of a job hold: settled indices and counts by status."""
+    """What the shards of a job hold: settled indices and counts by status.
+
+    ``indices`` are all settled records (any status); ``failed`` those whose only copies
+    failed, which a resume runs again.
+    """
 
     indices: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)
     counts: Counter[str] = field(default_factory=Counter)
     shards: list[str] = field(default_factory=list)
     duplicates: int = 0
@@ -129,25 +136,41 @@ class ShardScan:
 
 
 def scan_shards(workspace_or_store: Any, job_id: str) -> ShardScan:
-    """Read every shard once and report what is settled."""
+    """Read every shard once and report what is settled (winning copies only)."""
     store = _store(workspace_or_store)
     scan = ShardScan(shards=shard_keys(store, job_id))
+    good: set[int] = set()
+    failed_cost: dict[int, float] = {}  # first failed copy of each index (rare)
     for key in scan.shards:
         for data in _shard_lines(store, key):
             index = data["index"]
-            if index in scan.indices:
+            if data["status"] == "failed":
+                if index in good or index in failed_cost:
+                    scan.duplicates += 1
+                else:
+                    failed_cost[index] = data.get("cost_usd") or 0.0
+                continue
+            if index in good:
                 scan.duplicates += 1
                 continue
-            scan.indices.add(index)
+            if failed_cost.pop(index, None) is not None:
+                scan.duplicates += 1  # a retry that succeeded replaces the failed copy
+            good.add(index)
             scan.counts[data["status"]] += 1
             scan.cost_usd += data.get("cost_usd") or 0.0
+    scan.failed = set(failed_cost)
+    scan.indices = good | scan.failed
+    if scan.failed:
+        scan.counts["failed"] = len(scan.failed)
+    scan.cost_usd += sum(failed_cost.values())
     return scan
 
 
 def iter_records(
     workspace_or_store: Any, job_id: str, *, status: str | None = None, ordered: bool = False
 ) -> Iterator[Record]:
-    """The job's records, each index once (first shard wins).
+    """The job's records, each index once (a successful copy beats a failed one; among
+    equals the first shard wins).
 
     Streams shard by shard (memory stays flat). ``ordered=True`` sorts by index, which
     holds all records in memory. ``status`` keeps only ``ok``, ``failed`` or ``filtered``.
@@ -160,13 +183,23 @@ def iter_records(
 
     def unique() -> Iterator[Record]:
         seen: set[int] = set()
+        # Failed copies wait until the end: a later shard may hold a successful retry.
+        deferred: dict[int, dict[str, Any]] = {}
         for key in shard_keys(store, job_id):
             for data in _shard_lines(store, key):
-                if data["index"] in seen:
+                index = data["index"]
+                if index in seen:
                     continue
-                seen.add(data["index"])
+                if data["status"] == "failed":
+                    deferred.setdefault(index, data)
+                    continue
+                seen.add(index)
+                deferred.pop(index, None)
                 if status is None or data["status"] == status:
                     yield Record.from_dict(data)
+        if status in (None, "failed"):
+            for data in deferred.values():
+                yield Record.from_dict(data)
 
     if ordered:
         yield from sorted(unique(), key=lambda r: r.index)

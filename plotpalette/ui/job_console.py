@@ -88,6 +88,10 @@ class JobConsole(JobConsoleView):
         else:
             self.workspace = _open(workspace)
             live = find_live(self.workspace.location, job)
+            if live is not None and live.finished.is_set():
+                # that run is over; the job may have been resumed elsewhere since (the
+                # CLI, another kernel), which only the registry knows about
+                live = None
         self.job_id: str = job.job_id if isinstance(job, JobHandle) else job
         self.backend = backend if backend is not None else (live.handle.backend if live else None)
         self.poll_seconds = poll_seconds
