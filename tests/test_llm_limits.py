@@ -166,3 +166,25 @@ def test_token_bucket_refills_continuously():
     assert bucket.reserve(1, 0.0) == 0.0
     assert bucket.reserve(1, 0.0) == pytest.approx(1.0)
     assert bucket.reserve(1, 5.0) == 0.0
+
+
+def test_a_woken_waiter_cancelled_before_it_runs_passes_the_slot_on():
+    """If the task a freed slot woke is cancelled before it resumes, the next waiter must
+    get the slot — otherwise calls stall with nothing in flight."""
+
+    async def scenario() -> bool:
+        limiter = ModelLimiter("m", concurrency=1, clock=FakeClock())
+        first = await limiter.acquire(10)
+        second = asyncio.ensure_future(limiter.acquire(10))
+        third = asyncio.ensure_future(limiter.acquire(10))
+        await asyncio.sleep(0)  # both are now queued behind the one slot
+        limiter.release(first, "ok", 10)  # wakes `second`...
+        second.cancel()  # ...which is cancelled before it can run
+        try:
+            permit = await asyncio.wait_for(third, timeout=1.0)
+        except asyncio.TimeoutError:
+            return False
+        limiter.release(permit, "ok", 10)
+        return True
+
+    assert asyncio.run(scenario())

@@ -209,7 +209,12 @@ class ModelLimiter:
         while self.in_flight >= self.concurrency.cap:
             waiter = loop.create_future()
             self._waiters.append(waiter)
-            await waiter
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_next()  # we were handed a slot we will not use: pass it on
+                raise
         self.in_flight += 1
         try:
             now = self.clock.now()
@@ -283,6 +288,9 @@ class ModelLimiter:
 
     def _free_slot(self) -> None:
         self.in_flight = max(0, self.in_flight - 1)
+        self._wake_next()
+
+    def _wake_next(self) -> None:
         while self._waiters and self.in_flight < self.concurrency.cap:
             waiter = self._waiters.popleft()
             if not waiter.done():
