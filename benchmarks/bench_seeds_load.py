@@ -1,6 +1,6 @@
 """Seed loading speed: rows/s and MB/s per format, and memory of load vs. streaming scan.
 
-Run: python benchmarks/seeds_load.py [ROWS]   (default 200,000 rows, ~40 MB of JSONL)
+Run: python benchmarks/bench_seeds_load.py [ROWS]   (default 200,000 rows, ~40 MB of JSONL)
 """
 
 from __future__ import annotations
