@@ -241,6 +241,7 @@ def test_an_export_failing_after_its_data_files_leaves_nothing_behind(jobs, tmp_
 def test_a_failed_hub_upload_keeps_a_complete_local_export_that_can_be_replaced(
     jobs, tmp_path, monkeypatch
 ):
+    pytest.importorskip("datasets")  # the "hf" extra
     ws, ids = jobs
     import plotpalette.export.hf as export_hf
 

@@ -62,6 +62,8 @@ def _read(fmt: str, result) -> pd.DataFrame:
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv", "hf"])
 def test_every_format_round_trips_the_ok_records_as_flat_columns(job, fmt, tmp_path):
+    if fmt == "hf":
+        pytest.importorskip("datasets")  # the "hf" extra
     ws, job_id = job
     expected = _ok_records(ws, job_id)
     assert expected, "the job produced no ok records"

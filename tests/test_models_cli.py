@@ -10,6 +10,7 @@ from plotpalette import cli
 from plotpalette.cli import models as models_cmd
 from plotpalette.config import DEFAULT_TIERS
 from plotpalette.llm import LOCAL_MODEL_ID, PriceTable, Usage
+from plotpalette.llm.local_files import llama_cpp_available, local_model_file
 from plotpalette.llm.pricing import RATE_FIELDS
 
 
@@ -182,6 +183,10 @@ def test_models_test_without_credentials_is_a_credentials_error(capsys, monkeypa
     assert "fix:" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(
+    local_model_file() is None or not llama_cpp_available(),
+    reason="embedded model not installed (plotpalette[local])",
+)
 def test_models_test_on_the_local_model(capsys):
     code, data = run_json(capsys, "models", "test", "premium", "--max-tokens", "4")
     assert code == 0
