@@ -308,3 +308,23 @@ def test_works_inside_moto_mock_aws(bedrock_emulator):
     with mock_aws():
         backend = backend_for(bedrock_emulator)
         assert ask(backend).text
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Poem ideas", "Poem_ideas"),
+        (None, "output"),
+        ("  ", "output"),
+        ("a" * 80, "a" * 64),
+        ("ideas-v2_ok", "ideas-v2_ok"),
+        ("Idées: liste!", "Id_es_liste"),
+    ],
+)
+def test_structured_output_schema_names_are_valid_bedrock_names(title, expected):
+    from plotpalette.llm.bedrock import build_converse_request
+
+    schema = {"type": "object", **({"title": title} if title is not None else {})}
+    request = ModelRequest.from_prompt("amazon.nova-micro-v1:0", "hi", json_schema=schema)
+    sent = build_converse_request(request, request.model)["outputConfig"]["textFormat"]["structure"]
+    assert sent["jsonSchema"]["name"] == expected

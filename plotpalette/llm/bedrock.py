@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -129,12 +130,22 @@ def build_converse_request(request: ModelRequest, model: str) -> dict[str, Any]:
                 "structure": {
                     "jsonSchema": {
                         "schema": json.dumps(request.json_schema),
-                        "name": str(request.json_schema.get("title") or "output"),
+                        "name": schema_name(request.json_schema),
                     }
                 },
             }
         }
     return kwargs
+
+
+def schema_name(schema: dict[str, Any]) -> str:
+    """A name Bedrock accepts for a structured-output schema, from its ``title``.
+
+    Bedrock names (tools, schemas) are letters, digits, ``_`` and ``-``, at most 64
+    characters; a title such as "Poem ideas" would be refused, so it is normalised.
+    """
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(schema.get("title") or "")).strip("_")
+    return name[:64] or "output"
 
 
 def parse_converse_response(
