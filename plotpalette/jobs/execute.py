@@ -2,9 +2,10 @@
 
 Outcomes of :meth:`RecordExecutor.run`:
 
-- a :class:`~plotpalette.records.Record` (``ok``, ``filtered`` or ``failed``): settled,
-  goes to a shard, never re-run. ``failed`` here means a failure that would repeat on
-  a retry (the seed row does not render, the request is invalid, a ``fail`` check).
+- a :class:`~plotpalette.records.Record` (``ok``, ``filtered`` or ``failed``): settled
+  and written to a shard. ``failed`` here means a failure that would repeat if retried
+  at once (the seed row does not render, the request is invalid, a ``fail`` check); a
+  later *resume* runs failed records again, since their cause may have been fixed.
 - :class:`RecordUnsettled`: an outage-type error (throttled or 5xx after the model
   layer's retries) on every model of a step. Nothing is persisted; resume retries it.
   Its steps already paid for are counted as waste.

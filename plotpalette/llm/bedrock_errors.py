@@ -90,7 +90,7 @@ def map_bedrock_error(exc: BaseException, *, model: str, region: str | None) -> 
     if isinstance(exc, bx.NoRegionError):
         return ConfigError(
             "no AWS Region configured for Bedrock",
-            fix="Set PLOTPALETTE_REGION (or AWS_REGION, or a region in your AWS "
+            fix="Set PLOTPALETTE_REGION (or AWS_DEFAULT_REGION, or a region in your AWS "
             "profile), e.g. us-east-1.",
         )
     if isinstance(
