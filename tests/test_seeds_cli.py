@@ -11,10 +11,8 @@ from plotpalette.cli import seeds as seeds_cmd
 from plotpalette.seeds import SeedSet, load_seeds
 
 
-@pytest.fixture(autouse=True)
-def with_seeds_command(monkeypatch):
-    if seeds_cmd not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, seeds_cmd])
+def test_seeds_command_is_registered():
+    assert seeds_cmd in cli.COMMAND_MODULES
 
 
 @pytest.fixture
@@ -71,3 +69,66 @@ def test_inspect_with_a_template_file_reports_rows_that_do_not_fit(tmp_path, cap
     data = json.loads(capsys.readouterr().out)
     assert data["validation"]["total"] == 2
     assert code == (1 if data["validation"]["invalid"] else 0)
+
+
+@pytest.fixture
+def emulated_bedrock(bedrock_emulator, monkeypatch):
+    monkeypatch.setenv("PLOTPALETTE_REGION", "us-east-1")
+    monkeypatch.setenv("PLOTPALETTE_BEDROCK_ENDPOINT_URL", bedrock_emulator.endpoint_url)
+    return bedrock_emulator
+
+
+def test_generate_makes_rows_charges_the_budget_and_stores_them(emulated_bedrock, tmp_path, capsys):
+    out_file = tmp_path / "made.jsonl"
+    code = cli.main(
+        [
+            "seeds",
+            "generate",
+            "poems about the sea",
+            "--field",
+            "topic=a theme",
+            "--field",
+            "author.name",
+            "-n",
+            "5",
+            "--budget",
+            "0.05",
+            "--backend",
+            "bedrock",
+            "--out",
+            str(out_file),
+            "--json",
+        ]
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["complete"] and data["rows"] == 5
+    assert 0 < data["cost_usd"] <= 0.05
+    stored = SeedSet.from_workspace(cli_workspace(), data["sha256"])
+    assert len(stored) == 5 and all(set(r) == {"topic", "author"} for r in stored.rows)
+    assert load_seeds(out_file).sha256 == data["sha256"]
+
+
+def test_generate_with_a_budget_too_small_for_one_call_is_an_error(emulated_bedrock, capsys):
+    code = cli.main(
+        [
+            "seeds",
+            "generate",
+            "poems",
+            "--field",
+            "topic",
+            "-n",
+            "5",
+            "--budget",
+            "0.0000001",
+            "--backend",
+            "bedrock",
+        ]
+    )
+    assert code == 1
+    assert "budget" in capsys.readouterr().err
+
+
+def cli_workspace():
+    from plotpalette import Workspace
+
+    return Workspace.open()

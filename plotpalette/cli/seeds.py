@@ -1,4 +1,4 @@
-"""``plotpalette seeds inspect|import|list``: look at, check and store seed files."""
+"""``plotpalette seeds inspect|import|list|generate``: look at, check, store and make seeds."""
 
 from __future__ import annotations
 
@@ -43,6 +43,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ls = cmds.add_parser("list", parents=[common_options()], help="seed sets in the workspace")
     ls.set_defaults(handler=run_list)
+
+    gen = cmds.add_parser(
+        "generate",
+        parents=[common_options()],
+        help="have a model write seed rows (charged to --budget) and store them by hash",
+    )
+    gen.add_argument("description", help='what the rows are, e.g. "poems about the sea"')
+    gen.add_argument(
+        "--field",
+        action="append",
+        required=True,
+        metavar="NAME[=WHAT]",
+        help="a field of each row, optionally described (repeat; dotted names nest: "
+        "author.name=the poet's name)",
+    )
+    gen.add_argument("-n", "--rows", type=int, default=20, help="rows to make (default 20)")
+    gen.add_argument("--budget", type=float, required=True, help="hard limit in USD")
+    gen.add_argument("--model", default="cheap", help="model id or tier (default cheap)")
+    gen.add_argument("--backend", choices=["local", "bedrock"], help="default: the configured one")
+    gen.add_argument("--out", help="also write the rows to this .jsonl file")
+    gen.set_defaults(handler=run_generate)
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
 
 
@@ -115,3 +136,45 @@ def run_list(args: argparse.Namespace) -> int:
     )
     emit(args, found, text)
     return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from ..llm import make_backend
+    from ..seeds import generate_seeds
+
+    settings = settings_from_args(args, backend=args.backend)
+    fields = dict(f.split("=", 1) if "=" in f else (f, "") for f in args.field)
+    seeds = generate_seeds(
+        args.description,
+        fields,
+        args.rows,
+        budget_usd=args.budget,
+        backend=make_backend(settings),
+        model=args.model,
+    )
+    key = seeds.save_to(Workspace.open(settings=settings))
+    if args.out:
+        Path(args.out).write_bytes(
+            b"".join(json.dumps(row, ensure_ascii=False).encode() + b"\n" for row in seeds.rows)
+        )
+    made = seeds.generation
+    data = {
+        "sha256": seeds.sha256,
+        "key": key,
+        "rows": len(seeds),
+        "model": made.model,
+        "calls": made.calls,
+        "cost_usd": made.cost_usd,
+        "complete": made.complete,
+        "stopped_by": made.stopped_by,
+        "out": args.out,
+    }
+    lines = [
+        f"made {len(seeds)} of {args.rows} rows with {made.model} in {made.calls} call(s), "
+        f"${made.cost_usd:.6f} of ${args.budget:.6f}",
+        f"stored as {key}  (use --seeds {seeds.sha256[:12]} with plotpalette run)",
+    ]
+    if not made.complete:
+        lines.append(f"stopped early ({made.stopped_by}): raise --budget for more rows")
+    emit(args, data, "\n".join(lines))
+    return 0 if made.complete else 3
