@@ -153,7 +153,11 @@ class SeedFormatError(SeedError):
 
 class SeedValidationError(SeedError):
     code = "PP302"
-    default_fix = "Fix the listed rows, or pass on_invalid='drop' to skip them."
+    default_fix = (
+        "Fix the listed rows, or keep only the valid ones (Python: "
+        "SeedSet.validate(schema, on_invalid='drop'); CLI: fix the file and check it with "
+        "`plotpalette seeds inspect FILE --template NAME`)."
+    )
 
 
 class ModelError(PlotPaletteError):
