@@ -150,17 +150,16 @@ def test_an_export_interrupted_midway_leaves_no_file_under_a_final_name(
     assert [p for p in dest.rglob("*") if p.is_file()] == []
 
 
-def test_nested_output_into_csv_is_an_error_naming_the_column(tmp_path):
-    records = [
-        Record(
-            job_id="j",
-            index=i,
-            seed_index=0,
-            status="ok",
-            outputs={"text": "t", "tags": ["a", "b"]},
-        )
-        for i in range(3)
+def _ok_records(outputs: list[dict]) -> list[Record]:
+    """Hand-made ok records of a job "j", one per ``outputs`` mapping."""
+    return [
+        Record(job_id="j", index=i, seed_index=0, status="ok", outputs=out)
+        for i, out in enumerate(outputs)
     ]
+
+
+def test_nested_output_into_csv_is_an_error_naming_the_column(tmp_path):
+    records = _ok_records([{"text": "t", "tags": ["a", "b"]}] * 3)
     plan = plan_columns(records, metadata=["record_id"])
     with pytest.raises(ExportError) as err:
         plan.for_flat_format("csv")
@@ -172,16 +171,7 @@ def test_nested_output_into_csv_is_an_error_naming_the_column(tmp_path):
 
 
 def test_a_value_of_another_type_later_in_the_job_names_column_and_record(tmp_path):
-    records = [
-        Record(
-            job_id="j",
-            index=i,
-            seed_index=0,
-            status="ok",
-            outputs={"score": 3 if i < 2 else "high"},
-        )
-        for i in range(3)
-    ]
+    records = _ok_records([{"score": 3}, {"score": 3}, {"score": "high"}])
     plan = plan_columns(records[:2], metadata=[])
     with pytest.raises(ExportError) as err:
         write_files(records, plan, LocalStore(tmp_path), "", "parquet")
