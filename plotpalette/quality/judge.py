@@ -105,7 +105,8 @@ def judge(
     ``sample``: every record (``None``), a number of records or a fraction, drawn with
     ``seed``. ``tier`` (``cheap``/``balanced``/``premium``) or ``model`` chooses the
     judge's model (default: the rubric's own, ``cheap`` for the built-ins). The judge
-    uses the judged job's backend unless ``backend`` is given. ``run_kwargs`` go to
+    uses the judged job's backend unless ``backend`` is given (``"local"``,
+    ``"bedrock"`` or a backend object). ``run_kwargs`` go to
     :func:`~plotpalette.run_job` (``on_event``, ``controls``, ``options``...). With
     ``run=False`` the job is only created (QUEUED); run it with ``run_job``.
     """
@@ -131,7 +132,7 @@ def judge(
         budget_tokens=budget_tokens,
         tier=tier,
         models={step.id: model} if model else {},
-        backend=info.spec.get("backend"),
+        backend=backend if isinstance(backend, str) else info.spec.get("backend"),
         checks=dict(_KEEP_ALL),
         name=name or f"judge {job_id} ({tpl.name})",
     )
@@ -151,7 +152,8 @@ def judge(
     )
     out = JudgeRun(job_id=judge_id, judged_job=job_id, rubric=tpl.ref, records=len(rows))
     if run:
-        out.result = run_job(ws, judge_id, backend=backend, **run_kwargs)
+        engine = None if isinstance(backend, str) else backend
+        out.result = run_job(ws, judge_id, backend=engine, **run_kwargs)
     return out
 
 
