@@ -169,6 +169,7 @@ def find_duplicates(
             exact[m] = first
             union(first, m)
     # near duplicates: LSH bands, candidates verified on the signatures
+    needed = threshold * num_perm
     skip = np.zeros(len(keys), dtype=bool)
     skip[empty] = True
     for b in range(bands):
@@ -177,10 +178,9 @@ def find_duplicates(
         for col in range(rows):  # FNV-style mix of the band's rows into one key
             band_key = (band_key ^ band[:, col]) * np.uint64(1099511628211)
         for first, members in _runs(band_key, skip):
-            for m in members:
-                if find(first) == find(m):
-                    continue
-                if np.count_nonzero(sig[first] == sig[m]) >= threshold * num_perm:
+            agree = np.count_nonzero(sig[members] == sig[first], axis=1)
+            for m, same in zip(members, agree, strict=True):
+                if same >= needed:
                     union(first, m)
     out = Duplicates(keys=keys, threshold=threshold, num_perm=num_perm, bands=bands, rows=rows)
     for i in range(len(keys)):
