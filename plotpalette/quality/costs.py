@@ -66,17 +66,16 @@ def quality_costs(
 ) -> pd.DataFrame:
     """Cost × quality by template version and by model (see the module docstring).
 
-    ``jobs``: default every job of the workspace that is not itself a judge.
+    ``jobs``: default every job of the workspace; judge jobs are skipped (their cost
+    is charged to the records they judged).
     """
     import pandas as pd
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     qf = QualityFilter.parse(where)
-    if jobs is None:
-        judges = _judge_ids(ws)
-        ids = [i.job_id for i in list_jobs(ws) if i.job_id not in judges]
-    else:
-        ids = list(jobs)
+    judges = _judge_ids(ws)
+    wanted = [i.job_id for i in list_jobs(ws)] if jobs is None else list(jobs)
+    ids = [j for j in wanted if j not in judges]
     acc: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: defaultdict(float, jobs=set())  # type: ignore[arg-type]
     )
