@@ -91,10 +91,10 @@ def test_without_a_judge_the_app_still_collects_labels(tmp_path):
 def test_cost_dashboard_shows_cost_per_accepted_record(judged):
     from plotpalette.ui import CostDashboard
 
-    ws, job = judged
+    ws, _ = judged
     dash = CostDashboard(ws)
     frame = dash.quality_frame.set_index(["by", "group"])
     assert ("template", "qa@1") in frame.index  # the judge job is not a row of its own
     assert not any(str(g).startswith("judge_overall") for _, g in frame.index)
-    assert dash.quality_plot.value.startswith(b"\x89PNG")
+    assert bytes(dash.quality_plot.value).startswith(b"\x89PNG")
     assert "usd_per_accepted" in dash.quality_html.value
