@@ -95,6 +95,7 @@ def judge(
     model: str | None = None,
     budget_usd: float | None = None,
     budget_tokens: int | None = None,
+    max_tokens: int | None = None,
     backend: Any = None,
     run: bool = True,
     name: str | None = None,
@@ -103,7 +104,8 @@ def judge(
     """Judge ``job_id``'s ``ok`` records with ``rubric`` as a budgeted job.
 
     ``sample``: every record (``None``), a number of records or a fraction, drawn with
-    ``seed``. ``tier`` (``cheap``/``balanced``/``premium``) or ``model`` chooses the
+    ``seed``. ``max_tokens`` caps the judge's reply (as in a :class:`JobSpec`).
+    ``tier`` (``cheap``/``balanced``/``premium``) or ``model`` chooses the
     judge's model (default: the rubric's own, ``cheap`` for the built-ins). The judge
     uses the judged job's backend unless ``backend`` is given (``"local"``,
     ``"bedrock"`` or a backend object). ``run_kwargs`` go to
@@ -130,6 +132,7 @@ def judge(
         records=len(rows),
         budget_usd=budget_usd,
         budget_tokens=budget_tokens,
+        max_tokens=max_tokens,
         tier=tier,
         models={step.id: model} if model else {},
         backend=backend if isinstance(backend, str) else info.spec.get("backend"),
