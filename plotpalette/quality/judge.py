@@ -118,14 +118,19 @@ def judge(
     info = job_status(ws, job_id)  # JobNotFoundError names an unknown id
     tpl = load_rubric(ws, rubric)
     step = rubric_step(tpl)
-    records = {r.index: r for r in iter_records(ws, job_id, status="ok")}
-    if not records:
+    indices = [r.index for r in iter_records(ws, job_id, status="ok")]
+    if not indices:
         raise QualityError(
             f"job {job_id} has no ok records to judge",
             fix="Run or resume the job first (plotpalette resume JOB_ID).",
         )
-    chosen = sample_indices(list(records), sample, seed)
-    rows = [{"source_index": i, "outputs": records[i].outputs} for i in chosen]
+    chosen = sample_indices(indices, sample, seed)
+    # a second pass keeps only the sampled records' outputs in memory
+    wanted = set(chosen)
+    outputs = {
+        r.index: r.outputs for r in iter_records(ws, job_id, status="ok") if r.index in wanted
+    }
+    rows = [{"source_index": i, "outputs": outputs[i]} for i in chosen]
     spec = JobSpec(
         template=tpl.ref,
         seeds=rows,
