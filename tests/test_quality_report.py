@@ -71,6 +71,10 @@ def test_report_compares_template_versions(ws):
     assert groups == {"qa@1", "qa@2"}
     means = report.lengths.set_index(["by", "group", "column"])["mean_chars"]
     assert means[("template", "qa@2", "answer")] < means[("template", "qa@1", "answer")]
+    # saved per job: each job's card describes that job only
+    for job, key in zip([a, b], report.save(ws), strict=True):
+        saved = json.loads(ws.store.read_bytes(key))
+        assert saved["totals"]["jobs"] == [job] and saved["totals"]["records"] == 20
 
 
 def test_report_includes_judge_scores_and_plots(ws):

@@ -44,7 +44,7 @@ def quality_lines(
             f"| judged records | {t['judged']} ({t['judge_invalid']} invalid judge replies) |",
         ]
         for row in report.get("diversity", []):
-            if row["by"] == "template":
+            if row["by"] == "template" and row["distinct_2"] is not None:
                 lines.append(
                     f"| diversity of `{row['column']}` | distinct-2 {_num(row['distinct_2'])}, "
                     f"n-gram diversity {_num(row['ngram_diversity'])} |"

@@ -128,13 +128,16 @@ class QualityReport:
         }
 
     def save(self, workspace: Workspace | str | Path | None = None) -> list[str]:
-        """Store the summary as ``jobs/<id>/quality/report.json`` for each job (the
-        dataset card of a later export includes it); returns the keys written."""
+        """Store each job's report as ``jobs/<id>/quality/report.json`` (the dataset
+        card of a later export includes it); returns the keys written."""
         ws = _open(workspace)
-        data = json.dumps(self.to_dict()).encode()
-        keys = [layout.quality_key(job, "report.json") for job in self.jobs]
-        for key in keys:
-            ws.store.write_bytes(key, data)
+        keys = []
+        for job in self.jobs:
+            # a report over several jobs is saved as each job's own report
+            own = self if len(self.jobs) == 1 else quality_report(ws, job, threshold=self.threshold)
+            key = layout.quality_key(job, "report.json")
+            ws.store.write_bytes(key, json.dumps(own.to_dict()).encode())
+            keys.append(key)
         return keys
 
     # -- plots (see .plots) -----------------------------------------------------------
