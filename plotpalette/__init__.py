@@ -38,6 +38,7 @@ from .jobs import (
     unpause_job,
 )
 from .llm import PriceTable, make_backend
+from .quality import quality_report
 from .seeds import SeedSet, load_seeds, sample_seeds, validate_rows
 from .templates import Template, TemplateLibrary, infer_inputs, parse_template, preview
 from .workspace import Workspace
@@ -73,6 +74,7 @@ __all__ = [
     "parse_template",
     "pause_job",
     "preview",
+    "quality_report",
     "resume_job",
     "run_batch",
     "run_job",

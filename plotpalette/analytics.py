@@ -9,6 +9,7 @@ their worst case) appears as an explicit ``(unattributed)`` row and open reserva
 >>> facts = cost_facts(ws)                        # doctest: +SKIP
 >>> costs_by(facts, "model")                      # doctest: +SKIP
 >>> plot_costs(facts, by="day")                   # doctest: +SKIP  (a matplotlib Figure)
+>>> quality_costs(ws)     # $ per accepted record and waste  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .jobs import JobInfo, iter_records, open_registry
+from .quality.costs import plot_cost_quality, quality_costs  # cost x quality, by template/model
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -38,7 +40,9 @@ __all__ = [
     "job_costs",
     "plot_budget_efficiency",
     "plot_cost_per_record",
+    "plot_cost_quality",
     "plot_costs",
+    "quality_costs",
 ]
 
 UNATTRIBUTED = "(unattributed)"

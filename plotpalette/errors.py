@@ -33,7 +33,8 @@ documented identifier (see the error-codes reference in the book).
     ├── JobError
     │   ├── JobNotFoundError
     │   └── JobStateError            e.g. resuming a COMPLETED job
-    └── ExportError                  unwritable destination, unsupported column
+    ├── ExportError                  unwritable destination, unsupported column
+    └── QualityError                 bad rubric, filter or review input; no judge yet
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "ModelRequestError",
     "PlotPaletteError",
     "PricingError",
+    "QualityError",
     "SeedError",
     "SeedFormatError",
     "SeedValidationError",
@@ -239,3 +241,8 @@ class JobStateError(JobError):
 class ExportError(PlotPaletteError):
     code = "PP700"
     default_fix = "Choose a writable destination and a format that can hold the columns."
+
+
+class QualityError(PlotPaletteError):
+    code = "PP900"
+    default_fix = "See the quality page of the Plot Palette guide (`plotpalette quality --help`)."

@@ -15,6 +15,7 @@ key. The layout is the same in a local folder and under ``s3://bucket/prefix``::
     jobs/<job_id>/manifest.json          shard list and counts
     jobs/<job_id>/exports/...            exported datasets and dataset cards
     jobs/<job_id>/report.ipynb           executed notebook of a papermill run
+    jobs/<job_id>/quality/...            judge links, review labels, saved quality report
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "export_prefix",
     "job_prefix",
     "manifest_key",
+    "quality_key",
     "record_shard_key",
     "records_prefix",
     "report_key",
@@ -101,3 +103,8 @@ def export_prefix(job_id: str) -> str:
 
 def report_key(job_id: str) -> str:
     return job_prefix(job_id) + "report.ipynb"
+
+
+def quality_key(job_id: str, name: str) -> str:
+    """Quality data of a job: ``judges/<judge_job>.json``, ``labels/...``, ``report.json``."""
+    return job_prefix(job_id) + f"quality/{name}"

@@ -35,6 +35,7 @@ EXPECTED = [
     "parse_template",
     "pause_job",
     "preview",
+    "quality_report",
     "resume_job",
     "run_batch",
     "run_job",

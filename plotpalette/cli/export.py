@@ -48,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --format hf: upload to this Hub dataset repo (needs HF_TOKEN)",
     )
     p.add_argument("--public", action="store_true", help="with --push-to-hub: a public repo")
+    p.add_argument(
+        "--where",
+        metavar="FILTER",
+        help="quality filter, e.g. 'min_score=4,unique,no_flags,not_rejected' "
+        "(see plotpalette quality)",
+    )
     p.set_defaults(handler=run_export)
 
     c = sub.add_parser(
@@ -87,6 +93,7 @@ def run_export(args: argparse.Namespace) -> int:
         license=args.license,
         push_to_hub=args.push_to_hub,
         private=not args.public,
+        where=args.where,
     )
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "no rows"
     lines = [

@@ -29,6 +29,7 @@ from ..workspace import Workspace
 from . import hf
 from .card import CardFacts, render_card
 from .columns import ColumnPlan
+from .quality_filter import quality_filtered, saved_report
 from .source import job_info, open_workspace, planned_records, template_facts
 from .writers import WriteResult, check_layout, write_files
 
@@ -147,6 +148,8 @@ def _command(job_id: str, fmt: str, where: str, *, default_dest: bool, **opts: A
         parts += ["--partition-by", opts["partition_by"]]
     if opts["shard_size"]:
         parts += ["--shard-size", str(opts["shard_size"])]
+    if opts.get("quality"):
+        parts += ["--where", opts["quality"]]
     return shlex.join(parts)
 
 
@@ -168,6 +171,7 @@ def export_job(
     push_to_hub: str | None = None,
     token: str | None = None,
     private: bool = True,
+    where: Any = None,
 ) -> ExportResult:
     """Export a job's records (any job state) as flat, typed columns, with a dataset card.
 
@@ -188,6 +192,9 @@ def export_job(
         license: the card's licence id (Hugging Face licence identifiers).
         push_to_hub: with ``format="hf"``, also upload to this Hub repository
             (needs a token: ``token=``, ``HF_TOKEN`` or ``huggingface-cli login``).
+        where: a quality filter — a :class:`~plotpalette.quality.QualityFilter`, its
+            text form (``"min_score=4,unique,no_flags,not_rejected"``) or a dict; only
+            records that pass are exported, and the card says what it removed and why.
 
     Files are published only when complete; if the export fails midway every file it
     wrote is removed again and the error is raised.
@@ -214,6 +221,7 @@ def export_job(
         json_columns=json_columns,
     )
     plan, records = planned_records(ws, job_id, tpl, only_ok=only_ok, **options)
+    kept = quality_filtered(ws, job_id, records, where, only_ok=only_ok)
     if format == "csv":
         plan = plan.for_flat_format("csv")
     check_layout(plan, partition_by, shard_size)  # every option checked before any write
@@ -225,11 +233,11 @@ def export_job(
     try:
         if format == "hf":
             written, files, dataset = _write_hf(
-                store, prefix, plan, tally.wrap(records), shard_size
+                store, prefix, plan, tally.wrap(kept.records), shard_size
             )
         else:
             written = write_files(
-                tally.wrap(records),
+                tally.wrap(kept.records),
                 plan,
                 store,
                 prefix,
@@ -282,9 +290,12 @@ def export_job(
                     only_ok=only_ok,
                     partition_by=partition_by,
                     shard_size=shard_size,
+                    quality=kept.text,
                     **options,
                 ),
                 reproduce_command="plotpalette run --spec spec.json",
+                quality_filter=kept.facts,
+                quality_report=saved_report(ws, job_id),
             )
         )
         store.write_bytes(prefix + "README.md", card_text.encode())

@@ -3,8 +3,8 @@
 YAML front matter (licence, task categories, size category, tags, ``configs`` with the
 data files) followed by a human-readable account of what was generated and how: the
 template ``name@version`` and content hash, models per step, the price-table version,
-the seeds hash, counts by status, spend against budget, dates, a licence note and the
-exact commands to reproduce the job and the export.
+the seeds hash, counts by status, spend against budget, dates, the quality filter and
+report, a licence note and the exact commands to reproduce the job and the export.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .._version import __version__
+from .quality_card import quality_lines
 
 __all__ = ["CardFacts", "render_card", "size_category"]
 
@@ -83,6 +84,8 @@ class CardFacts:
     data_files: str | None = None  # glob for ``configs`` (None: not loadable by path)
     export_command: str = ""
     reproduce_command: str = ""
+    quality_filter: dict[str, Any] | None = None  # FilterDecision.to_dict() of ``where``
+    quality_report: dict[str, Any] | None = None  # the job's saved quality report
 
 
 def _date(ts: float | None) -> str:
@@ -177,8 +180,8 @@ def render_card(f: CardFacts) -> str:
             lines += [f"| `{step}` | `{m}` | {n} |" for m, n in models.most_common()]
     else:
         lines.append("No records were exported, so no models are listed.")
+    lines += ["", *quality_lines(f.job_id, f.quality_filter, f.quality_report)]
     lines += [
-        "",
         "## Licence",
         "",
         f"This card declares the licence `{f.license}`. The text was written by the models "

@@ -5,6 +5,7 @@ from .cost_dashboard import CostDashboard
 from .job_console import JobConsole
 from .job_wizard import JobWizard
 from .jobs_table import JobsTable
+from .quality_review import QualityReview
 from .seed_explorer import SeedExplorer
 from .template_studio import TemplateStudio
 
@@ -13,6 +14,7 @@ __all__ = [
     "JobConsole",
     "JobWizard",
     "JobsTable",
+    "QualityReview",
     "SeedExplorer",
     "TemplateStudio",
 ]

@@ -63,6 +63,7 @@ class CostDashboard(App):
         self.filtered: Any = None
         self.table: Any = None
         self.jobs_frame: Any = None
+        self.quality_frame: Any = None  # cost x quality of the jobs shown (see _quality)
         self.total_usd = 0.0
         self._build()
         self.refresh()
@@ -98,6 +99,8 @@ class CostDashboard(App):
         self.efficiency_plot = widgets.Image(format="png")
         self.table_html = widgets.HTML()
         self.jobs_html = widgets.HTML()
+        self.quality_html = widgets.HTML()
+        self.quality_plot = widgets.Image(format="png")
         self.on_click(self.refresh_button, self.refresh)
         self.on_click(self.clear_button, self.clear_filters)
         for w in (self.since, self.until, self.models, self.templates, self.group_by, self.stack):
@@ -115,6 +118,8 @@ class CostDashboard(App):
                 self.table_html,
                 widgets.HTML("<b>Jobs</b>"),
                 self.jobs_html,
+                widgets.HTML("<b>Cost × quality</b> (accepted = not a duplicate, no flags)"),
+                widgets.HBox([self.quality_plot, self.quality_html]),
                 self.log,
             ]
         )
@@ -202,7 +207,31 @@ class CostDashboard(App):
         self.jobs_frame = analytics.job_costs(self.workspace, job_ids, facts=self.filtered)
         self.total_usd = float(self.filtered["cost_usd"].sum()) if len(self.filtered) else 0.0
         self._draw(job_ids)
+        self._quality(job_ids)
         return self.table
+
+    def _quality(self, job_ids: list[str]) -> None:
+        """$ per accepted record and waste by template version (plotpalette.quality)."""
+        from ..errors import QualityError
+        from ..quality import plot_cost_quality, quality_costs
+
+        try:
+            self.quality_frame = quality_costs(self.workspace, job_ids)
+        except QualityError as exc:  # e.g. datasketch missing: say so, keep the rest
+            self.quality_frame = None
+            self.quality_html.value = html.escape(f"{exc.message} ({exc.fix})")
+            self.quality_plot.layout.display = "none"
+            return
+        self.quality_plot.value = _png(plot_cost_quality(self.quality_frame))
+        self.quality_plot.layout.display = None
+        cols = ["by", "group", "ok", "accepted", "usd_per_accepted", "waste_usd"]
+        usd = "${:,.6f}".format
+        self.quality_html.value = self.quality_frame[cols].to_html(
+            index=False,
+            border=0,
+            na_rep="—",
+            formatters={"usd_per_accepted": usd, "waste_usd": usd},
+        )
 
     # -- drawing -----------------------------------------------------------------------
     def _draw(self, job_ids: list[str]) -> None:
