@@ -33,7 +33,11 @@ documented identifier (see the error-codes reference in the book).
     ├── JobError
     │   ├── JobNotFoundError
     │   └── JobStateError            e.g. resuming a COMPLETED job
-    └── ExportError                  unwritable destination, unsupported column
+    ├── ExportError                  unwritable destination, unsupported column
+    └── InfraError                   the AWS stack (plotpalette deploy / teardown / schedule)
+        ├── StackError               a stack operation failed (names the resource + fix)
+        ├── TeardownRefusedError     jobs still running on the stack's queue
+        └── WebhookRefusedError      not https://, or resolves to a non-public address
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ __all__ = [
     "ConflictError",
     "CredentialsError",
     "ExportError",
+    "InfraError",
     "JobError",
     "JobNotFoundError",
     "JobStateError",
@@ -57,6 +62,8 @@ __all__ = [
     "SeedError",
     "SeedFormatError",
     "SeedValidationError",
+    "StackError",
+    "TeardownRefusedError",
     "TemplateError",
     "TemplateFormatError",
     "TemplateInUseError",
@@ -65,6 +72,7 @@ __all__ = [
     "TemplateSecurityError",
     "ThrottledError",
     "TransientModelError",
+    "WebhookRefusedError",
     "WorkspaceError",
 ]
 
@@ -239,3 +247,31 @@ class JobStateError(JobError):
 class ExportError(PlotPaletteError):
     code = "PP700"
     default_fix = "Choose a writable destination and a format that can hold the columns."
+
+
+class InfraError(PlotPaletteError):
+    code = "PP850"
+    default_fix = "See the deployment page of the guide; `plotpalette status` shows the stack."
+
+
+class StackError(InfraError):
+    code = "PP851"
+    default_fix = (
+        "Read the failed resource's reason above, fix it, and run `plotpalette deploy` again."
+    )
+
+
+class TeardownRefusedError(InfraError):
+    code = "PP852"
+    default_fix = (
+        "Wait for the jobs to finish or cancel them (`plotpalette cancel JOB_ID`), then run "
+        "`plotpalette teardown` again."
+    )
+
+
+class WebhookRefusedError(InfraError):
+    code = "PP853"
+    default_fix = (
+        "Use an https:// URL whose host resolves only to public addresses; webhooks to "
+        "private, loopback and link-local addresses are refused on purpose."
+    )
