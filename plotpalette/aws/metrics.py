@@ -69,8 +69,10 @@ USAGE_UNITS = {
     "Throttles": "Count",
     "ClientErrors": "Count",
 }
-# Metrics summed by the reader; LatencyMs is read as percentiles instead.
+# Metrics summed by the reader; LatencyMs is read as an average and a maximum over
+# the whole range (the dashboard plots p50/p90).
 COUNT_METRICS = (*RECORD_UNITS, *USAGE_UNITS)
+LATENCY_STATS = ("Average", "Maximum")
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,7 @@ def job_metrics(
     ``cloudwatch`` is a boto3 CloudWatch client (injected, so tests pass one bound to
     an emulator). ``start`` defaults to 14 days ago (CloudWatch keeps 5-minute
     points for 63 days). Returns ``{"job_id", "stack", "totals": {metric: number},
-    "latency_ms": {"p50", "p90"}, "series": {metric: [(iso time, value), ...]}}``.
+    "latency_ms": {"average", "maximum"}, "series": {metric: [(iso time, value), ...]}}``.
     """
     end = end or datetime.now(timezone.utc)
     start = start or end - timedelta(days=14)
@@ -319,10 +321,10 @@ def job_metrics(
         for i, name in enumerate(COUNT_METRICS)
     ]
     whole_range = max(60, int((end - start).total_seconds()) // 60 * 60)  # one point
-    for pct in ("p50", "p90"):
+    for pct in LATENCY_STATS:
         queries.append(
             {
-                "Id": f"latency_{pct}",
+                "Id": f"latency_{pct.lower()}",
                 "Label": f"LatencyMs {pct}",
                 "MetricStat": {
                     "Metric": {
@@ -361,9 +363,9 @@ def job_metrics(
         series[name] = [(t.isoformat(), float(v)) for t, v in points]
         totals[name] = round(sum(v for _, v in points), 10)
     latency = {}
-    for pct in ("p50", "p90"):
-        points = results.get(f"latency_{pct}", {"points": []})["points"]
-        latency[pct] = float(points[-1][1]) if points else None
+    for stat in LATENCY_STATS:
+        points = results.get(f"latency_{stat.lower()}", {"points": []})["points"]
+        latency[stat.lower()] = float(points[-1][1]) if points else None
     return {
         "job_id": job_id,
         "stack": stack,

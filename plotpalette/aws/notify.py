@@ -107,6 +107,18 @@ def _system_resolver(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # is_global alone lets multicast through; check every non-unicast class too.
+    return ip.is_global and not (
+        ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_private
+    )
+
+
 def check_webhook_url(url: str, resolver: Resolver | None = None) -> tuple[str, int, str]:
     """Validate ``url`` and resolve it; returns ``(host, port, address to connect to)``.
 
@@ -134,7 +146,7 @@ def check_webhook_url(url: str, resolver: Resolver | None = None) -> tuple[str, 
     for text in addresses:
         ip = ipaddress.ip_address(text.split("%", 1)[0])
         mapped = getattr(ip, "ipv4_mapped", None)
-        if not ip.is_global or (mapped is not None and not mapped.is_global):
+        if not all(_public(a) for a in (ip, mapped) if a is not None):
             raise WebhookRefusedError(
                 f"webhook host {host!r} resolves to {text}, a non-public address "
                 "(loopback, private, link-local or reserved)"

@@ -237,6 +237,8 @@ def run_scheduled(input_url: str, reports_url: str, params: Mapping[str, Any]) -
 
     stamp = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime())
     output = reports_url.rstrip("/") + f"/{stamp}.ipynb"
+    if "://" not in reports_url:  # a local folder (S3 has no folders to create)
+        Path(reports_url).mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(input_url, output, parameters=dict(params), log_output=True)
     return output
 

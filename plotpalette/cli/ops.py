@@ -99,8 +99,8 @@ def run_metrics(args: argparse.Namespace) -> int:
             f"cost      ${t['CostUSD']:.6f}",
             "latency   "
             + (
-                f"p50 {lat['p50']:.0f} ms  p90 {lat['p90']:.0f} ms"
-                if lat["p50"] is not None and lat["p90"] is not None
+                f"average {lat['average']:.0f} ms  max {lat['maximum']:.0f} ms"
+                if lat["average"] is not None and lat["maximum"] is not None
                 else "no data"
             ),
         ]
