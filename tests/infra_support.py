@@ -70,7 +70,7 @@ def _fix_moto_change_set_outputs() -> None:
 
 
 @pytest.fixture(scope="session")
-def moto_url():
+def infra_moto_url():
     """One moto server for the session (state is reset for each test)."""
     from moto.server import ThreadedMotoServer
 
@@ -84,32 +84,36 @@ def moto_url():
 
 
 @pytest.fixture
-def aws(moto_url, monkeypatch):
+def infra_aws(infra_moto_url, monkeypatch):
     """boto3 (and the CLI) talk to the moto server; returns a client factory."""
     import boto3
     import requests
 
-    requests.post(f"{moto_url}/moto-api/reset", timeout=10)
-    requests.post(f"{moto_url}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
+    requests.post(f"{infra_moto_url}/moto-api/reset", timeout=10)
+    requests.post(
+        f"{infra_moto_url}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10
+    )
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL": infra_moto_url,
     }.items():
         monkeypatch.setenv(name, value)
     cache: dict[str, Any] = {}
 
     def client(name: str) -> Any:
         if name not in cache:
-            cache[name] = boto3.client(name, region_name="us-east-1", endpoint_url=moto_url)
+            cache[name] = boto3.client(name, region_name="us-east-1", endpoint_url=infra_moto_url)
         return cache[name]
 
     return client
 
 
 @pytest.fixture
-def moto_stack_template(aws, tmp_path):
+def moto_stack_template(infra_aws, tmp_path):
     """The moto-ready template file (needs the Batch service-linked role to exist)."""
-    arn = aws("iam").create_service_linked_role(AWSServiceName="batch.amazonaws.com")["Role"]["Arn"]
+    arn = infra_aws("iam").create_service_linked_role(AWSServiceName="batch.amazonaws.com")["Role"][
+        "Arn"
+    ]
     return moto_template(tmp_path / "stack.json", arn)

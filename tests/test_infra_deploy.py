@@ -30,12 +30,12 @@ def fake_wheelhouse(folder, version="9.9.9"):
     return folder
 
 
-def deploy_dev(aws, template, workspace, **kw):
+def deploy_dev(infra_aws, template, workspace, **kw):
     lines = []
     result = deploy(
         "plotpalette-dev",
         env="dev",
-        clients=aws,
+        clients=infra_aws,
         model_ids=MODELS,
         workspace=str(workspace),
         template=template,
@@ -47,11 +47,11 @@ def deploy_dev(aws, template, workspace, **kw):
 
 
 def test_deploy_shows_the_change_set_applies_it_and_writes_outputs(
-    aws, moto_stack_template, isolated_env, tmp_path
+    infra_aws, moto_stack_template, isolated_env, tmp_path
 ):
     seen = []
     result, lines = deploy_dev(
-        aws,
+        infra_aws,
         moto_stack_template,
         isolated_env,
         confirm=lambda plan: seen.append(plan) or True,
@@ -76,12 +76,12 @@ def test_deploy_shows_the_change_set_applies_it_and_writes_outputs(
     # ... and in the bucket's workspace/config.yaml, for s3:// workspaces and the workers.
     bucket = result.outputs["bucket"]
     remote = yaml.safe_load(
-        aws("s3").get_object(Bucket=bucket, Key="workspace/config.yaml")["Body"].read()
+        infra_aws("s3").get_object(Bucket=bucket, Key="workspace/config.yaml")["Body"].read()
     )
     assert remote["aws"]["table"] == result.outputs["table"]
 
     # The table is the registry's: pk/sk keys, on demand.
-    table = aws("dynamodb").describe_table(TableName=result.outputs["table"])["Table"]
+    table = infra_aws("dynamodb").describe_table(TableName=result.outputs["table"])["Table"]
     assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {
         "pk": "HASH",
         "sk": "RANGE",
@@ -90,16 +90,19 @@ def test_deploy_shows_the_change_set_applies_it_and_writes_outputs(
 
     # The wheelhouse was uploaded with a manifest.
     keys = {
-        o["Key"] for o in aws("s3").list_objects_v2(Bucket=bucket, Prefix="wheelhouse/")["Contents"]
+        o["Key"]
+        for o in infra_aws("s3").list_objects_v2(Bucket=bucket, Prefix="wheelhouse/")["Contents"]
     }
     assert "wheelhouse/plotpalette-9.9.9-py3-none-any.whl" in keys
     manifest = json.loads(
-        aws("s3").get_object(Bucket=bucket, Key="wheelhouse/manifest.json")["Body"].read()
+        infra_aws("s3").get_object(Bucket=bucket, Key="wheelhouse/manifest.json")["Body"].read()
     )
     assert len(manifest["wheels"]) == 2
 
     # The job definition: Fargate, x86_64, retry on exit code 5 and Spot reclaims.
-    jd = aws("batch").describe_job_definitions(jobDefinitions=[result.outputs["job_definition"]])
+    jd = infra_aws("batch").describe_job_definitions(
+        jobDefinitions=[result.outputs["job_definition"]]
+    )
     jd = jd["jobDefinitions"][0]
     assert jd["containerProperties"]["runtimePlatform"]["cpuArchitecture"] == "X86_64"
     rules = [
@@ -110,48 +113,55 @@ def test_deploy_shows_the_change_set_applies_it_and_writes_outputs(
 
 
 def test_a_second_deploy_uploads_new_wheels_and_removes_stale_ones(
-    aws, moto_stack_template, isolated_env, tmp_path
+    infra_aws, moto_stack_template, isolated_env, tmp_path
 ):
-    deploy_dev(aws, moto_stack_template, isolated_env, wheelhouse=fake_wheelhouse(tmp_path / "a"))
+    deploy_dev(
+        infra_aws, moto_stack_template, isolated_env, wheelhouse=fake_wheelhouse(tmp_path / "a")
+    )
     result, _ = deploy_dev(
-        aws,
+        infra_aws,
         moto_stack_template,
         isolated_env,
         wheelhouse=fake_wheelhouse(tmp_path / "b", version="9.9.10"),
     )
     bucket = result.outputs["bucket"]
     keys = {
-        o["Key"] for o in aws("s3").list_objects_v2(Bucket=bucket, Prefix="wheelhouse/")["Contents"]
+        o["Key"]
+        for o in infra_aws("s3").list_objects_v2(Bucket=bucket, Prefix="wheelhouse/")["Contents"]
     }
     assert "wheelhouse/plotpalette-9.9.10-py3-none-any.whl" in keys
     assert "wheelhouse/plotpalette-9.9.9-py3-none-any.whl" not in keys
 
 
-def test_declining_the_change_set_changes_nothing(aws, moto_stack_template, isolated_env):
-    result, lines = deploy_dev(aws, moto_stack_template, isolated_env, confirm=lambda plan: False)
+def test_declining_the_change_set_changes_nothing(infra_aws, moto_stack_template, isolated_env):
+    result, lines = deploy_dev(
+        infra_aws, moto_stack_template, isolated_env, confirm=lambda plan: False
+    )
     assert not result.applied
     assert "not applied; the change set was deleted" in lines
-    stacks = aws("cloudformation").list_stacks()["StackSummaries"]
+    stacks = infra_aws("cloudformation").list_stacks()["StackSummaries"]
     assert all(
         s["StackStatus"] == "REVIEW_IN_PROGRESS"
         for s in stacks
         if s["StackName"] == "plotpalette-dev"
     )
-    assert aws("s3").list_buckets()["Buckets"] == []
+    assert infra_aws("s3").list_buckets()["Buckets"] == []
 
 
-def test_stack_names_outside_the_policies_scope_are_refused(aws, moto_stack_template):
+def test_stack_names_outside_the_policies_scope_are_refused(infra_aws, moto_stack_template):
     with pytest.raises(StackError, match="does not start with 'plotpalette'") as err:
-        deploy("my-stack", env="dev", clients=aws, model_ids=MODELS, template=moto_stack_template)
+        deploy(
+            "my-stack", env="dev", clients=infra_aws, model_ids=MODELS, template=moto_stack_template
+        )
     assert "plotpalette-dev" in err.value.fix
 
 
 def test_status_lists_jobs_and_teardown_refuses_while_they_run(
-    aws, moto_stack_template, isolated_env
+    infra_aws, moto_stack_template, isolated_env
 ):
-    result, _ = deploy_dev(aws, moto_stack_template, isolated_env)
+    result, _ = deploy_dev(infra_aws, moto_stack_template, isolated_env)
     out = result.outputs
-    job_id = aws("batch").submit_job(
+    job_id = infra_aws("batch").submit_job(
         jobName="pp-job-1", jobQueue=out["job_queue"], jobDefinition=out["job_definition"]
     )["jobId"]
     # moto's Batch (no Docker) marks every job SUCCEEDED at once; put this one back to
@@ -159,41 +169,43 @@ def test_status_lists_jobs_and_teardown_refuses_while_they_run(
     from moto.batch.models import batch_backends
 
     batch_backends["123456789012"]["us-east-1"].get_job_by_id(job_id).status = "RUNNING"
-    status = stack_status("plotpalette-dev", clients=aws)
+    status = stack_status("plotpalette-dev", clients=infra_aws)
     assert status["status"] == "CREATE_COMPLETE"
     assert [j["name"] for j in status["jobs"]] == ["pp-job-1"]
     with pytest.raises(TeardownRefusedError, match="pp-job-1"):
-        teardown("plotpalette-dev", clients=aws, echo=lambda _: None, poll_s=0.05)
+        teardown("plotpalette-dev", clients=infra_aws, echo=lambda _: None, poll_s=0.05)
     # Refused means untouched.
-    assert read_outputs(aws("cloudformation"), "plotpalette-dev")["table"] == out["table"]
+    assert read_outputs(infra_aws("cloudformation"), "plotpalette-dev")["table"] == out["table"]
 
 
 def test_teardown_keeps_a_bucket_with_data_and_deletes_the_unprotected_table(
-    aws, moto_stack_template, isolated_env
+    infra_aws, moto_stack_template, isolated_env
 ):
-    result, _ = deploy_dev(aws, moto_stack_template, isolated_env)
+    result, _ = deploy_dev(infra_aws, moto_stack_template, isolated_env)
     bucket, table = result.outputs["bucket"], result.outputs["table"]
-    report = teardown("plotpalette-dev", clients=aws, echo=lambda _: None, poll_s=0.05)
+    report = teardown("plotpalette-dev", clients=infra_aws, echo=lambda _: None, poll_s=0.05)
     assert any(k.startswith(f"bucket {bucket}") for k in report.kept)  # holds config.yaml
     assert any(k.startswith("KMS key") for k in report.kept)
     assert f"table {table} (deletion protection off)" in report.deleted
-    assert bucket in {b["Name"] for b in aws("s3").list_buckets()["Buckets"]}
-    assert table not in aws("dynamodb").list_tables()["TableNames"]
-    assert stack_status("plotpalette-dev", clients=aws)["status"] == "NOT_DEPLOYED"
+    assert bucket in {b["Name"] for b in infra_aws("s3").list_buckets()["Buckets"]}
+    assert table not in infra_aws("dynamodb").list_tables()["TableNames"]
+    assert stack_status("plotpalette-dev", clients=infra_aws)["status"] == "NOT_DEPLOYED"
 
 
-def test_teardown_deletes_an_empty_bucket(aws, moto_stack_template, isolated_env):
-    result, _ = deploy_dev(aws, moto_stack_template, isolated_env)
+def test_teardown_deletes_an_empty_bucket(infra_aws, moto_stack_template, isolated_env):
+    result, _ = deploy_dev(infra_aws, moto_stack_template, isolated_env)
     bucket = result.outputs["bucket"]
-    s3 = aws("s3")
+    s3 = infra_aws("s3")
     for v in s3.list_object_versions(Bucket=bucket).get("Versions", []):
         s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
-    report = teardown("plotpalette-dev", clients=aws, echo=lambda _: None, poll_s=0.05)
+    report = teardown("plotpalette-dev", clients=infra_aws, echo=lambda _: None, poll_s=0.05)
     assert f"bucket {bucket} (empty)" in report.deleted
     assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
 
-def test_cli_deploy_outputs_stack_and_teardown(aws, moto_stack_template, isolated_env, capsys):
+def test_cli_deploy_outputs_stack_and_teardown(
+    infra_aws, moto_stack_template, isolated_env, capsys
+):
     code = main(
         [
             "deploy",
@@ -218,7 +230,58 @@ def test_cli_deploy_outputs_stack_and_teardown(aws, moto_stack_template, isolate
     assert gone["deleted"][0] == "stack plotpalette-dev"
 
 
-def test_cli_deploy_without_a_terminal_asks_for_yes(aws, moto_stack_template, capsys):
+def test_cli_deploy_without_a_terminal_asks_for_yes(infra_aws, moto_stack_template, capsys):
     code = main(["deploy", "--no-wheelhouse", "--template", str(moto_stack_template)])
     err = capsys.readouterr().err
     assert code == 1 and "--yes" in err
+
+
+def test_worker_bootstrap_fetches_the_wheelhouse_and_execs_the_entrypoint(
+    infra_aws, infra_moto_url, tmp_path
+):
+    """Run the job definition's real command: wheel download from (moto's) S3, the
+    offline install (already satisfied here, so the venv is left alone) and `exec`."""
+    import os
+    import subprocess
+    import sys
+
+    from plotpalette.aws.wheelhouse import upload_wheelhouse
+
+    from .infra_support import load_template
+
+    s3 = infra_aws("s3")
+    s3.create_bucket(Bucket="plotpalette-dev-bucket")
+    upload_wheelhouse(
+        fake_wheelhouse(tmp_path / "wh"),
+        "s3://plotpalette-dev-bucket/wheelhouse/",
+        s3=s3,
+        echo=lambda _: None,
+    )
+    command = load_template()["Resources"]["WorkerJobDefinition"]["Properties"][
+        "ContainerProperties"
+    ]["Command"]
+    shell, flag, script, name = command[:4]
+    bindir = os.path.dirname(sys.executable)
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "TMPDIR": str(tmp_path),
+        "PLOTPALETTE_WHEELHOUSE": "s3://plotpalette-dev-bucket/wheelhouse/",
+        "PIP_NO_INDEX": "1",  # never reach a package index from a test
+        "PIP_DRY_RUN": "1",
+        "AWS_ENDPOINT_URL": infra_moto_url,
+    }
+    proc = subprocess.Popen(
+        [shell, flag, script, name, "python", "-c", "import os; print(os.getpid())"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    # exec: the entrypoint replaced the shell, so it has the shell's process id and
+    # receives SIGTERM itself.
+    assert out.strip().splitlines()[-1] == str(proc.pid)
+    fetched = sorted(p.name for p in (tmp_path / "wh").iterdir())
+    assert fetched == ["plotpalette-9.9.9-py3-none-any.whl", "tqdm-4.66.0-py3-none-any.whl"]

@@ -127,9 +127,9 @@ def test_writer_from_env():
 
 
 @pytest.fixture
-def published(aws):
+def published(infra_aws):
     """A job's EMF lines, put into (moto's) CloudWatch the way CloudWatch Logs would."""
-    cw = aws("cloudwatch")
+    cw = infra_aws("cloudwatch")
     now = datetime.now(timezone.utc) - timedelta(minutes=5)
     first = checkpoint_from_records("job-1", RECORDS[:1], throttles={"m-a": 2})
     second = checkpoint_from_records("job-1", RECORDS[1:])

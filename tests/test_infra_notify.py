@@ -178,16 +178,22 @@ def webhook_settings(**extra):
     return Settings(notify={"webhook_url": f"https://{HOST}/plotpalette?team=ml", **extra})
 
 
-def test_webhook_is_delivered_signed_over_verified_tls(https_server, tls_files):
-    port, received, _ = https_server
+def deliver(port, tls_files, settings=None):
+    """notify_terminal through the local HTTPS server; returns (result, addresses)."""
     transport, seen = transport_to(port, tls_files)
     result = notify_terminal(
         JOB,
-        webhook_settings(),
+        settings or webhook_settings(),
         resolver=public_resolver,
         transport=transport,
         environ={"PLOTPALETTE_WEBHOOK_SECRET": SECRET},
     )
+    return result, seen
+
+
+def test_webhook_is_delivered_signed_over_verified_tls(https_server, tls_files):
+    port, received, _ = https_server
+    result, seen = deliver(port, tls_files)
     assert result.sent == ["webhook"] and result.ok
     assert seen == [(PUBLIC, 443)]
     [request] = received
@@ -200,15 +206,8 @@ def test_webhook_is_delivered_signed_over_verified_tls(https_server, tls_files):
 
 def test_a_certificate_for_another_host_is_rejected(https_server, tls_files):
     port, received, _ = https_server
-    transport, _ = transport_to(port, tls_files)
-    settings = Settings(notify={"webhook_url": "https://other.example.org/x"})
-    result = notify_terminal(
-        JOB,
-        settings,
-        resolver=public_resolver,
-        transport=transport,
-        environ={"PLOTPALETTE_WEBHOOK_SECRET": SECRET},
-    )
+    other = Settings(notify={"webhook_url": "https://other.example.org/x"})
+    result, _ = deliver(port, tls_files, other)
     assert "webhook" in result.errors and "certificate" in result.errors["webhook"].lower()
     assert received == []
 
@@ -216,28 +215,14 @@ def test_a_certificate_for_another_host_is_rejected(https_server, tls_files):
 def test_a_slow_webhook_times_out_and_is_reported(https_server, tls_files):
     port, _, behaviour = https_server
     behaviour["delay"] = 2.0
-    transport, _ = transport_to(port, tls_files)
-    result = notify_terminal(
-        JOB,
-        webhook_settings(timeout_s=0.3),
-        resolver=public_resolver,
-        transport=transport,
-        environ={"PLOTPALETTE_WEBHOOK_SECRET": SECRET},
-    )
+    result, _ = deliver(port, tls_files, webhook_settings(timeout_s=0.3))
     assert "timed out" in result.errors["webhook"]
 
 
 def test_a_non_2xx_answer_is_an_error(https_server, tls_files):
     port, _, behaviour = https_server
     behaviour["status"] = 500
-    transport, _ = transport_to(port, tls_files)
-    result = notify_terminal(
-        JOB,
-        webhook_settings(),
-        resolver=public_resolver,
-        transport=transport,
-        environ={"PLOTPALETTE_WEBHOOK_SECRET": SECRET},
-    )
+    result, _ = deliver(port, tls_files)
     assert "HTTP 500" in result.errors["webhook"]
 
 
@@ -261,8 +246,8 @@ def test_running_states_send_nothing():
     assert result.sent == [] and "all" in result.skipped
 
 
-def test_sns_message_reaches_a_subscribed_queue(aws):
-    sns, sqs = aws("sns"), aws("sqs")
+def test_sns_message_reaches_a_subscribed_queue(infra_aws):
+    sns, sqs = infra_aws("sns"), infra_aws("sqs")
     topic = sns.create_topic(Name="plotpalette-dev-alarms")["TopicArn"]
     queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
@@ -279,8 +264,8 @@ def test_sns_message_reaches_a_subscribed_queue(aws):
     assert envelope["MessageAttributes"]["state"]["Value"] == "BUDGET_EXCEEDED"
 
 
-def test_the_workers_topic_comes_from_the_environment_and_can_be_switched_off(aws):
-    sns = aws("sns")
+def test_the_workers_topic_comes_from_the_environment_and_can_be_switched_off(infra_aws):
+    sns = infra_aws("sns")
     topic = sns.create_topic(Name="plotpalette-t")["TopicArn"]
     env = {"PLOTPALETTE_SNS_TOPIC_ARN": topic}
     assert notify_terminal(JOB, Settings(), sns_client=sns, environ=env).sent == ["sns"]
@@ -288,7 +273,7 @@ def test_the_workers_topic_comes_from_the_environment_and_can_be_switched_off(aw
     assert off.sent == [] and off.skipped["sns"] == "notify.sns is false"
 
 
-def test_an_sns_failure_is_reported_not_raised(aws):
+def test_an_sns_failure_is_reported_not_raised(infra_aws):
     settings = Settings(aws={"topic_arn": "arn:aws:sns:us-east-1:123456789012:missing"})
-    result = notify_terminal(JOB, settings, sns_client=aws("sns"), environ={})
+    result = notify_terminal(JOB, settings, sns_client=infra_aws("sns"), environ={})
     assert "sns" in result.errors and result.sent == []

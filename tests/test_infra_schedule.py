@@ -72,11 +72,11 @@ def small_notebook(path):
 
 
 @pytest.fixture
-def deployed(aws, moto_stack_template, isolated_env):
+def deployed(infra_aws, moto_stack_template, isolated_env):
     result = deploy(
         "plotpalette-dev",
         env="dev",
-        clients=aws,
+        clients=infra_aws,
         model_ids=["amazon.nova-micro-v1:0"],
         workspace=str(isolated_env),
         template=moto_stack_template,
@@ -86,17 +86,19 @@ def deployed(aws, moto_stack_template, isolated_env):
     return result.outputs
 
 
-def test_a_schedule_submits_a_papermill_run_of_the_uploaded_notebook(aws, deployed, tmp_path):
+def test_a_schedule_submits_a_papermill_run_of_the_uploaded_notebook(infra_aws, deployed, tmp_path):
     nb = small_notebook(tmp_path / "nightly.ipynb")
-    info = create_schedule(nb, cron="0 2 * * *", aws=deployed, clients=aws, params={"records": 50})
+    info = create_schedule(
+        nb, cron="0 2 * * *", aws=deployed, clients=infra_aws, params={"records": 50}
+    )
     assert info["name"] == "plotpalette-nightly"
     bucket = deployed["bucket"]
-    stored = aws("s3").get_object(
+    stored = infra_aws("s3").get_object(
         Bucket=bucket, Key="workspace/schedules/plotpalette-nightly/input.ipynb"
     )
     assert stored["Body"].read() == nb.read_bytes()
 
-    sched = aws("scheduler").get_schedule(Name="plotpalette-nightly", GroupName="default")
+    sched = infra_aws("scheduler").get_schedule(Name="plotpalette-nightly", GroupName="default")
     assert sched["ScheduleExpression"] == "cron(0 2 * * ? *)"
     target = sched["Target"]
     assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:batch:submitJob"
@@ -106,30 +108,32 @@ def test_a_schedule_submits_a_papermill_run_of_the_uploaded_notebook(aws, deploy
     assert submit["JobDefinition"] == deployed["job_definition"]
     command = submit["ContainerOverrides"]["Command"]
     # The job definition's own bootstrap (wheelhouse install, exec), then papermill.
-    definition = aws("batch").describe_job_definitions(jobDefinitions=[deployed["job_definition"]])[
-        "jobDefinitions"
-    ][0]
+    definition = infra_aws("batch").describe_job_definitions(
+        jobDefinitions=[deployed["job_definition"]]
+    )["jobDefinitions"][0]
     assert command[:4] == definition["containerProperties"]["command"][:4]
     assert command[4:9] == ["python", "-m", "plotpalette.aws.schedule", "run", info["notebook"]]
     assert json.loads(command[-1]) == {"records": 50}
 
-    listed = list_schedules(clients=aws)
+    listed = list_schedules(clients=infra_aws)
     assert [(s["name"], s["notebook"], s["params"]) for s in listed] == [
         ("plotpalette-nightly", info["notebook"], '{"records": 50}')
     ]
-    assert delete_schedule("nightly", clients=aws) == "plotpalette-nightly"
-    assert list_schedules(clients=aws) == []
+    assert delete_schedule("nightly", clients=infra_aws) == "plotpalette-nightly"
+    assert list_schedules(clients=infra_aws) == []
     with pytest.raises(InfraError, match="no schedule named plotpalette-nightly"):
-        delete_schedule("nightly", clients=aws)
+        delete_schedule("nightly", clients=infra_aws)
 
 
-def test_scheduling_needs_a_deployed_stack(aws, tmp_path):
+def test_scheduling_needs_a_deployed_stack(infra_aws, tmp_path):
     with pytest.raises(InfraError, match=r"aws\.bucket") as err:
-        create_schedule(small_notebook(tmp_path / "n.ipynb"), cron="0 2 * * *", aws={}, clients=aws)
+        create_schedule(
+            small_notebook(tmp_path / "n.ipynb"), cron="0 2 * * *", aws={}, clients=infra_aws
+        )
     assert "plotpalette deploy" in err.value.fix
 
 
-def test_cli_schedule_create_list_delete(aws, deployed, tmp_path, capsys):
+def test_cli_schedule_create_list_delete(infra_aws, deployed, tmp_path, capsys):
     assert Settings.load().aws["scheduler_role_arn"] == deployed["scheduler_role_arn"]
     nb = small_notebook(tmp_path / "report.ipynb")
     code = main(["schedule", str(nb), "--cron", "0 6 * * 1", "-p", "records=5", "--json"])
