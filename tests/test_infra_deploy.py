@@ -285,3 +285,44 @@ def test_worker_bootstrap_fetches_the_wheelhouse_and_execs_the_entrypoint(
     assert out.strip().splitlines()[-1] == str(proc.pid)
     fetched = sorted(p.name for p in (tmp_path / "wh").iterdir())
     assert fetched == ["plotpalette-9.9.9-py3-none-any.whl", "tqdm-4.66.0-py3-none-any.whl"]
+
+
+def test_a_failed_stack_is_explained_root_cause_first():
+    from plotpalette.aws.stack_support import explain_failure
+
+    # DescribeStackEvents order: newest first.
+    events = [
+        {
+            "LogicalResourceId": "plotpalette-dev",
+            "ResourceType": "AWS::CloudFormation::Stack",
+            "ResourceStatus": "ROLLBACK_COMPLETE",
+        },
+        {
+            "LogicalResourceId": "JobQueue",
+            "ResourceType": "AWS::Batch::JobQueue",
+            "ResourceStatus": "CREATE_FAILED",
+            "ResourceStatusReason": "Resource creation cancelled",
+        },
+        {
+            "LogicalResourceId": "WorkerRole",
+            "ResourceType": "AWS::IAM::Role",
+            "ResourceStatus": "CREATE_FAILED",
+            "ResourceStatusReason": "User: arn:aws:iam::1:user/ann is not authorized to perform: "
+            "iam:CreateRole on resource: plotpalette-dev-WorkerRole",
+        },
+        {
+            "LogicalResourceId": "plotpalette-dev",
+            "ResourceType": "AWS::CloudFormation::Stack",
+            "ResourceStatus": "CREATE_IN_PROGRESS",
+        },
+        {
+            "LogicalResourceId": "OldThing",
+            "ResourceType": "AWS::S3::Bucket",
+            "ResourceStatus": "DELETE_FAILED",
+            "ResourceStatusReason": "from an earlier run",
+        },
+    ]
+    causes = explain_failure(events, "plotpalette-dev")
+    assert [c["resource"] for c in causes] == ["WorkerRole", "JobQueue"]
+    assert causes[0]["root_cause"] == "yes" and "PlotPaletteDeploy" in causes[0]["fix"]
+    assert causes[1]["root_cause"] == "no"
