@@ -326,3 +326,16 @@ def test_a_failed_stack_is_explained_root_cause_first():
     assert [c["resource"] for c in causes] == ["WorkerRole", "JobQueue"]
     assert causes[0]["root_cause"] == "yes" and "PlotPaletteDeploy" in causes[0]["fix"]
     assert causes[1]["root_cause"] == "no"
+
+
+@pytest.mark.slow
+def test_the_wheelhouse_holds_a_wheel_of_this_source_tree(tmp_path):
+    from plotpalette.aws.wheelhouse import build_wheelhouse
+
+    wheels = build_wheelhouse(tmp_path / "wh", with_deps=False, isolated=False)
+    [wheel] = wheels
+    assert wheel.name.startswith("plotpalette-")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    assert "plotpalette/jobs/worker.py" in names and "plotpalette/aws/schedule.py" in names
+    assert not any(n.startswith("tests/") for n in names)

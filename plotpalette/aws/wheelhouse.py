@@ -32,12 +32,14 @@ def build_wheelhouse(
     project_dir: Path | None = None,
     *,
     with_deps: bool = True,
+    isolated: bool = True,
     run: Callable[..., Any] = subprocess.run,
 ) -> list[Path]:
     """Build the wheelhouse into ``dest``; returns the wheel files.
 
     ``with_deps=False`` builds only the project wheel (tests, or a wheelhouse whose
-    dependencies are already uploaded).
+    dependencies are already uploaded); ``isolated=False`` builds with this
+    environment's setuptools instead of fetching a fresh one (offline builds).
     """
     project = project_dir or Path(__file__).resolve().parents[2]
     if not (project / "pyproject.toml").is_file():
@@ -48,7 +50,8 @@ def build_wheelhouse(
         )
     dest.mkdir(parents=True, exist_ok=True)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    _run(run, [*pip, "wheel", "--no-deps", "--wheel-dir", str(dest), str(project)])
+    isolation = [] if isolated else ["--no-build-isolation"]
+    _run(run, [*pip, "wheel", "--no-deps", *isolation, "--wheel-dir", str(dest), str(project)])
     if with_deps:
         wheels = sorted(dest.glob("plotpalette-*.whl"))
         _run(
