@@ -258,7 +258,7 @@ class QualityError(PlotPaletteError):
 
 class InfraError(PlotPaletteError):
     code = "PP850"
-    default_fix = "See the deployment page of the guide; `plotpalette status` shows the stack."
+    default_fix = "See the deployment page of the guide; `plotpalette stack` shows the stack."
 
 
 class StackError(InfraError):
