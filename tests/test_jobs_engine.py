@@ -152,7 +152,7 @@ def test_handle_pause_resume_cancel_and_cancel_from_the_registry(ws):
     frozen = scan_shards(ws, handle.job_id).indices
     time.sleep(0.3)
     assert len(scan_shards(ws, handle.job_id).indices) <= len(frozen) + FAST.concurrency
-    handle.resume()
+    handle.unpause()
     time.sleep(0.1)
     cancel_job(ws, handle.job_id)  # as another process would: through the registry
     result = handle.wait(10)

@@ -50,7 +50,6 @@ __all__ = [
 ]
 
 LOOP_GUARD = "_pp_loop_guard"
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
 _DIGITS = re.compile(r"\d+")
 
 
@@ -118,12 +117,43 @@ def limit_error(what: str, size: int, limit: int) -> TemplateSecurityError:
 
 # -- checks -----------------------------------------------------------------------------
 def _check_percent_format(fmt: str, limits: Limits) -> None:
-    for match in _PERCENT_SPEC.finditer(fmt):
-        for part in match.groups():
-            if part == "*":
+    """Refuse ``%``-format widths/precisions over the limit, and ``*`` widths.
+
+    A single left-to-right pass that reads each conversion the way CPython does
+    (``%(key)`` with nested parentheses, flags, width, precision, length, type), so it
+    is linear on any input and a crafted key such as ``%(a(b))`` cannot hide a width.
+    """
+    n = len(fmt)
+    i = fmt.find("%")
+    while i != -1:
+        j = i + 1
+        if j < n and fmt[j] == "(":
+            depth, j = 1, j + 1
+            while j < n and depth:
+                depth += {"(": 1, ")": -1}.get(fmt[j], 0)
+                j += 1
+            if depth:
+                return  # Python refuses an unclosed key itself
+        while j < n and fmt[j] in "#0- +":
+            j += 1
+        for part in ("width", "precision"):
+            if part == "precision":
+                if j >= n or fmt[j] != ".":
+                    break
+                j += 1
+            if j < n and fmt[j] == "*":
                 raise TemplateSecurityError("'*' widths in %-formatting are not allowed")
-            if part and int(part) > limits.max_width:
-                raise limit_error("a %-format width", int(part), limits.max_width)
+            k = j
+            while k < n and "0" <= fmt[k] <= "9":
+                k += 1
+            if k - j > 6 or (k > j and int(fmt[j:k]) > limits.max_width):
+                raise limit_error(
+                    f"a %-format {part}", int(fmt[j : min(k, j + 12)]), limits.max_width
+                )
+            j = k
+        while j < n and fmt[j] in "hlL":
+            j += 1
+        i = fmt.find("%", j + 1)
 
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
@@ -139,10 +169,14 @@ def check_expanded_size(value: Any, limits: Limits, what: str = "a serialised va
     if not isinstance(value, _CONTAINERS):
         return
     limit = limits.max_string_chars
-    total = 0
+    total = steps = 0
     stack = [value]
+    state = current_state()
     while stack:
         item = stack.pop()
+        steps += 1
+        if state is not None and not steps % 4096:
+            state.tick()
         if isinstance(item, str):
             total += len(item)
         elif isinstance(item, dict):
@@ -222,10 +256,13 @@ def check_str_method(
 
 def _materialise(value: Any, limits: Limits) -> list[Any]:
     items: list[Any] = []
+    state = current_state()
     for item in value:
         items.append(item)
         if len(items) > limits.max_string_chars:
             raise limit_error("a joined sequence", len(items), limits.max_string_chars)
+        if state is not None and not len(items) % 4096:
+            state.tick()
     return items
 
 
@@ -371,7 +408,11 @@ def _size_checked(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
             limits = state.limits if state is not None else _DEFAULT_LIMITS
         values = args[1:] if pass_arg is not None else args
         _check_args(values, kwargs, limits, f"the input of |{name}")
-        return func(*args, **kwargs)
+        result = func(*args, **kwargs)
+        state = current_state()
+        if state is not None:
+            state.tick()  # a slow filter is reported when it returns, not at the next loop
+        return result
 
     return checked
 

@@ -36,6 +36,7 @@ _BUILTIN_NAMES = frozenset(
         "cycler",
         "joiner",
         "namespace",
+        "lipsum",
         "caller",
         "varargs",
         "kwargs",

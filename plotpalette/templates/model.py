@@ -15,9 +15,17 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ..errors import TemplateFormatError
+from ..errors import TemplateFormatError, TemplateSecurityError
 from .limits import DEFAULT_LIMITS, Limits
 from .syntax import parse_expression, parse_text, step_references, strip_expression
 from .yaml_io import dump_yaml, format_path, load_yaml
@@ -28,6 +36,17 @@ TIERS = ("cheap", "balanced", "premium")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
+# What a step may name as its model: a tier, an alias, a Bedrock model or inference
+# profile id (``anthropic.claude-3-haiku-20240307-v1:0``, ``us.amazon.nova-lite-v1:0``),
+# a Bedrock ARN, or ``local/<name>``. Anything else (shell metacharacters, whitespace,
+# newlines, template syntax, path traversal) is refused rather than sent verbatim.
+_ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._:-]{0,199})"
+MODEL_ID_PATTERN = (
+    r"(?:arn:aws(?:-[a-z]{1,12}){0,2}:bedrock:[a-z0-9-]{1,20}:[0-9]{0,12}:"
+    rf"[a-z-]{{1,40}}/{_ID_PART}(?:/{_ID_PART})?"
+    rf"|{_ID_PART}(?:/{_ID_PART})?)"
+)
+ALIAS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 
 
 class InputSpec(BaseModel):
@@ -56,9 +75,9 @@ class Step(BaseModel):
     description: str = ""
     system: str | None = Field(None, description="system prompt (Jinja)")
     prompt: str = Field(min_length=1, description="user prompt (Jinja)")
-    max_tokens: int = Field(512, ge=1, le=64_000)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: StrictInt = Field(512, ge=1, le=64_000)
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     stop: list[str] = Field(default_factory=list, max_length=8)
     when: str | None = Field(None, description="Jinja expression; the step runs when true")
     fallback: list[str] = Field(default_factory=list, description="models tried in order")
@@ -66,6 +85,14 @@ class Step(BaseModel):
     json_schema: dict[str, Any] | None = Field(
         None, description="JSON Schema the output must match (format: json)"
     )
+
+    @field_validator("temperature", "top_p", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        # pydantic would read `true` as 1.0; a boolean is never a sampling parameter
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
 
 
 class Template(BaseModel):
@@ -92,6 +119,8 @@ class Template(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Template:
         problems = _semantic_problems(self)
+        if any(isinstance(m, _LimitProblem) for _, m, _ in problems):
+            raise _LimitProblems(problems)
         if problems:
             raise _Problems(problems)
         return self
@@ -133,15 +162,25 @@ class Template(BaseModel):
 Problem = tuple[tuple[str | int, ...], str, int | None]  # path, message, line in the text
 
 
+def _problem_text(problems: list[Problem]) -> str:
+    text = "; ".join(f"{format_path(p)}{f', line {n}' if n else ''}: {m}" for p, m, n in problems)
+    return f"invalid template: {text}"
+
+
 class _Problems(TemplateFormatError):
     """Cross-field problems; parse_template turns text lines into file lines."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        text = "; ".join(
-            f"{format_path(p)}{f', line {n}' if n else ''}: {m}" for p, m, n in problems
-        )
-        super().__init__(f"invalid template: {text}")
+        super().__init__(_problem_text(problems))
+
+
+class _LimitProblems(TemplateSecurityError):
+    """Like :class:`_Problems`, when one of them is a size or nesting limit."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(_problem_text(problems))
 
 
 def _semantic_problems(tpl: Template) -> list[Problem]:
@@ -153,16 +192,12 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
                     ((key,), "a fragment has only name, description and fragment", None)
                 )
         if not problems:
-            problems.extend(_text_problems(tpl.fragment, ("fragment",), "fragment", set()))
+            where = f"fragment {tpl.name!r}"
+            problems.extend(_text_problems(tpl.fragment, ("fragment",), where, set()))
         return problems
     if not tpl.steps:
         return [(("steps",), "a template needs at least one step (or a `fragment` text)", None)]
-    for alias, target in tpl.models.items():
-        if alias in TIERS:
-            msg = f"{alias!r} is a tier; choose another alias"
-            problems.append((("models", alias), msg, None))
-        if not target.strip():
-            problems.append((("models", alias), "empty model id", None))
+    problems.extend(_model_problems(tpl))
     seen: dict[str, int] = {}
     for i, step in enumerate(tpl.steps):
         if step.id in seen:
@@ -181,6 +216,10 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
                 )
             )
         if step.json_schema is not None:
+            problems.extend(
+                (("steps", i, "json_schema", *where), msg, None)
+                for where, msg in _external_refs(step.json_schema)
+            )
             if step.format != "json":
                 problems.append((("steps", i, "json_schema"), "needs `format: json`", None))
             # Imported here: jsonschema's format checkers take ~1 s to import, and most
@@ -203,6 +242,77 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
     return problems
 
 
+def model_name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be a step's model, tier, alias or fallback (else None)."""
+    if not isinstance(name, str) or not name.strip():
+        return "empty model id"
+    if ".." in name or not re.fullmatch(MODEL_ID_PATTERN, name):
+        shown = name if len(name) <= 60 else name[:60] + "…"
+        return (
+            f"{shown!r} is not a model id: use a tier (cheap, balanced, premium), an alias "
+            "from `models:`, a Bedrock model or inference profile id such as "
+            "amazon.nova-lite-v1:0, a Bedrock ARN, or local/<name>"
+        )
+    return None
+
+
+def _model_problems(tpl: Template) -> list[Problem]:
+    problems: list[Problem] = []
+    for alias, target in tpl.models.items():
+        where = ("models", alias)
+        if alias in TIERS:
+            problems.append((where, f"{alias!r} is a tier; choose another alias", None))
+        elif not re.fullmatch(ALIAS_PATTERN, alias):
+            msg = f"alias {alias!r}: aliases are letters, digits, _ and - (at most 64)"
+            problems.append((where, msg, None))
+        bad = model_name_problem(target)
+        if bad:
+            problems.append((where, bad, None))
+        elif target in tpl.models and target != alias:
+            msg = (
+                f"alias {alias!r} refers to another alias {target!r}; an alias names a model "
+                f"id or tier directly (write {alias}: {tpl.models[target]})"
+            )
+            problems.append((where, msg, None))
+        elif target == alias:
+            problems.append((where, f"alias {alias!r} refers to itself", None))
+    for i, step in enumerate(tpl.steps):
+        for key, names in (("model", [step.model]), ("fallback", step.fallback)):
+            for j, name in enumerate(names):
+                if name in tpl.models or name in TIERS:
+                    continue
+                bad = model_name_problem(name)
+                if bad:
+                    path: tuple[str | int, ...] = ("steps", i, key)
+                    problems.append(((*path, j) if key == "fallback" else path, bad, None))
+    return problems
+
+
+def _external_refs(schema: Any, path: tuple[str | int, ...] = ()) -> list[tuple[Any, str]]:
+    """``$ref``s that point outside the schema: never fetched, so refused up front."""
+    found: list[tuple[Any, str]] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(schema, path)]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                    if not value.startswith("#"):
+                        found.append(
+                            (
+                                (*at, key),
+                                f"{key} {value!r} points outside the schema; external schemas "
+                                "are never fetched: inline it under $defs and use "
+                                "'#/$defs/<name>'",
+                            )
+                        )
+                else:
+                    stack.append((value, (*at, key)))
+        elif isinstance(node, list):
+            stack.extend((item, (*at, n)) for n, item in enumerate(node))
+    return found
+
+
 def _ref_problems(
     tree: Any, path: tuple[str | int, ...], earlier: set[str], tpl: Template | None
 ) -> list[Problem]:
@@ -221,6 +331,17 @@ def _ref_problems(
     return out
 
 
+class _LimitProblem(str):
+    """A problem message that is a size/nesting limit (raised as TemplateSecurityError)."""
+
+
+def _parse_problem(exc: TemplateFormatError | TemplateSecurityError, path: Any) -> Problem:
+    message = exc.message.split(": ", 1)[-1]
+    if isinstance(exc, TemplateSecurityError):
+        message = _LimitProblem(message)
+    return (path, message, getattr(exc, "text_line", None))
+
+
 def _text_problems(
     text: str,
     path: tuple[str | int, ...],
@@ -230,8 +351,8 @@ def _text_problems(
 ) -> list[Problem]:
     try:
         tree = parse_text(text, where=where)
-    except TemplateFormatError as exc:
-        return [(path, exc.message.split(": ", 1)[-1], getattr(exc, "text_line", None))]
+    except (TemplateFormatError, TemplateSecurityError) as exc:
+        return [_parse_problem(exc, path)]
     return _ref_problems(tree, path, earlier, tpl)
 
 
@@ -240,8 +361,8 @@ def _expr_problems(
 ) -> list[Problem]:
     try:
         tree = parse_expression(strip_expression(text), where=where)
-    except TemplateFormatError as exc:
-        return [(path, exc.message.split(": ", 1)[-1], getattr(exc, "text_line", None))]
+    except (TemplateFormatError, TemplateSecurityError) as exc:
+        return [_parse_problem(exc, path)]
     return _ref_problems(tree, path, earlier, tpl)
 
 
@@ -312,7 +433,9 @@ def _describe(error: dict[str, Any]) -> str:
                 shown = int(number) if number.is_integer() else number
                 extra += f" is text in YAML; write {shown})"
         return f"expected {want}, got {got}{extra}"
-    return error["msg"]
+    if kind == "finite_number":
+        return f"expected a finite number, got {error.get('input')!r}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def parse_template(
@@ -336,16 +459,19 @@ def parse_template(
         return f"{format_path(path)} (line {line})" if line else format_path(path)
 
     data.pop("version", None)  # versions belong to the library, never to a file
+    error: type[TemplateFormatError] | type[TemplateSecurityError] = TemplateFormatError
     try:
         return Template.model_validate(data)
-    except _Problems as exc:
+    except (_Problems, _LimitProblems) as exc:
         items = [f"{at(p, n)}: {m}" for p, m, n in exc.problems]
+        if isinstance(exc, _LimitProblems):
+            error = TemplateSecurityError
     except ValidationError as exc:
         items = [f"{at(tuple(e['loc']))}: {_describe(e)}" for e in exc.errors()]
     name = data.get("name") if isinstance(data.get("name"), str) else None
     head = f"{source}" + (f" (template {name!r})" if name else "")
     plural = "1 problem" if len(items) == 1 else f"{len(items)} problems"
-    raise TemplateFormatError(
+    raise error(
         f"{head}: {plural}:\n  " + "\n  ".join(items),
         fix="Correct the listed keys; the template format reference lists every key.",
     )

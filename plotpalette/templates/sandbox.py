@@ -67,6 +67,13 @@ _SAFE_METHODS: tuple[tuple[type, frozenset[str]], ...] = (
 )
 
 
+def _no_lipsum(*args: Any, **kwargs: Any) -> str:
+    raise TemplateSecurityError(
+        "lipsum() is not available in prompt templates (it generates unbounded filler text)",
+        fix="Write the placeholder text yourself, or draw it from a seed field.",
+    )
+
+
 # -- undefined --------------------------------------------------------------------------
 class PromptUndefined(StrictUndefined):
     """Strict, except that missing values are false and chain through attributes.
@@ -138,7 +145,7 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
             **kwargs,
         )
         self.limits = limits
-        self.globals.pop("lipsum", None)
+        self.globals["lipsum"] = _no_lipsum  # named, so the error says why it is missing
         self.globals["range"] = self._range
         self.filters.pop("urlize", None)
         self.filters.update(PROMPT_FILTERS)
@@ -243,6 +250,13 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
         """Every ``{{ }}`` value passes here (inside macros and ``set`` blocks too)."""
         if isinstance(value, Undefined):
             return value  # str() raises the strict undefined error with its name
+        if callable(value) and not isinstance(value, Undefined):
+            name = getattr(value, "__name__", "").lstrip("_")
+            raise TemplateRenderError(
+                f"an expression rendered a function ({name or 'a helper'}), not text",
+                fix="Call it with (...), or, for a seed field named like a template helper "
+                "(range, dict, namespace, cycler, joiner, loop, ...), write seed.<name>.",
+            )
         if value is None:
             raise TemplateRenderError(
                 "an expression rendered None (a null seed field?)",
