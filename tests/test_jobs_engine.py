@@ -103,13 +103,11 @@ def test_budget_stop_then_resume_equals_an_uninterrupted_run(ws):
 
 def test_no_model_access_fails_fast_with_the_fix(ws):
     backend = InstantBackend(no_access={"amazon.nova-micro-v1:0"})
-    start = time.monotonic()
     result = run_job(ws, spec(records=500), backend=backend, options=FAST)
     assert result.state is JobState.FAILED
     assert result.error["error"] == "ModelAccessError"
     assert "Model access" in result.error["fix"]
-    assert backend.call_count <= FAST.concurrency
-    assert time.monotonic() - start < 5
+    assert backend.call_count <= FAST.concurrency  # fails fast: no call after the refusal
     assert not list(iter_records(ws, result.job_id))
 
 

@@ -121,7 +121,7 @@ def to_json_value(value: Any, *, unit: str, number: int, path: str, source: str 
         return _to_json(value, where, path)
     except RecursionError:
         raise SeedFormatError(
-            f"{where}: field {path or '(the row)'} nests too deeply",
+            f"{where}: {f'field {path}' if path else 'the row'} nests too deeply",
             fix="Flatten the data: seed rows are objects a few levels deep.",
         ) from None
 

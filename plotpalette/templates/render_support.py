@@ -155,10 +155,15 @@ _UNDEFINED_ATTR = re.compile(r"'[\w.]*Undefined object' has no attribute '([^']*
 
 def _plain_undefined(message: str) -> str:
     """Jinja words an attribute of a missing value as "'PromptUndefined object' has no
-    attribute 'x'": the user needs to hear which name is missing, not our class name."""
-    return _UNDEFINED_ATTR.sub(
-        lambda m: f"a missing value (its {m.group(1)!r}) is undefined", message
+    attribute 'x'", and names objects by module path ('jinja2.runtime.Macro object'):
+    the user needs to hear which name is missing, not our class names."""
+    message = _UNDEFINED_ATTR.sub(
+        lambda m: f"a missing value's {m.group(1)!r} is undefined", message
     )
+    return _MODULE_PATH.sub(r"'\1 object'", message)
+
+
+_MODULE_PATH = re.compile(r"'(?:\w+\.)+(\w+) object'")
 
 
 def _undefined_name(value: Undefined) -> str:
