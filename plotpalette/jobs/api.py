@@ -244,7 +244,8 @@ def _run_coroutine(runner: Runner, controls: JobControls, handle_signals: bool) 
             controls.interrupt("interrupted by KeyboardInterrupt")
     if "exc" in box:
         raise box["exc"]
-    return box["out"]
+    outcome: RunOutcome = box["out"]
+    return outcome
 
 
 def _result(ws: Workspace, info: JobInfo, outcome: RunOutcome) -> JobResult:

@@ -137,7 +137,7 @@ class _Visitor:
         self.max_depth = max_depth
         self.included: set[str] = set()
 
-    def _chain(self, node: nodes.Expr) -> tuple[nodes.Expr, list[str]]:
+    def _chain(self, node: nodes.Node) -> tuple[nodes.Node, list[str]]:
         parts: list[str] = []
         while True:
             if isinstance(node, nodes.Getattr):
@@ -153,7 +153,7 @@ class _Visitor:
             else:
                 return node, parts[::-1]
 
-    def _path(self, node: nodes.Expr, scope: dict[str, Any]) -> tuple[Any, str] | None:
+    def _path(self, node: nodes.Node, scope: dict[str, Any]) -> tuple[Any, str] | None:
         """(collector, path) for a seed path expression, else None."""
         base, parts = self._chain(node)
         if not isinstance(base, nodes.Name) or base.ctx != "load":
@@ -167,7 +167,7 @@ class _Visitor:
             return (scope["__root__"], ".".join(parts)) if parts else None
         return scope["__root__"], ".".join([base.name, *parts])
 
-    def _guards(self, test: nodes.Expr, scope: dict[str, Any]) -> set[str]:
+    def _guards(self, test: nodes.Node, scope: dict[str, Any]) -> set[str]:
         if isinstance(test, nodes.Not):
             return self._guards(test.node, scope)
         if isinstance(test, (nodes.And, nodes.Or)):
@@ -297,16 +297,16 @@ class _Visitor:
         elif isinstance(node, nodes.Import):
             scope[node.target] = None
         elif isinstance(node, nodes.FromImport):
-            for name in node.names:
-                scope[name if isinstance(name, str) else name[1]] = None
+            for item in node.names:
+                scope[item if isinstance(item, str) else item[1]] = None
         elif isinstance(node, nodes.Output):
             for child in node.nodes:
                 self.expr(child, scope, guarded)
         elif isinstance(node, nodes.Expr):
             self.expr(node, scope, guarded)
         else:
-            for child in node.iter_child_nodes():
-                self.stmt(child, scope, guarded, depth)
+            for sub in node.iter_child_nodes():
+                self.stmt(sub, scope, guarded, depth)
 
     def _include(
         self, node: nodes.Include, scope: dict[str, Any], guarded: frozenset[str], depth: int

@@ -316,7 +316,7 @@ def _external_refs(schema: Any, path: tuple[str | int, ...] = ()) -> list[tuple[
 def _ref_problems(
     tree: Any, path: tuple[str | int, ...], earlier: set[str], tpl: Template | None
 ) -> list[Problem]:
-    out = []
+    out: list[Problem] = []
     ids = [s.id for s in tpl.steps] if tpl else []
     for ref, line in step_references(tree):
         if ref in earlier or ref in ("items", "keys", "values", "get"):
@@ -390,7 +390,7 @@ def _fields_for(parent: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
