@@ -373,3 +373,30 @@ def test_a_rendered_size_limit_names_step_and_line():
     text = "ok\n{% for i in range(300) %}{{ v }}{% endfor %}"
     with pytest.raises(TemplateSecurityError, match=r"step 'text' prompt: .*over the"):
         render_string(text, {"v": "w" * 1000})
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["```" + " " * 20_000 + "x", "```json" + "\n" * 20_000 + "{", "```" + " \t" * 10_000 + "```x"],
+    ids=["spaces", "newlines", "tabs"],
+)
+def test_json_fence_parsing_of_a_model_reply_is_linear(reply):
+    # A reply is untrusted text too; the old fence regex took minutes on these.
+    from plotpalette.jobs.checks import parse_json_output, run_checks
+    from plotpalette.jobs.spec import DEFAULT_CHECKS
+
+    assert _finishes(parse_json_output, reply) == (False, None)
+    outcome = _finishes(
+        run_checks, reply, stop_reason="end_turn", policies=DEFAULT_CHECKS, json_expected=True
+    )
+    assert "invalid_json" in outcome.flags
+
+
+@pytest.mark.parametrize(
+    "reply,value",
+    [('```json\n{"a": 1}\n```', {"a": 1}), ("  ```\n[1, 2]```  ", [1, 2]), ('{"b": 2}', {"b": 2})],
+)
+def test_fenced_json_replies_still_parse(reply, value):
+    from plotpalette.jobs.checks import parse_json_output
+
+    assert parse_json_output(reply) == (True, value)
