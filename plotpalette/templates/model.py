@@ -27,7 +27,14 @@ from pydantic import (
 
 from ..errors import TemplateFormatError, TemplateSecurityError
 from .limits import DEFAULT_LIMITS, Limits
-from .syntax import parse_expression, parse_text, step_references, strip_expression
+from .model_checks import (
+    LimitProblem,
+    Problem,
+    expr_problems,
+    external_refs,
+    model_problems,
+    text_problems,
+)
 from .yaml_io import dump_yaml, format_path, load_yaml
 
 __all__ = ["TIERS", "InputSpec", "Step", "Template", "parse_template", "template_json_schema"]
@@ -36,17 +43,6 @@ TIERS = ("cheap", "balanced", "premium")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
-# What a step may name as its model: a tier, an alias, a Bedrock model or inference
-# profile id (``anthropic.claude-3-haiku-20240307-v1:0``, ``us.amazon.nova-lite-v1:0``),
-# a Bedrock ARN, or ``local/<name>``. Anything else (shell metacharacters, whitespace,
-# newlines, template syntax, path traversal) is refused rather than sent verbatim.
-_ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._:-]{0,199})"
-MODEL_ID_PATTERN = (
-    r"(?:arn:aws(?:-[a-z]{1,12}){0,2}:bedrock:[a-z0-9-]{1,20}:[0-9]{0,12}:"
-    rf"[a-z-]{{1,40}}/{_ID_PART}(?:/{_ID_PART})?"
-    rf"|{_ID_PART}(?:/{_ID_PART})?)"
-)
-ALIAS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 
 
 class InputSpec(BaseModel):
@@ -119,8 +115,8 @@ class Template(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Template:
         problems = _semantic_problems(self)
-        if any(isinstance(m, _LimitProblem) for _, m, _ in problems):
-            raise _LimitProblems(problems)
+        if any(isinstance(m, LimitProblem) for _, m, _ in problems):
+            raise LimitProblems(problems)
         if problems:
             raise _Problems(problems)
         return self
@@ -159,9 +155,6 @@ class Template(BaseModel):
         return dump_yaml(self.canonical())
 
 
-Problem = tuple[tuple[str | int, ...], str, int | None]  # path, message, line in the text
-
-
 def _problem_text(problems: list[Problem]) -> str:
     text = "; ".join(f"{format_path(p)}{f', line {n}' if n else ''}: {m}" for p, m, n in problems)
     return f"invalid template: {text}"
@@ -175,7 +168,7 @@ class _Problems(TemplateFormatError):
         super().__init__(_problem_text(problems))
 
 
-class _LimitProblems(TemplateSecurityError):
+class LimitProblems(TemplateSecurityError):
     """Like :class:`_Problems`, when one of them is a size or nesting limit."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -193,11 +186,11 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
                 )
         if not problems:
             where = f"fragment {tpl.name!r}"
-            problems.extend(_text_problems(tpl.fragment, ("fragment",), where, set()))
+            problems.extend(text_problems(tpl.fragment, ("fragment",), where, set()))
         return problems
     if not tpl.steps:
         return [(("steps",), "a template needs at least one step (or a `fragment` text)", None)]
-    problems.extend(_model_problems(tpl))
+    problems.extend(model_problems(tpl, TIERS))
     seen: dict[str, int] = {}
     for i, step in enumerate(tpl.steps):
         if step.id in seen:
@@ -208,17 +201,17 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
             text = getattr(step, field)
             if text is not None:
                 where = f"step {step.id!r} {field}"
-                problems.extend(_text_problems(text, ("steps", i, field), where, earlier, tpl))
+                problems.extend(text_problems(text, ("steps", i, field), where, earlier, tpl))
         if step.when is not None:
             problems.extend(
-                _expr_problems(
+                expr_problems(
                     step.when, ("steps", i, "when"), f"step {step.id!r} when", earlier, tpl
                 )
             )
         if step.json_schema is not None:
             problems.extend(
                 (("steps", i, "json_schema", *where), msg, None)
-                for where, msg in _external_refs(step.json_schema)
+                for where, msg in external_refs(step.json_schema)
             )
             if step.format != "json":
                 problems.append((("steps", i, "json_schema"), "needs `format: json`", None))
@@ -237,133 +230,9 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
         if not re.match(COLUMN_PATTERN, column):
             problems.append((("output", column), "column names are letters, digits, _ . -", None))
         problems.extend(
-            _text_problems(expr, ("output", column), f"output {column!r}", set(seen), tpl)
+            text_problems(expr, ("output", column), f"output {column!r}", set(seen), tpl)
         )
     return problems
-
-
-def model_name_problem(name: Any) -> str | None:
-    """Why ``name`` cannot be a step's model, tier, alias or fallback (else None)."""
-    if not isinstance(name, str) or not name.strip():
-        return "empty model id"
-    if ".." in name or not re.fullmatch(MODEL_ID_PATTERN, name):
-        shown = name if len(name) <= 60 else name[:60] + "…"
-        return (
-            f"{shown!r} is not a model id: use a tier (cheap, balanced, premium), an alias "
-            "from `models:`, a Bedrock model or inference profile id such as "
-            "amazon.nova-lite-v1:0, a Bedrock ARN, or local/<name>"
-        )
-    return None
-
-
-def _model_problems(tpl: Template) -> list[Problem]:
-    problems: list[Problem] = []
-    for alias, target in tpl.models.items():
-        where = ("models", alias)
-        if alias in TIERS:
-            problems.append((where, f"{alias!r} is a tier; choose another alias", None))
-        elif not re.fullmatch(ALIAS_PATTERN, alias):
-            msg = f"alias {alias!r}: aliases are letters, digits, _ and - (at most 64)"
-            problems.append((where, msg, None))
-        bad = model_name_problem(target)
-        if bad:
-            problems.append((where, bad, None))
-        elif target in tpl.models and target != alias:
-            msg = (
-                f"alias {alias!r} refers to another alias {target!r}; an alias names a model "
-                f"id or tier directly (write {alias}: {tpl.models[target]})"
-            )
-            problems.append((where, msg, None))
-        elif target == alias:
-            problems.append((where, f"alias {alias!r} refers to itself", None))
-    for i, step in enumerate(tpl.steps):
-        for key, names in (("model", [step.model]), ("fallback", step.fallback)):
-            for j, name in enumerate(names):
-                if name in tpl.models or name in TIERS:
-                    continue
-                bad = model_name_problem(name)
-                if bad:
-                    path: tuple[str | int, ...] = ("steps", i, key)
-                    problems.append(((*path, j) if key == "fallback" else path, bad, None))
-    return problems
-
-
-def _external_refs(schema: Any, path: tuple[str | int, ...] = ()) -> list[tuple[Any, str]]:
-    """``$ref``s that point outside the schema: never fetched, so refused up front."""
-    found: list[tuple[Any, str]] = []
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(schema, path)]
-    while stack:
-        node, at = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("$ref", "$dynamicRef") and isinstance(value, str):
-                    if not value.startswith("#"):
-                        found.append(
-                            (
-                                (*at, key),
-                                f"{key} {value!r} points outside the schema; external schemas "
-                                "are never fetched: inline it under $defs and use "
-                                "'#/$defs/<name>'",
-                            )
-                        )
-                else:
-                    stack.append((value, (*at, key)))
-        elif isinstance(node, list):
-            stack.extend((item, (*at, n)) for n, item in enumerate(node))
-    return found
-
-
-def _ref_problems(
-    tree: Any, path: tuple[str | int, ...], earlier: set[str], tpl: Template | None
-) -> list[Problem]:
-    out: list[Problem] = []
-    ids = [s.id for s in tpl.steps] if tpl else []
-    for ref, line in step_references(tree):
-        if ref in earlier or ref in ("items", "keys", "values", "get"):
-            continue
-        if ref in ids:
-            msg = f"uses steps.{ref}, which runs later; move it before this step"
-        else:
-            close = difflib.get_close_matches(ref, ids, n=1)
-            hint = f", did you mean {close[0]}?" if close else ""
-            msg = f"steps.{ref} is not a step of this template{hint}"
-        out.append((path, msg, line))
-    return out
-
-
-class _LimitProblem(str):
-    """A problem message that is a size/nesting limit (raised as TemplateSecurityError)."""
-
-
-def _parse_problem(exc: TemplateFormatError | TemplateSecurityError, path: Any) -> Problem:
-    message = exc.message.split(": ", 1)[-1]
-    if isinstance(exc, TemplateSecurityError):
-        message = _LimitProblem(message)
-    return (path, message, getattr(exc, "text_line", None))
-
-
-def _text_problems(
-    text: str,
-    path: tuple[str | int, ...],
-    where: str,
-    earlier: set[str],
-    tpl: Template | None = None,
-) -> list[Problem]:
-    try:
-        tree = parse_text(text, where=where)
-    except (TemplateFormatError, TemplateSecurityError) as exc:
-        return [_parse_problem(exc, path)]
-    return _ref_problems(tree, path, earlier, tpl)
-
-
-def _expr_problems(
-    text: str, path: tuple[str | int, ...], where: str, earlier: set[str], tpl: Template
-) -> list[Problem]:
-    try:
-        tree = parse_expression(strip_expression(text), where=where)
-    except (TemplateFormatError, TemplateSecurityError) as exc:
-        return [_parse_problem(exc, path)]
-    return _ref_problems(tree, path, earlier, tpl)
 
 
 # -- parsing ----------------------------------------------------------------------------
@@ -462,9 +331,9 @@ def parse_template(
     error: type[TemplateFormatError] | type[TemplateSecurityError] = TemplateFormatError
     try:
         return Template.model_validate(data)
-    except (_Problems, _LimitProblems) as exc:
+    except (_Problems, LimitProblems) as exc:
         items = [f"{at(p, n)}: {m}" for p, m, n in exc.problems]
-        if isinstance(exc, _LimitProblems):
+        if isinstance(exc, LimitProblems):
             error = TemplateSecurityError
     except ValidationError as exc:
         items = [f"{at(tuple(e['loc']))}: {_describe(e)}" for e in exc.errors()]

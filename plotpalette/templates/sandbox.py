@@ -30,9 +30,9 @@ from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, SecurityError
 
 from ..errors import TemplateRenderError, TemplateSecurityError
+from .checked_filters import CHECKED_FILTERS, size_checked_filters
 from .filters import PROMPT_FILTERS
 from .guards import (
-    CHECKED_FILTERS,
     LOOP_GUARD,
     check_binop,
     check_expanded_size,
@@ -40,7 +40,6 @@ from .guards import (
     check_str_method,
     current_state,
     limit_error,
-    size_checked_filters,
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .syntax import JINJA_OPTIONS
