@@ -8,6 +8,8 @@ import pytest
 from plotpalette.errors import PlotPaletteError, SeedError, SeedFormatError
 from plotpalette.seeds import load_seeds, scan_seeds
 
+from ._watchdog import finishes
+
 
 def write(tmp_path, name, data):
     path = tmp_path / name
@@ -265,28 +267,6 @@ def test_parser_failures_are_the_same_in_scan_seeds(tmp_path):
 
 
 # -- class 2: special files and unbounded reads -----------------------------------------
-def _finishes(fn, *args, **kwargs):
-    """Run ``fn`` in a thread; a loader that hangs (a FIFO) fails the test instead of
-    hanging the suite. The 60 s cap is a hang detector, not a speed requirement."""
-    import threading
-
-    outcome: dict = {}
-
-    def target():
-        try:
-            outcome["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed back to the test
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(60)
-    assert not thread.is_alive(), f"{fn.__name__} hung"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
-
-
 @pytest.mark.parametrize("name", ["pipe.jsonl", "pipe.csv", "pipe.json", "pipe.parquet"])
 def test_a_fifo_is_refused_not_read(tmp_path, name):
     import os
@@ -294,7 +274,7 @@ def test_a_fifo_is_refused_not_read(tmp_path, name):
     path = tmp_path / name
     os.mkfifo(path)
     with pytest.raises(SeedFormatError, match=r"is a FIFO \(named pipe\), not a regular file"):
-        _finishes(load_seeds, path)
+        finishes(load_seeds, path)
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
@@ -351,6 +331,6 @@ def test_special_files_are_refused_by_scan_and_cli(tmp_path):
 
     os.mkfifo(tmp_path / "pipe.jsonl")
     with pytest.raises(SeedFormatError, match="FIFO"):
-        _finishes(scan_seeds, tmp_path / "pipe.jsonl")
-    code = _finishes(main, ["seeds", "inspect", str(tmp_path / "pipe.jsonl")])
+        finishes(scan_seeds, tmp_path / "pipe.jsonl")
+    code = finishes(main, ["seeds", "inspect", str(tmp_path / "pipe.jsonl")])
     assert code != 0

@@ -84,25 +84,14 @@ def test_a_sweep_needs_a_variation(ws):
 
 
 @pytest.fixture
-def cli_env(tmp_path, monkeypatch):
-    from plotpalette.testing import BedrockEmulator
+def cli_env(tmp_path, emulated_bedrock_env):
     from plotpalette.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws")
     TemplateLibrary(ws).save(qa_template("qa_sweep", output=False))
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text("\n".join(json.dumps(r) for r in topic_seeds(3)))
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "PLOTPALETTE_BACKEND": "bedrock",
-        "PLOTPALETTE_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with BedrockEmulator() as emu:
-        monkeypatch.setenv("PLOTPALETTE_BEDROCK_ENDPOINT_URL", emu.endpoint_url)
-        yield ws, str(seeds)
+    return ws, str(seeds)
 
 
 def test_cli_sweep_runs_lists_and_compares(cli_env, capsys):

@@ -9,7 +9,6 @@ parametrisations below hold (``pytest --collect-only -q tests/test_templates_bad
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
@@ -24,25 +23,7 @@ from plotpalette.errors import (
 from plotpalette.templates import Renderer, TemplateLibrary, parse_template, render_string
 from plotpalette.templates.limits import Limits
 
-
-def _finishes(fn, *args, **kwargs):
-    """Run ``fn`` in a thread and fail (not hang) if it never returns. 120 s is a hang
-    detector for quadratic regexes (hours on these inputs), not a speed requirement."""
-    outcome: dict = {}
-
-    def target():
-        try:
-            outcome["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed back to the test
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(120)
-    assert not thread.is_alive(), "did not finish: super-linear work on a crafted value?"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+from ._watchdog import finishes
 
 
 def _template(prompt: str = "hi", **step: str) -> str:
@@ -80,7 +61,7 @@ REGEX_FILTERS = [
 @pytest.mark.parametrize("value", list(HOSTILE_VALUES.values()), ids=list(HOSTILE_VALUES))
 def test_regex_filters_finish_on_crafted_values(value):
     for expr in REGEX_FILTERS:
-        text = _finishes(render_string, "{{ v|" + expr + " }}", {"v": value})
+        text = finishes(render_string, "{{ v|" + expr + " }}", {"v": value})
         assert isinstance(text, str)
 
 
@@ -90,7 +71,7 @@ def test_regex_filters_finish_on_crafted_values(value):
 def test_percent_format_scanning_is_linear(fmt):
     # The values are not valid formats: Python's own error, in plain words, not a hang.
     with pytest.raises(TemplateRenderError, match="step 'text' prompt, line 1"):
-        _finishes(render_string, "{{ v|format('x') }}", {"v": fmt})
+        finishes(render_string, "{{ v|format('x') }}", {"v": fmt})
 
 
 @pytest.mark.parametrize(
@@ -385,8 +366,8 @@ def test_json_fence_parsing_of_a_model_reply_is_linear(reply):
     from plotpalette.jobs.checks import parse_json_output, run_checks
     from plotpalette.jobs.spec import DEFAULT_CHECKS
 
-    assert _finishes(parse_json_output, reply) == (False, None)
-    outcome = _finishes(
+    assert finishes(parse_json_output, reply) == (False, None)
+    outcome = finishes(
         run_checks, reply, stop_reason="end_turn", policies=DEFAULT_CHECKS, json_expected=True
     )
     assert "invalid_json" in outcome.flags

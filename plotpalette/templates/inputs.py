@@ -17,6 +17,7 @@ from jinja2 import nodes
 
 from ..errors import TemplateError
 from .input_schema import InputField, InputSchema, lookup_path
+from .render_context import RESERVED_NAMES
 from .syntax import parse_expression, parse_text, strip_expression
 
 if TYPE_CHECKING:
@@ -25,30 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["InputField", "InputSchema", "infer_inputs", "lookup_path"]
 
-# Names every template sees that do not come from the seed row.
-_BUILTIN_NAMES = frozenset(
-    {
-        "steps",
-        "record_index",
-        "loop",
-        "range",
-        "dict",
-        "cycler",
-        "joiner",
-        "namespace",
-        "lipsum",
-        "caller",
-        "varargs",
-        "kwargs",
-        "self",
-        "true",
-        "false",
-        "none",
-        "True",
-        "False",
-        "None",
-    }
-)
+# Names every template sees that do not come from the seed row (``seed`` itself is
+# handled as the row's root below).
+_BUILTIN_NAMES = (RESERVED_NAMES - {"seed"}) | {"true", "false", "none", "True", "False", "None"}
 _LIST_FILTERS = frozenset(
     {
         "join",
