@@ -381,3 +381,30 @@ def test_fenced_json_replies_still_parse(reply, value):
     from plotpalette.jobs.checks import parse_json_output
 
     assert parse_json_output(reply) == (True, value)
+
+
+# -- template files are regular files, read no further than the size limit --------------
+def test_importing_a_fifo_template_is_refused_not_read(workspace, tmp_path):
+    import os
+
+    from plotpalette.errors import TemplateNotFoundError
+
+    os.mkfifo(tmp_path / "t.yaml")
+    with pytest.raises(TemplateNotFoundError, match=r"t\.yaml is a FIFO"):
+        finishes(TemplateLibrary(workspace).import_file, tmp_path / "t.yaml")
+
+
+def test_a_template_linked_to_a_device_is_refused_by_the_cli(tmp_path, capsys):
+    from plotpalette.cli import main
+
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    code = finishes(main, ["--json", "template", "check", str(tmp_path / "zero.yaml")])
+    assert code != 0
+    assert "character device" in json.loads(capsys.readouterr().out)["message"]
+
+
+def test_an_oversized_template_file_is_refused_from_a_bounded_read(workspace, tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("name: big\nsteps:\n  - id: a\n    prompt: hi\n# " + "x" * 2_000_000 + "\n")
+    with pytest.raises(TemplateSecurityError, match="over the 256,000-byte limit"):
+        TemplateLibrary(workspace).import_file(big)
