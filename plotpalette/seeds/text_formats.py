@@ -86,7 +86,7 @@ def _lines(fh: Any, path: Path) -> Iterator[bytes]:
         yield raw
 
 
-def _json_problem(path: Path, where: str, text: str, exc: Exception) -> SeedFormatError:
+def _json_problem(where: str, exc: Exception) -> SeedFormatError:
     """A parser failure that is not a syntax error: nesting or digit limits."""
     if isinstance(exc, RecursionError):
         return SeedFormatError(
@@ -97,8 +97,7 @@ def _json_problem(path: Path, where: str, text: str, exc: Exception) -> SeedForm
     if "digits" in message or "integer string conversion" in message:
         return SeedFormatError(
             f"{where}: a number has more digits than Python converts (over "
-            f"{sys.get_int_max_str_digits() if hasattr(sys, 'get_int_max_str_digits') else 4300}"
-            " digits)",
+            f"{getattr(sys, 'get_int_max_str_digits', lambda: 4300)()} digits)",
             fix='Store very long numbers as strings ("123…").',
         )
     return SeedFormatError(f"{where}: cannot parse JSON ({message})", fix="Fix the JSON value.")
@@ -152,10 +151,10 @@ def nested_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def _loads(text: str, path: Path, where: str, *, prescan: bool = True) -> Any:
+def _loads(text: str, where: str, *, prescan: bool = True) -> Any:
     """``json.loads`` with duplicate keys refused and depth/digit failures named."""
     if prescan and _too_deep(text):
-        raise _json_problem(path, where, text, RecursionError())
+        raise _json_problem(where, RecursionError())
     try:
         return json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
@@ -163,7 +162,7 @@ def _loads(text: str, path: Path, where: str, *, prescan: bool = True) -> Any:
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError) as exc:
-        raise _json_problem(path, where, text, exc) from None
+        raise _json_problem(where, exc) from None
 
 
 def _physical_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -228,7 +227,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not stripped:
             continue
         try:
-            value = _loads(stripped, path, f"{path}: line {lineno}")
+            value = _loads(stripped, f"{path}: line {lineno}")
         except json.JSONDecodeError as exc:
             indent = len(text) - len(text.lstrip())
             hint = _truncation_hint(stripped, exc.pos, exc.msg) if not text.endswith("\n") else ""
@@ -279,7 +278,7 @@ def read_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             fix=_REENCODE,
         ) from None
     try:
-        doc = _loads(text, path, str(path), prescan=False)  # rows are checked below
+        doc = _loads(text, str(path), prescan=False)  # rows are checked below
     except json.JSONDecodeError as exc:
         raise SeedFormatError(
             f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})"
@@ -297,7 +296,7 @@ def read_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 doc = inner
         if isinstance(doc, dict):
             if nested_too_deep(doc):
-                raise _json_problem(path, f"{path}: row 1", "", RecursionError())
+                raise _json_problem(f"{path}: row 1", RecursionError())
             yield 1, doc
             return
     if not isinstance(doc, list):
@@ -312,7 +311,7 @@ def read_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 fix="Every element of the array must be an object {...}.",
             )
         if nested_too_deep(item):
-            raise _json_problem(path, f"{path}: row {number}", "", RecursionError())
+            raise _json_problem(f"{path}: row {number}", RecursionError())
         yield number, item
 
 
