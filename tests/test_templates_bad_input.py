@@ -408,3 +408,18 @@ def test_an_oversized_template_file_is_refused_from_a_bounded_read(workspace, tm
     big.write_text("name: big\nsteps:\n  - id: a\n    prompt: hi\n# " + "x" * 2_000_000 + "\n")
     with pytest.raises(TemplateSecurityError, match="over the 256,000-byte limit"):
         TemplateLibrary(workspace).import_file(big)
+
+
+@pytest.mark.parametrize("reply", ["[" * 100_000, '{"a": ' * 50_000 + "1" + "}" * 50_000])
+def test_a_deeply_nested_json_reply_is_invalid_json_not_a_raw_error(reply):
+    from plotpalette.jobs.checks import parse_json_output, run_checks
+    from plotpalette.jobs.spec import DEFAULT_CHECKS
+
+    assert parse_json_output(reply) == (False, None)
+    outcome = run_checks(reply, stop_reason="end_turn", policies=DEFAULT_CHECKS, json_expected=True)
+    assert "invalid_json" in outcome.flags
+    tpl = parse_template(_template(format="json") + "output:\n  a: '{{ steps.a.json }}'\n")
+    renderer = Renderer(tpl)
+    ctx = renderer.context({}, record_index=0, rng_seed=0)
+    renderer.record_step_output(ctx, "a", reply)  # parses the reply itself
+    assert ctx.steps["a"].json is None

@@ -83,7 +83,7 @@ def parse_json_output(text: str) -> tuple[bool, Any]:
         candidate = (inner[4:] if inner.startswith("json") else inner).strip()
     try:
         return True, json.loads(candidate)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed, or nested too deep
         return False, None
 
 

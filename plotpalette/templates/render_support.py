@@ -65,7 +65,7 @@ def parse_json_output(text: str) -> Any:
         body = body.strip("`").partition("\n")[2] if "\n" in body else body.strip("`")
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed, or nested too deep
         return None
 
 
