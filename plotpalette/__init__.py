@@ -33,8 +33,8 @@ from .jobs import (
     list_jobs,
     pause_job,
     resume_job,
-    run_batch,
     run_job,
+    run_sweep,
     unpause_job,
 )
 from .llm import PriceTable, make_backend
@@ -76,8 +76,8 @@ __all__ = [
     "preview",
     "quality_report",
     "resume_job",
-    "run_batch",
     "run_job",
+    "run_sweep",
     "sample_seeds",
     "to_pandas",
     "unpause_job",

@@ -97,7 +97,9 @@ class PlotPaletteError(Exception):
     def to_dict(self) -> dict[str, str]:
         """A JSON-friendly form for ``--json`` output and event logs."""
         return {
-            "error": type(self).__name__,
+            # a private subclass (e.g. the template model's problem list) shows its
+            # public parent: users never see an internal class name
+            "error": next(c.__name__ for c in type(self).__mro__ if c.__name__[0] != "_"),
             "code": self.code,
             "message": self.message,
             "fix": self.fix,

@@ -32,3 +32,22 @@ def workspace(isolated_env):
     from plotpalette import Workspace
 
     return Workspace.open(isolated_env)
+
+
+@pytest.fixture
+def emulated_bedrock_env(monkeypatch):
+    """The ``bedrock`` backend pointed at a fresh Bedrock emulator, with fake credentials
+    (for CLI tests that build their backend from settings); yields the emulator."""
+    from plotpalette.testing import BedrockEmulator
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PLOTPALETTE_BACKEND": "bedrock",
+        "PLOTPALETTE_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with BedrockEmulator() as emu:
+        monkeypatch.setenv("PLOTPALETTE_BEDROCK_ENDPOINT_URL", emu.endpoint_url)
+        yield emu

@@ -2,6 +2,8 @@
 
 from importlib.metadata import version
 
+import pytest
+
 import plotpalette
 
 EXPECTED = [
@@ -37,8 +39,8 @@ EXPECTED = [
     "preview",
     "quality_report",
     "resume_job",
-    "run_batch",
     "run_job",
+    "run_sweep",
     "sample_seeds",
     "to_pandas",
     "unpause_job",
@@ -80,3 +82,21 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_public_module_is_type_checked():
+    """Each module defining a name in ``__all__`` is in mypy's strict file list."""
+    import inspect
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(plotpalette.__file__).parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert config["strict"] is True
+    checked = set(config["files"])
+    defining = {
+        Path(inspect.getfile(getattr(plotpalette, name))).relative_to(root).as_posix()
+        for name in plotpalette.__all__
+        if name != "__version__" and inspect.getmodule(getattr(plotpalette, name))
+    }
+    assert defining - checked == set()

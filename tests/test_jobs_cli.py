@@ -16,10 +16,9 @@ QA = qa_template("qa_cli", output=False)
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, emulated_bedrock_env):
     import plotpalette.cli as cli
     from plotpalette.cli import jobs as jobs_cmd
-    from plotpalette.testing import BedrockEmulator
 
     if jobs_cmd not in cli.COMMAND_MODULES:  # until the lead wires the module in
         monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, jobs_cmd])
@@ -27,17 +26,7 @@ def env(tmp_path, monkeypatch):
     TemplateLibrary(ws).save(QA)
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text("\n".join(json.dumps({"topic": f"t{i}"}) for i in range(5)))
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "PLOTPALETTE_BACKEND": "bedrock",
-        "PLOTPALETTE_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with BedrockEmulator() as emu:
-        monkeypatch.setenv("PLOTPALETTE_BEDROCK_ENDPOINT_URL", emu.endpoint_url)
-        yield ws, str(seeds)
+    return ws, str(seeds)
 
 
 def _json(capsys):

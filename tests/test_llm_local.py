@@ -100,4 +100,3 @@ def test_counting_tokens_does_not_wait_for_a_running_generation():
     alive = worker.is_alive()
     worker.join()
     assert alive, f"counting waited {waited:.2f} s, until the generation had finished"
-    assert waited < 0.2

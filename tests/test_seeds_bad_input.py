@@ -8,6 +8,8 @@ import pytest
 from plotpalette.errors import PlotPaletteError, SeedError, SeedFormatError
 from plotpalette.seeds import load_seeds, scan_seeds
 
+from ._watchdog import finishes
+
 
 def write(tmp_path, name, data):
     path = tmp_path / name
@@ -211,3 +213,124 @@ def test_duplicate_keys_in_a_jsonl_object_name_line_and_key(tmp_path):
 
 def test_duplicate_keys_in_a_json_array_name_the_key(tmp_path):
     fails(write(tmp_path, "d.json", '[{"topic": "a", "topic": "b"}]'), r"duplicate key 'topic'")
+
+
+# -- class 1: input that makes the parser itself fail ---------------------------------
+# Each case must be a SeedFormatError naming the file and the line/row, never a raw
+# RecursionError or ValueError.
+DEEP = "[" * 100_000 + "]" * 100_000
+HUGE_INT = "9" * 5_000  # beyond Python's 4,300-digit int/str conversion limit
+
+
+def test_pathologically_nested_jsonl_line(tmp_path):
+    path = write(tmp_path, "deep.jsonl", '{"a": 1}\n{"a": ' + DEEP + "}\n")
+    err = fails(path, r"deep\.jsonl: line 2: JSON nested more than \d+ levels deep")
+    assert "Flatten" in err.fix
+
+
+def test_pathologically_nested_json_document(tmp_path):
+    fails(write(tmp_path, "deep.json", DEEP), r"deep\.json: JSON nested more than")
+
+
+def test_nested_objects_in_a_json_array_name_the_row(tmp_path):
+    row = '{"a": ' * 300 + "1" + "}" * 300  # parses, but deeper than any seed row
+    path = write(tmp_path, "rows.json", f'[{{"a": 1}}, {row}]')
+    fails(path, r"rows\.json: row 2: JSON nested more than")
+
+
+def test_integer_beyond_the_digit_limit_in_jsonl(tmp_path):
+    path = write(tmp_path, "big.jsonl", '{"n": 1}\n\n{"n": ' + HUGE_INT + "}\n")
+    err = fails(path, r"big\.jsonl: line 3: a number has more digits than Python converts")
+    assert "strings" in err.fix
+
+
+def test_integer_beyond_the_digit_limit_in_json(tmp_path):
+    fails(write(tmp_path, "big.json", '[{"n": ' + HUGE_INT + "}]"), r"big\.json: a number has")
+
+
+def test_deeply_nested_python_rows_name_the_row():
+    row: dict = {}
+    inner = row
+    for _ in range(5_000):
+        inner["a"] = {}
+        inner = inner["a"]
+    fails([{"a": 1}, row], r"row 2: the row nests too deeply")
+
+
+def test_huge_python_integer_names_row_and_field():
+    fails([{"n": 1}, {"n": 10**5000}], r"row 2: field n is an integer with more digits")
+
+
+def test_parser_failures_are_the_same_in_scan_seeds(tmp_path):
+    with pytest.raises(SeedFormatError, match=r"line 1: JSON nested more than"):
+        scan_seeds(write(tmp_path, "deep.jsonl", DEEP + "\n"))
+
+
+# -- class 2: special files and unbounded reads -----------------------------------------
+@pytest.mark.parametrize("name", ["pipe.jsonl", "pipe.csv", "pipe.json", "pipe.parquet"])
+def test_a_fifo_is_refused_not_read(tmp_path, name):
+    import os
+
+    path = tmp_path / name
+    os.mkfifo(path)
+    with pytest.raises(SeedFormatError, match=r"is a FIFO \(named pipe\), not a regular file"):
+        finishes(load_seeds, path)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
+def test_a_link_to_a_character_device_is_refused(tmp_path, device):
+    import os
+
+    if not os.path.exists(device):
+        pytest.skip(f"{device} not present")
+    link = tmp_path / "seeds.jsonl"
+    link.symlink_to(device)
+    err = fails(link, r"seeds\.jsonl is a character device, not a regular file")
+    assert "regular seed file" in err.fix
+
+
+def test_a_folder_named_like_a_seed_file(tmp_path):
+    (tmp_path / "rows.csv").mkdir()
+    fails(tmp_path / "rows.csv", r"rows\.csv is a folder")
+
+
+def test_a_symlink_loop_is_named_as_such(tmp_path):
+    (tmp_path / "a.jsonl").symlink_to(tmp_path / "b.jsonl")
+    (tmp_path / "b.jsonl").symlink_to(tmp_path / "a.jsonl")
+    err = fails(tmp_path / "a.jsonl", "symbolic link loop")
+    assert "does not exist" not in err.message
+
+
+def test_a_dangling_symlink_names_its_target(tmp_path):
+    (tmp_path / "s.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    fails(tmp_path / "s.jsonl", r"symbolic link to .*gone\.jsonl, which does not exist")
+
+
+def test_a_line_longer_than_the_limit_is_refused(tmp_path, monkeypatch):
+    from plotpalette.seeds import text_formats
+
+    monkeypatch.setattr(text_formats, "MAX_LINE_BYTES", 1_000)
+    path = write(tmp_path, "long.jsonl", '{"a": 1}\n{"a": "' + "x" * 5_000 + '"}\n')
+    fails(path, r"long\.jsonl: line 2 is longer than 1,000 bytes")
+    fails(write(tmp_path, "long.csv", "a\n" + "y" * 5_000 + "\n"), r"line 2 is longer")
+
+
+def test_a_json_document_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    from plotpalette.seeds import text_formats
+
+    monkeypatch.setattr(text_formats, "MAX_JSON_BYTES", 1_000)
+    rows = "[" + ",".join(f'{{"a": {i}}}' for i in range(500)) + "]"
+    err = fails(write(tmp_path, "big.json", rows), r"big\.json is larger than 1,000 bytes")
+    assert "JSON Lines" in err.fix
+
+
+def test_special_files_are_refused_by_scan_and_cli(tmp_path):
+    import os
+
+    from plotpalette.cli import main
+
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    with pytest.raises(SeedFormatError, match="FIFO"):
+        finishes(scan_seeds, tmp_path / "pipe.jsonl")
+    code = finishes(main, ["seeds", "inspect", str(tmp_path / "pipe.jsonl")])
+    assert code != 0

@@ -126,7 +126,7 @@ def test_import_export_round_trip(workspace, tmp_path):
     assert "6-8 lines" in library.get("dialogue").steps[0].prompt
     assert library.import_file(tmp_path / "dialogue.yaml").version == 3  # content differs again
     assert library.import_file(tmp_path / "dialogue.yaml").version == 3  # identical: none
-    with pytest.raises(TemplateNotFoundError, match="cannot read"):
+    with pytest.raises(TemplateNotFoundError, match=r"missing\.yaml does not exist"):
         library.import_file(tmp_path / "missing.yaml")
 
 

@@ -58,23 +58,82 @@ def test_bad_rows_are_reported_per_row():
     assert result.rows[1].error is None
 
 
-def test_preview_with_a_real_backend_calls_it():
+def test_preview_with_a_model_is_a_budgeted_job_in_the_ledger(workspace):
+    from plotpalette.jobs import job_status, list_jobs, open_registry
+    from plotpalette.templates import TemplateLibrary
     from plotpalette.testing import InstantBackend
 
     backend = InstantBackend()
-    result = preview(builtin_templates()["question_answer"], sample_rows()[:2], backend=backend)
-    assert len(backend.requests) == 4
+    library = TemplateLibrary(workspace)
+    tpl = library.get("question_answer")
+    result = preview(
+        tpl, sample_rows()[:2], call_model=True, backend=backend, budget_usd=0.5, library=library
+    )
+    assert len(backend.requests) == 4  # 2 rows x 2 steps, nothing more
     ask, answer = result.rows[0].steps
     assert ask.generated and ask.output and ask.output in answer.prompt
-    assert result.token_counting == "backend instant"
-    assert result.rows[0].actual_usd is not None
+    assert result.rows[0].actual_usd is not None and result.rows[0].outputs
+    # the calls were reserved and settled in the job's ledger, within the budget
+    info = job_status(workspace, result.job_id)
+    assert info.name == f"preview {tpl.ref}" and info.records_ok == 2
+    assert result.spent_usd == pytest.approx(info.spend_usd) and 0 < info.spend_usd <= 0.5
+    registry = open_registry(workspace)
+    try:
+        ledger = registry.ledger(result.job_id)
+    finally:
+        registry.close()
+    assert {row.kind for row in ledger} >= {"reserve", "settle"}
+    assert sum(row.settle_usd for row in ledger) == pytest.approx(info.spend_usd)
+    assert sum(row.calls for row in ledger) == 4
+    assert [j.job_id for j in list_jobs(workspace)] == [result.job_id]
+    assert library.versions("question_answer") == [tpl.version]  # stored: not saved again
 
 
-def test_preview_works_inside_a_running_event_loop():
+def test_preview_with_a_model_needs_a_budget_and_spends_none_without_one(workspace):
+    from plotpalette.errors import ConfigError
+    from plotpalette.jobs import list_jobs
+    from plotpalette.testing import InstantBackend
+
+    backend = InstantBackend()
+    for kwargs in ({}, {"budget_usd": 0}, {"budget_usd": -1.0}):
+        with pytest.raises(ConfigError, match="charged to a budget"):
+            preview(builtin_templates()["poem"], sample_rows()[:1], backend=backend, **kwargs)
+    assert backend.requests == [] and list_jobs(workspace) == []
+
+
+def test_a_small_budget_previews_what_it_covers_and_no_more(workspace):
+    from plotpalette.testing import InstantBackend
+
+    backend = InstantBackend()
+    tpl = builtin_templates()["question_answer"]
+    result = preview(tpl, sample_rows()[:3], call_model=True, backend=backend, budget_usd=0.0003)
+    assert result.spent_usd <= 0.0003
+    assert any(r.error and "not previewed" in r.error for r in result.rows)
+
+
+def test_a_draft_is_saved_as_a_version_before_it_is_billed(workspace):
+    from plotpalette.templates import TemplateLibrary, parse_template
+    from plotpalette.testing import InstantBackend
+
+    library = TemplateLibrary(workspace)
+    draft = parse_template(
+        "name: draft_qa\nsteps:\n  - id: ask\n    model: cheap\n"
+        "    prompt: 'One question about {{ poem.title }}.'\n"
+    )
+    result = preview(
+        draft, sample_rows()[:1], backend=InstantBackend(), budget_usd=0.1, library=library
+    )
+    assert result.template == "draft_qa@1"
+    assert library.history("draft_qa")[0].message == "saved for a preview with a model"
+
+
+def test_preview_with_a_model_works_inside_a_running_event_loop(workspace):
     from plotpalette.testing import InstantBackend
 
     async def inside() -> int:
-        result = preview(builtin_templates()["poem"], sample_rows()[:1], backend=InstantBackend())
+        result = preview(
+            builtin_templates()["poem"], sample_rows()[:1], backend=InstantBackend(), budget_usd=0.1
+        )
         return len(result.rows)
 
     assert asyncio.run(inside()) == 1

@@ -1,4 +1,4 @@
-"""``plotpalette run | resume | status | list | cancel | estimate | batch | quickstart``
+"""``plotpalette run | resume | status | list | cancel | estimate | sweep | quickstart``
 (``pause | unpause | delete`` are in :mod:`plotpalette.cli.jobs_control`)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._files import read_regular
 from ..errors import ConfigError
 from ..jobs import (
     JobEvent,
@@ -16,13 +17,13 @@ from ..jobs import (
     JobSpec,
     JobState,
     cancel_job,
-    compare_batch,
+    compare_sweep,
     estimate_job,
     job_status,
     list_jobs,
     resume_job,
-    run_batch,
     run_job,
+    run_sweep,
 )
 from ..jobs.states import EXIT_BY_STATE
 from ..workspace import Workspace
@@ -70,8 +71,15 @@ def _build_spec(args: argparse.Namespace) -> JobSpec:
     data: dict[str, Any] = {}
     if args.spec:
         try:
-            data = json.loads(Path(args.spec).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            raw = read_regular(
+                Path(args.spec),
+                ConfigError,
+                max_bytes=16 * 1024 * 1024,
+                what="a job spec",
+                fix="Give a JSON file with JobSpec fields.",
+            )
+            data = json.loads(raw.decode("utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
             raise ConfigError(
                 f"cannot read job spec {args.spec}: {exc}",
                 fix="Give a JSON file with JobSpec fields.",
@@ -204,7 +212,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     ws = Workspace.open(settings=settings_from_args(args))
-    jobs = list_jobs(ws, state=args.state, batch_id=args.batch, limit=args.limit)
+    jobs = list_jobs(ws, state=args.state, sweep_id=args.sweep, limit=args.limit)
     lines = [f"{'JOB':<44} {'STATE':<16} {'RECORDS':>13} {'SPEND':>10}"]
     for info in jobs:
         lines.append(
@@ -236,18 +244,18 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_batch(args: argparse.Namespace) -> int:
+def cmd_sweep(args: argparse.Namespace) -> int:
     ws = Workspace.open(settings=settings_from_args(args))
     base = _build_spec(args)
     models = [m for group in args.models for m in group.split(",") if m] or None
     seeds = args.seed_sets or None
     records = [int(r) for group in args.sizes for r in group.split(",") if r] or None
-    result = run_batch(ws, base, models=models, seeds=seeds, records=records)
-    table = compare_batch(ws, result.batch_id)
+    result = run_sweep(ws, base, models=models, seeds=seeds, records=records)
+    table = compare_sweep(ws, result.sweep_id)
     emit(
         args,
-        {"batch_id": result.batch_id, "jobs": table.to_dict(orient="records")},
-        f"batch {result.batch_id}\n{table.to_string(index=False)}",
+        {"sweep_id": result.sweep_id, "jobs": table.to_dict(orient="records")},
+        f"sweep {result.sweep_id}\n{table.to_string(index=False)}",
     )
     worst = max((EXIT_BY_STATE[r.state] for r in result.results), default=0)
     return worst
@@ -300,7 +308,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("list", parents=common, help="jobs in the workspace, newest first")
     p.add_argument("--state", help="only jobs in this state")
-    p.add_argument("--batch", help="only jobs of this batch")
+    p.add_argument("--sweep", help="only jobs of this sweep (a sweep id)")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(handler=cmd_list)
 
@@ -313,7 +321,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_estimate)
 
     p = sub.add_parser(
-        "batch", parents=common, help="run one template across models, seed sets or sizes"
+        "sweep", parents=common, help="run one template across models, seed sets or sizes"
     )
     _spec_options(p)
     p.add_argument(
@@ -333,7 +341,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sizes", action="append", default=[], metavar="N1,N2", help="record counts to compare"
     )
-    p.set_defaults(handler=cmd_batch)
+    p.set_defaults(handler=cmd_sweep)
 
     p = sub.add_parser(
         "quickstart",

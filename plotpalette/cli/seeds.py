@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,11 @@ def _schema(name: str, args: argparse.Namespace) -> Any:
     from ..templates import parse_template
     from ..templates.inputs import infer_inputs
     from ..templates.library import TemplateLibrary
+    from ..templates.yaml_io import read_template_file
 
     path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        template = parse_template(path.read_text(encoding="utf-8"), source=str(path))
+    if path.suffix in (".yaml", ".yml") and os.path.lexists(path):
+        template = parse_template(read_template_file(path), source=str(path))
         return infer_inputs(template)
     library = TemplateLibrary(_workspace(args))
     return infer_inputs(library.get(name), library)

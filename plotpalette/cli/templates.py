@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import TemplateNotFoundError
+from ..templates.yaml_io import read_template_file
 from ..workspace import Workspace
 from .common import common_options, emit, settings_from_args
 
@@ -75,10 +75,7 @@ def _show(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from ..templates import Renderer, parse_template
 
-    try:
-        data = args.file.read_bytes()
-    except OSError as exc:
-        raise TemplateNotFoundError(f"cannot read {args.file}: {exc.strerror}") from None
+    data = read_template_file(args.file)
     tpl = parse_template(data, source=str(args.file))
     library = None
     if not tpl.is_fragment:
@@ -107,10 +104,7 @@ def _save(args: argparse.Namespace) -> int:
     library = _library(args)
     from ..templates import parse_template
 
-    try:
-        data = args.file.read_bytes()
-    except OSError as exc:
-        raise TemplateNotFoundError(f"cannot read {args.file}: {exc.strerror}") from None
+    data = read_template_file(args.file)
     tpl = library.save(parse_template(data, source=str(args.file)), message=args.message)
     emit(args, {"ref": tpl.ref, "content_hash": tpl.content_hash}, f"saved {tpl.ref}")
     return 0

@@ -3,14 +3,13 @@
 The verbs (:func:`create_job`, :func:`run_job`, :func:`resume_job`,
 :func:`cancel_job`, :func:`pause_job`, :func:`unpause_job`, :func:`delete_job`,
 :func:`job_status`, :func:`list_jobs`, :func:`estimate_job`),
-:class:`JobHandle` for a job in a background thread, batches (:func:`run_batch`), and
+:class:`JobHandle` for a job in a background thread, parameter sweeps (:func:`run_sweep`), and
 :func:`iter_records` to read what a job produced.
 """
 
 from __future__ import annotations
 
 from .api import JobResult, cancel_job, create_job, job_status, list_jobs, resume_job, run_job
-from .batch import BatchResult, compare_batch, run_batch, sweep_specs
 from .estimate import Estimate, estimate_job
 from .events import JobControls, JobEvent
 from .handle import JobHandle
@@ -20,9 +19,9 @@ from .runner import RunOptions
 from .shards import iter_records, read_manifest, scan_shards
 from .spec import JobSpec, fingerprint
 from .states import JobState
+from .sweep import SweepResult, compare_sweep, run_sweep, sweep_specs
 
 __all__ = [
-    "BatchResult",
     "DeletedJob",
     "Estimate",
     "JobControls",
@@ -36,8 +35,9 @@ __all__ = [
     "Registry",
     "RunOptions",
     "SQLiteRegistry",
+    "SweepResult",
     "cancel_job",
-    "compare_batch",
+    "compare_sweep",
     "create_job",
     "delete_job",
     "estimate_job",
@@ -49,8 +49,8 @@ __all__ = [
     "pause_job",
     "read_manifest",
     "resume_job",
-    "run_batch",
     "run_job",
+    "run_sweep",
     "scan_shards",
     "sweep_specs",
     "unpause_job",

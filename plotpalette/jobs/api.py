@@ -107,16 +107,17 @@ def create_job(
     spec: JobSpec,
     *,
     job_id: str | None = None,
-    batch_id: str | None = None,
+    sweep_id: str | None = None,
 ) -> str:
-    """Resolve and store a job (state QUEUED); returns its id.
+    """Resolve and store a job (state QUEUED); returns its id (``sweep_id`` links the
+    jobs of one :func:`~plotpalette.jobs.sweep.run_sweep`).
 
     A bare template name is pinned to its latest version now and recorded as
     ``name@version``; the resolved template is snapshotted into the job's folder and
     the seeds are stored by content hash.
     """
     ws = _workspace(workspace)
-    job_id, resolved, fp = store_job(ws, spec, job_id=job_id, batch_id=batch_id)
+    job_id, resolved, fp = store_job(ws, spec, job_id=job_id, batch_id=sweep_id)
     registry = open_registry(ws)
     try:
         registry.create_job(
@@ -126,7 +127,7 @@ def create_job(
             template=resolved.template,
             records_total=resolved.records,
             name=resolved.name,
-            batch_id=batch_id,
+            batch_id=sweep_id,  # the registry's column for the sweep id
         )
     except JobStateError:
         # the id belongs to a deleted job: the files store_job just wrote are ours
@@ -243,7 +244,8 @@ def _run_coroutine(runner: Runner, controls: JobControls, handle_signals: bool) 
             controls.interrupt("interrupted by KeyboardInterrupt")
     if "exc" in box:
         raise box["exc"]
-    return box["out"]
+    outcome: RunOutcome = box["out"]
+    return outcome
 
 
 def _result(ws: Workspace, info: JobInfo, outcome: RunOutcome) -> JobResult:
@@ -344,16 +346,17 @@ def list_jobs(
     workspace: Workspace | str | Path,
     *,
     state: str | None = None,
-    batch_id: str | None = None,
+    sweep_id: str | None = None,
     limit: int | None = None,
     include_deleted: bool = False,
 ) -> list[JobInfo]:
     """Jobs of the workspace, newest first (deleted ones only with ``include_deleted``:
-    their rows and ledgers stay for the cost history, see :func:`delete_job`)."""
+    their rows and ledgers stay for the cost history, see :func:`delete_job`);
+    ``sweep_id`` keeps the jobs of one sweep."""
     registry = open_registry(_workspace(workspace))
     try:
         return registry.list(
-            state=state, batch_id=batch_id, limit=limit, include_deleted=include_deleted
+            state=state, batch_id=sweep_id, limit=limit, include_deleted=include_deleted
         )
     finally:
         registry.close()

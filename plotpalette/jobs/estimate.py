@@ -135,7 +135,7 @@ def estimate_job(
             acc[3] += typical
             filler = " ".join(["word"] * plan.max_tokens)  # longest plausible output
             renderer.record_step_output(ctx, plan.id, filler)
-    steps = [
+    steps: list[dict[str, Any]] = [
         {
             "step": p.id,
             "model": p.models[0],

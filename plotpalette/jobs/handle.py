@@ -1,7 +1,7 @@
 """``JobHandle``: run a job in a background thread and steer it (the notebook console).
 
 >>> handle = JobHandle(ws, spec, backend=backend).start()   # doctest: +SKIP
->>> handle.pause(); handle.resume(); handle.cancel()         # doctest: +SKIP
+>>> handle.pause(); handle.unpause(); handle.cancel()         # doctest: +SKIP
 >>> result = handle.wait()                                   # doctest: +SKIP
 
 Events arrive on ``handle.events`` (a bounded queue: when nobody reads it, the oldest
@@ -98,7 +98,11 @@ class JobHandle:
         """Stop taking new records (calls in flight finish); the job stays RUNNING."""
         self.controls.pause()
 
-    def resume(self) -> None:
+    def unpause(self) -> None:
+        """Take new records again after :meth:`pause` (the job never stopped).
+
+        Not to be confused with :func:`~plotpalette.resume_job`, which restarts a job
+        that has stopped (interrupted, cancelled, failed or over budget)."""
         self.controls.resume()
 
     def cancel(self) -> None:

@@ -62,7 +62,8 @@ def record_line(record: Record) -> str:
 
 
 def _store(workspace_or_store: Any) -> Store:
-    return getattr(workspace_or_store, "store", workspace_or_store)
+    store: Store = getattr(workspace_or_store, "store", workspace_or_store)
+    return store
 
 
 class ShardWriter:
@@ -235,6 +236,9 @@ def write_manifest(
 
 def read_manifest(workspace_or_store: Any, job_id: str) -> dict[str, Any] | None:
     try:
-        return json.loads(_store(workspace_or_store).read_bytes(layout.manifest_key(job_id)))
+        manifest: dict[str, Any] = json.loads(
+            _store(workspace_or_store).read_bytes(layout.manifest_key(job_id))
+        )
+        return manifest
     except KeyError:
         return None

@@ -171,7 +171,7 @@ def parse_converse_response(
     if request.json_schema is not None:
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # malformed, or nested too deep
             parsed = None  # e.g. cut off at max_tokens; the caller sees stop_reason
     return ModelResponse(
         text=text,

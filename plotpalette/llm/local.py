@@ -234,7 +234,7 @@ class LocalBackend:
         if request.json_schema is not None:
             try:
                 parsed = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # malformed, or nested too deep
                 parsed = None
         return ModelResponse(
             text=text,

@@ -93,8 +93,8 @@ def _price_from_entry(
         region=str(entry.get("region") or "*"),
         source=str(entry.get("source") or default_source),
         as_of=str(entry.get("as_of") or default_as_of),
-        **rates,
-    )  # type: ignore[arg-type]
+        **rates,  # type: ignore[arg-type]
+    )
 
 
 def _read_overrides(
@@ -131,7 +131,7 @@ def _read_overrides(
             raise PricingError("price overrides: 'models' must be a list of entries")
         return list(entries), label
     if isinstance(data, Mapping):  # shorthand {model_id: {input: .., output: ..}}
-        out = []
+        out: list[Mapping[str, Any]] = []
         for model, rates in data.items():
             if not isinstance(rates, Mapping):
                 raise PricingError(

@@ -50,7 +50,19 @@ def canonical_line(
             row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
         )
         return text.encode("utf-8") + b"\n"
+    except RecursionError:
+        raise SeedFormatError(
+            f"{_where(unit, number, source)}: the row nests too deeply to store",
+            fix="Flatten the data: seed rows are objects a few levels deep.",
+        ) from None
     except ValueError as exc:
+        if "digits" in str(exc) and not isinstance(exc, UnicodeEncodeError):
+            path = _find(row, lambda v: isinstance(v, int) and v.bit_length() > 14_000)
+            raise SeedFormatError(
+                f"{_where(unit, number, source)}: field {path or '?'} is an integer with more "
+                "digits than Python converts to text",
+                fix='Store very long numbers as strings ("123…").',
+            ) from None
         if isinstance(exc, UnicodeEncodeError):
             path = _find(row, lambda v: isinstance(v, str) and _has_surrogate(v))
             raise SeedFormatError(
@@ -95,37 +107,42 @@ def _find(value: Any, bad: Any, prefix: str = "") -> str | None:
     return prefix if bad(value) else None
 
 
-def to_json_value(value: Any, *, unit: str, number: int, path: str) -> JsonValue:
+def to_json_value(value: Any, *, unit: str, number: int, path: str, source: str = "") -> JsonValue:
     """Convert a value from a DataFrame, Parquet table, HF dataset or Python list to JSON.
 
     Missing markers (``None``, NaN, ``pd.NA``, ``NaT``) become ``None``: in tabular
     data NaN *means* missing. numpy scalars and arrays become Python numbers and lists,
     dates become ISO 8601 strings, ``Decimal`` becomes an exact string, UTF-8 bytes a
-    string. Anything else is refused with the row and field named, never stringified
-    behind the user's back.
+    string. Anything else is refused with the row and field named (and ``source``, the
+    file, when given), never stringified behind the user's back.
     """
+    where = _where(unit, number, source)
+    try:
+        return _to_json(value, where, path)
+    except RecursionError:
+        raise SeedFormatError(
+            f"{where}: {f'field {path}' if path else 'the row'} nests too deeply",
+            fix="Flatten the data: seed rows are objects a few levels deep.",
+        ) from None
+
+
+def _to_json(value: Any, where: str, path: str) -> JsonValue:
     if value is None or isinstance(value, (bool, str, int)):
         return value
     if isinstance(value, float):
         if math.isnan(value):
             return None
         if math.isinf(value):
-            raise SeedFormatError(
-                f"{_where(unit, number)}: field {path} is infinite",
-                fix="Replace the value with a finite number or null.",
-            )
+            _infinite(where, path)
         return value
     if isinstance(value, Mapping):
         out: dict[str, JsonValue] = {}
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
-            out[str(key)] = to_json_value(item, unit=unit, number=number, path=child)
+            out[str(key)] = _to_json(item, where, child)
         return out
     if isinstance(value, (list, tuple)):
-        return [
-            to_json_value(v, unit=unit, number=number, path=f"{path}[{i}]")
-            for i, v in enumerate(value)
-        ]
+        return [_to_json(v, where, f"{path}[{i}]") for i, v in enumerate(value)]
     kind = type(value).__name__
     if kind in ("NAType", "NaTType"):  # pandas missing markers, without importing pandas
         return None
@@ -133,29 +150,28 @@ def to_json_value(value: Any, *, unit: str, number: int, path: str) -> JsonValue
         return value.isoformat()
     if isinstance(value, Decimal):
         if not value.is_finite():
-            return None if value.is_nan() else _infinite(unit, number, path)
+            return None if value.is_nan() else _infinite(where, path)
         return str(value)
     if isinstance(value, (bytes, bytearray)):
         try:
             return bytes(value).decode("utf-8")
         except UnicodeDecodeError:
             raise SeedFormatError(
-                f"{_where(unit, number)}: field {path} holds binary data that is not UTF-8 text",
+                f"{where}: field {path} holds binary data that is not UTF-8 text",
                 fix="Seed fields must be text, numbers, lists or mappings; drop or "
                 "decode the binary column first.",
             ) from None
     if hasattr(value, "tolist"):  # numpy arrays and numpy scalars
-        return to_json_value(value.tolist(), unit=unit, number=number, path=path)
+        return _to_json(value.tolist(), where, path)
     raise SeedFormatError(
-        f"{_where(unit, number)}: field {path} has a value of type {kind}, which cannot be "
-        "stored in a seed set",
+        f"{where}: field {path} has a value of type {kind}, which cannot be stored in a seed set",
         fix="Convert that column to text, numbers, lists or mappings before loading.",
     )
 
 
-def _infinite(unit: str, number: int, path: str) -> None:
+def _infinite(where: str, path: str) -> None:
     raise SeedFormatError(
-        f"{_where(unit, number)}: field {path} is infinite",
+        f"{where}: field {path} is infinite",
         fix="Replace the value with a finite number or null.",
     )
 

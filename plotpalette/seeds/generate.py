@@ -78,7 +78,7 @@ def _rows_from(response: ModelResponse, names: list[str]) -> tuple[list[list[str
     if data is None:
         try:
             data = json.loads(response.text)
-        except ValueError:
+        except (ValueError, RecursionError):  # malformed, or nested too deep
             return [], 1
     items = data.get("rows") if isinstance(data, dict) else data
     if not isinstance(items, list):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import regular_file_problem
 from ..errors import SeedError, SeedFormatError
 from .canonical import canonical_line, field_paths
 from .seedset import RowUnit, SeedSet, build_seedset
@@ -81,10 +82,15 @@ def iter_seed_rows(source: Any, *, format: str | None = None) -> tuple[str, str,
         )
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
-        if not path.exists():
+        problem = regular_file_problem(path, allow_dir=True)
+        if problem:
+            missing = problem.endswith("does not exist")
             raise SeedFormatError(
-                f"seed file {path} does not exist",
-                fix=f"Check the path (relative paths start at the current folder, {Path.cwd()}).",
+                ("seed file " if problem.startswith(str(path)) else "") + problem,
+                fix=f"Check the path (relative paths start at the current folder, {Path.cwd()})."
+                if missing
+                else "Point at a regular seed file (.jsonl, .json, .csv, .tsv, .parquet) or a "
+                "saved Hugging Face dataset folder.",
             )
         fmt = (format or _detect_format(path)).lower()
         if fmt not in FILE_FORMATS:

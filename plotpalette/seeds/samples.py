@@ -24,7 +24,7 @@ def sample_seeds(name: str = "poetry") -> SeedSet:
 
     >>> seeds = sample_seeds("poetry")          # doctest: +SKIP
     """
-    resource = resources.files("plotpalette").joinpath("samples", f"{name}.jsonl")
+    resource = resources.files("plotpalette").joinpath("samples").joinpath(f"{name}.jsonl")
     if not resource.is_file():
         available = ", ".join(list_samples()) or "none installed"
         raise SeedError(

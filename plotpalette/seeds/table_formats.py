@@ -29,10 +29,14 @@ _CHUNK = 4096  # DataFrame rows converted at a time, so a large frame is not cop
 
 
 def _row(
-    paths: list[tuple[str, ...]], names: list[str], values: Iterable[Any], number: int
+    paths: list[tuple[str, ...]],
+    names: list[str],
+    values: Iterable[Any],
+    number: int,
+    source: str = "",
 ) -> dict[str, Any]:
     clean = [
-        to_json_value(v, unit="row", number=number, path=n)
+        to_json_value(v, unit="row", number=number, path=n, source=source)
         for n, v in zip(names, values, strict=True)
     ]
     return nest_values(paths, clean)
@@ -43,8 +47,20 @@ def read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from .text_formats import open_seed_file
+
+    handle = open_seed_file(path)  # regular files only: never a FIFO or a device
     try:
-        pf = pq.ParquetFile(path)
+        yield from _parquet_rows(pa, pq, path, handle)
+    finally:
+        handle.close()
+
+
+def _parquet_rows(
+    pa: Any, pq: Any, path: Path, handle: Any
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        pf = pq.ParquetFile(handle)
     except (pa.ArrowException, OSError) as exc:
         raise SeedFormatError(
             f"{path} is not a readable Parquet file ({exc})",
@@ -64,7 +80,7 @@ def read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
         for values in zip(*columns, strict=True):
             number += 1
-            yield number, _row(paths, names, values, number)
+            yield number, _row(paths, names, values, number, str(path))
 
 
 def is_dataframe(obj: Any) -> bool:

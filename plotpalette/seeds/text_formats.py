@@ -17,10 +17,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .._files import open_regular
 from ..errors import SeedFormatError
 from .canonical import nest_columns, nest_values
 
-__all__ = ["CONTAINER_KEYS", "read_csv", "read_json", "read_jsonl"]
+__all__ = [
+    "CONTAINER_KEYS",
+    "MAX_JSON_BYTES",
+    "MAX_LINE_BYTES",
+    "nested_too_deep",
+    "open_seed_file",
+    "read_csv",
+    "read_json",
+    "read_jsonl",
+]
+
+# Bounds on what one read may hold in memory. A JSON document is parsed whole; a JSONL
+# or CSV line (a CSV record may span lines) is read one line at a time.
+MAX_JSON_BYTES = 512 * 1024 * 1024
+MAX_LINE_BYTES = 64 * 1024 * 1024
+# JSON nested deeper than this is refused before parsing (Python's parser would hit
+# its recursion limit with a raw RecursionError); real seed rows nest a few levels.
+MAX_JSON_DEPTH = 200
 
 # A JSON object whose only key is one of these and holds a list of objects is a
 # container of rows ({"rows": [...]}), not a single row.
@@ -45,11 +63,113 @@ def _kind(value: Any) -> str:
     }.get(type(value), "a number")
 
 
+def open_seed_file(path: Path) -> Any:
+    """Open a seed file for binary reading: regular files only (never a FIFO/device)."""
+    return open_regular(
+        path, SeedFormatError, fix="Point at a regular seed file (.jsonl, .json, .csv, .parquet)."
+    )
+
+
+def _lines(fh: Any, path: Path) -> Iterator[bytes]:
+    """Raw lines, each at most ``MAX_LINE_BYTES`` (a file with no newlines stays bounded)."""
+    lineno = 0
+    while True:
+        raw = fh.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise SeedFormatError(
+                f"{path}: line {lineno} is longer than {MAX_LINE_BYTES:,} bytes",
+                fix="Check the file is text with one row per line; split very long values.",
+            )
+        yield raw
+
+
+def _json_problem(where: str, exc: Exception) -> SeedFormatError:
+    """A parser failure that is not a syntax error: nesting or digit limits."""
+    if isinstance(exc, RecursionError):
+        return SeedFormatError(
+            f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep",
+            fix="Flatten the data: seed rows are objects a few levels deep.",
+        )
+    message = str(exc)
+    if "digits" in message or "integer string conversion" in message:
+        return SeedFormatError(
+            f"{where}: a number has more digits than Python converts (over "
+            f"{getattr(sys, 'get_int_max_str_digits', lambda: 4300)()} digits)",
+            fix='Store very long numbers as strings ("123…").',
+        )
+    return SeedFormatError(f"{where}: cannot parse JSON ({message})", fix="Fix the JSON value.")
+
+
+def _too_deep(text: str) -> bool:
+    """True if brackets outside strings nest deeper than ``MAX_JSON_DEPTH``.
+
+    The bracket count (C speed) settles almost every line; only text with more brackets
+    than the limit is scanned character by character.
+    """
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def nested_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True if a parsed value nests containers deeper than ``limit`` (iterative walk)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend(
+            (child, depth + 1) for child in children if isinstance(child, (dict, list, tuple))
+        )
+    return False
+
+
+def _loads(text: str, where: str, *, prescan: bool = True) -> Any:
+    """``json.loads`` with duplicate keys refused and depth/digit failures named."""
+    if prescan and _too_deep(text):
+        raise _json_problem(where, RecursionError())
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise _duplicate_error(where, exc.key) from None
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as exc:
+        raise _json_problem(where, exc) from None
+
+
 def _physical_lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, decoded line)`` for every physical line, checking UTF-8 as it goes."""
-    with open(path, "rb") as fh:
+    with open_seed_file(path) as fh:
         offset = 0
-        for lineno, raw in enumerate(fh, 1):
+        for lineno, raw in enumerate(_lines(fh, path), 1):
             if lineno == 1:
                 if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                     raise SeedFormatError(
@@ -107,9 +227,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not stripped:
             continue
         try:
-            value = json.loads(stripped, object_pairs_hook=_unique_keys)
-        except _DuplicateKey as exc:
-            raise _duplicate_error(f"{path}: line {lineno}", exc.key) from None
+            value = _loads(stripped, f"{path}: line {lineno}")
         except json.JSONDecodeError as exc:
             indent = len(text) - len(text.lstrip())
             hint = _truncation_hint(stripped, exc.pos, exc.msg) if not text.endswith("\n") else ""
@@ -136,7 +254,14 @@ def read_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     A JSON document has to be parsed whole, so it is read into memory; use JSONL or
     Parquet for large seed sets.
     """
-    data = path.read_bytes()
+    with open_seed_file(path) as fh:
+        data = fh.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise SeedFormatError(
+            f"{path} is larger than {MAX_JSON_BYTES:,} bytes, too large to parse as one JSON "
+            "document",
+            fix="Write the rows as JSON Lines (.jsonl) or Parquet, which are read row by row.",
+        )
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise SeedFormatError(
             f"{path} is UTF-16 encoded, not UTF-8", fix=_REENCODE.replace("latin1", "utf-16")
@@ -153,9 +278,7 @@ def read_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             fix=_REENCODE,
         ) from None
     try:
-        doc = json.loads(text, object_pairs_hook=_unique_keys)
-    except _DuplicateKey as exc:
-        raise _duplicate_error(str(path), exc.key) from None
+        doc = _loads(text, str(path), prescan=False)  # rows are checked below
     except json.JSONDecodeError as exc:
         raise SeedFormatError(
             f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})"
@@ -172,6 +295,8 @@ def read_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             ):
                 doc = inner
         if isinstance(doc, dict):
+            if nested_too_deep(doc):
+                raise _json_problem(f"{path}: row 1", RecursionError())
             yield 1, doc
             return
     if not isinstance(doc, list):
@@ -185,6 +310,8 @@ def read_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 f"{path}: row {number} of the array is {_kind(item)}, not an object",
                 fix="Every element of the array must be an object {...}.",
             )
+        if nested_too_deep(item):
+            raise _json_problem(f"{path}: row {number}", RecursionError())
         yield number, item
 
 

@@ -83,6 +83,15 @@ def _cap_bound(size: int) -> None:
         )
 
 
+def _tick() -> None:
+    """Check the running render's deadline (a no-op outside a render)."""
+    from .guards import current_state
+
+    state = current_state()
+    if state is not None:
+        state.tick()
+
+
 def _rng() -> Any:
     from .guards import current_rng
 
@@ -186,18 +195,23 @@ def keywords(text: Any, n: int = 5) -> list[str]:
     return ranked[: max(n, 0)]
 
 
+# Every rule runs in linear time on any input (seed text may be hostile): a character
+# class never includes the delimiter that ends it, so a run of openers with no closer
+# (`[[[[`, `*****`, ` *a *a *a`) is scanned once, not once per opener.
 _MD_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL), r"\1"),  # fenced code -> its text
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images -> alt text
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # links -> text
-    (re.compile(r"<[^>\n]{1,200}>"), ""),  # inline html tags
-    (re.compile(r"^\s{0,3}#{1,6}\s*", re.MULTILINE), ""),  # headings
-    (re.compile(r"^\s{0,3}>\s?", re.MULTILINE), ""),  # block quotes
-    (re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+", re.MULTILINE), ""),  # list markers
-    (re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$", re.MULTILINE), ""),  # rules
-    (re.compile(r"(\*\*|__)(.+?)\1"), r"\2"),  # bold
-    (re.compile(r"(?<![\w*])([*_])(?!\s)(.+?)(?<!\s)\1(?![\w*])"), r"\2"),  # italics
-    (re.compile(r"~~(.+?)~~"), r"\1"),  # strike-through
+    (re.compile(r"```[^`\n]*\n(.*?)```", re.DOTALL), r"\1"),  # fenced code -> its text
+    (re.compile(r"!\[([^\[\]\n]*)\]\([^()\n]*\)"), r"\1"),  # images -> alt text
+    (re.compile(r"\[([^\[\]\n]+)\]\([^()\n]*\)"), r"\1"),  # links -> text
+    (re.compile(r"<[^<>\n]{1,200}>"), ""),  # inline html tags
+    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]*", re.MULTILINE), ""),  # headings
+    (re.compile(r"^[ \t]{0,3}>[ \t]?", re.MULTILINE), ""),  # block quotes
+    (re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+", re.MULTILINE), ""),  # list markers
+    (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.MULTILINE), ""),  # rules
+    (re.compile(r"\*\*([^*\n]+)\*\*"), r"\1"),  # bold
+    (re.compile(r"__([^_\n]+)__"), r"\1"),
+    (re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])"), r"\1"),  # italics
+    (re.compile(r"(?<![\w_])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w_])"), r"\1"),
+    (re.compile(r"~~([^~\n]+)~~"), r"\1"),  # strike-through
     (re.compile(r"`([^`]+)`"), r"\1"),  # inline code
     (re.compile(r"\n{3,}"), "\n\n"),
 )
@@ -212,6 +226,7 @@ def strip_markdown(text: Any) -> str:
     out = str(text)
     for pattern, repl in _MD_RULES:
         out = pattern.sub(repl, out)
+        _tick()  # a long input stops at the render's deadline between rules
     return out.strip()
 
 

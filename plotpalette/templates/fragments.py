@@ -10,13 +10,14 @@ built-in fragments shipped in the package are available.
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import BaseLoader, TemplateNotFound
 
 from ..errors import TemplateError, TemplateNotFoundError
-from .model import Template, parse_template
+from .model import NAME_PATTERN, Template, parse_template
 
 if TYPE_CHECKING:
     from .library import TemplateLibrary
@@ -25,8 +26,25 @@ __all__ = ["FragmentLoader", "builtin_templates", "resolve_fragment", "split_ref
 
 
 def split_ref(ref: str) -> tuple[str, int | None]:
-    """``"name@3"`` -> ``("name", 3)``; ``"name"`` -> ``("name", None)``."""
+    """``"name@3"`` -> ``("name", 3)``; ``"name"`` -> ``("name", None)``.
+
+    A name that cannot be a template name (path separators, ``..``, control or encoded
+    characters) is refused here, before anything is looked up, as an unknown template.
+    """
+    if not isinstance(ref, str):
+        raise TemplateNotFoundError(
+            f"a template reference must be text, got {type(ref).__name__}",
+            fix="Write name or name@version, e.g. question_answer@2.",
+        )
     name, at, version = ref.strip().partition("@")
+    if not re.fullmatch(NAME_PATTERN, name):
+        shown = ref if len(ref) <= 80 else ref[:80] + "…"
+        raise TemplateNotFoundError(
+            f"unknown fragment or template {shown!r}: names are 1-64 lower-case letters, "
+            "digits, '_', '.' and '-', starting with a letter or digit (no paths)",
+            fix="Use the name shown by `plotpalette template list`, e.g. poem_context or "
+            "poem_context@2.",
+        )
     if not at:
         return name, None
     if not version.isdigit() or int(version) < 1:

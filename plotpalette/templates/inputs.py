@@ -17,6 +17,7 @@ from jinja2 import nodes
 
 from ..errors import TemplateError
 from .input_schema import InputField, InputSchema, lookup_path
+from .render_context import RESERVED_NAMES
 from .syntax import parse_expression, parse_text, strip_expression
 
 if TYPE_CHECKING:
@@ -25,29 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["InputField", "InputSchema", "infer_inputs", "lookup_path"]
 
-# Names every template sees that do not come from the seed row.
-_BUILTIN_NAMES = frozenset(
-    {
-        "steps",
-        "record_index",
-        "loop",
-        "range",
-        "dict",
-        "cycler",
-        "joiner",
-        "namespace",
-        "caller",
-        "varargs",
-        "kwargs",
-        "self",
-        "true",
-        "false",
-        "none",
-        "True",
-        "False",
-        "None",
-    }
-)
+# Names every template sees that do not come from the seed row (``seed`` itself is
+# handled as the row's root below).
+_BUILTIN_NAMES = (RESERVED_NAMES - {"seed"}) | {"true", "false", "none", "True", "False", "None"}
 _LIST_FILTERS = frozenset(
     {
         "join",
@@ -136,7 +117,7 @@ class _Visitor:
         self.max_depth = max_depth
         self.included: set[str] = set()
 
-    def _chain(self, node: nodes.Expr) -> tuple[nodes.Expr, list[str]]:
+    def _chain(self, node: nodes.Node) -> tuple[nodes.Node, list[str]]:
         parts: list[str] = []
         while True:
             if isinstance(node, nodes.Getattr):
@@ -152,7 +133,7 @@ class _Visitor:
             else:
                 return node, parts[::-1]
 
-    def _path(self, node: nodes.Expr, scope: dict[str, Any]) -> tuple[Any, str] | None:
+    def _path(self, node: nodes.Node, scope: dict[str, Any]) -> tuple[Any, str] | None:
         """(collector, path) for a seed path expression, else None."""
         base, parts = self._chain(node)
         if not isinstance(base, nodes.Name) or base.ctx != "load":
@@ -166,7 +147,7 @@ class _Visitor:
             return (scope["__root__"], ".".join(parts)) if parts else None
         return scope["__root__"], ".".join([base.name, *parts])
 
-    def _guards(self, test: nodes.Expr, scope: dict[str, Any]) -> set[str]:
+    def _guards(self, test: nodes.Node, scope: dict[str, Any]) -> set[str]:
         if isinstance(test, nodes.Not):
             return self._guards(test.node, scope)
         if isinstance(test, (nodes.And, nodes.Or)):
@@ -296,16 +277,16 @@ class _Visitor:
         elif isinstance(node, nodes.Import):
             scope[node.target] = None
         elif isinstance(node, nodes.FromImport):
-            for name in node.names:
-                scope[name if isinstance(name, str) else name[1]] = None
+            for item in node.names:
+                scope[item if isinstance(item, str) else item[1]] = None
         elif isinstance(node, nodes.Output):
             for child in node.nodes:
                 self.expr(child, scope, guarded)
         elif isinstance(node, nodes.Expr):
             self.expr(node, scope, guarded)
         else:
-            for child in node.iter_child_nodes():
-                self.stmt(child, scope, guarded, depth)
+            for sub in node.iter_child_nodes():
+                self.stmt(sub, scope, guarded, depth)
 
     def _include(
         self, node: nodes.Include, scope: dict[str, Any], guarded: frozenset[str], depth: int

@@ -29,6 +29,7 @@ from ..errors import (
 )
 from .fragments import builtin_templates, split_ref
 from .model import Template, parse_template
+from .yaml_io import read_template_file
 
 __all__ = ["TemplateLibrary", "VersionInfo"]
 
@@ -194,11 +195,7 @@ class TemplateLibrary:
     def import_file(self, path: str | Path, *, message: str = "") -> Template:
         """Read a YAML file and save it (any ``version:`` in the file is ignored)."""
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise TemplateNotFoundError(f"cannot read {path}: {exc.strerror}") from None
-        tpl = parse_template(data, source=str(path))
+        tpl = parse_template(read_template_file(path), source=str(path))
         return self.save(tpl, message=message or f"imported from {path.name}")
 
     def export(self, ref: str, path: str | Path) -> Path:

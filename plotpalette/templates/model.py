@@ -15,11 +15,26 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ..errors import TemplateFormatError
+from ..errors import TemplateFormatError, TemplateSecurityError
 from .limits import DEFAULT_LIMITS, Limits
-from .syntax import parse_expression, parse_text, step_references, strip_expression
+from .model_checks import (
+    LimitProblem,
+    Problem,
+    expr_problems,
+    external_refs,
+    model_problems,
+    text_problems,
+)
 from .yaml_io import dump_yaml, format_path, load_yaml
 
 __all__ = ["TIERS", "InputSpec", "Step", "Template", "parse_template", "template_json_schema"]
@@ -56,9 +71,9 @@ class Step(BaseModel):
     description: str = ""
     system: str | None = Field(None, description="system prompt (Jinja)")
     prompt: str = Field(min_length=1, description="user prompt (Jinja)")
-    max_tokens: int = Field(512, ge=1, le=64_000)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: StrictInt = Field(512, ge=1, le=64_000)
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     stop: list[str] = Field(default_factory=list, max_length=8)
     when: str | None = Field(None, description="Jinja expression; the step runs when true")
     fallback: list[str] = Field(default_factory=list, description="models tried in order")
@@ -66,6 +81,14 @@ class Step(BaseModel):
     json_schema: dict[str, Any] | None = Field(
         None, description="JSON Schema the output must match (format: json)"
     )
+
+    @field_validator("temperature", "top_p", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        # pydantic would read `true` as 1.0; a boolean is never a sampling parameter
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
 
 
 class Template(BaseModel):
@@ -92,6 +115,8 @@ class Template(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Template:
         problems = _semantic_problems(self)
+        if any(isinstance(m, LimitProblem) for _, m, _ in problems):
+            raise LimitProblems(problems)
         if problems:
             raise _Problems(problems)
         return self
@@ -130,7 +155,9 @@ class Template(BaseModel):
         return dump_yaml(self.canonical())
 
 
-Problem = tuple[tuple[str | int, ...], str, int | None]  # path, message, line in the text
+def _problem_text(problems: list[Problem]) -> str:
+    text = "; ".join(f"{format_path(p)}{f', line {n}' if n else ''}: {m}" for p, m, n in problems)
+    return f"invalid template: {text}"
 
 
 class _Problems(TemplateFormatError):
@@ -138,10 +165,15 @@ class _Problems(TemplateFormatError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        text = "; ".join(
-            f"{format_path(p)}{f', line {n}' if n else ''}: {m}" for p, m, n in problems
-        )
-        super().__init__(f"invalid template: {text}")
+        super().__init__(_problem_text(problems))
+
+
+class LimitProblems(TemplateSecurityError):
+    """Like :class:`_Problems`, when one of them is a size or nesting limit."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(_problem_text(problems))
 
 
 def _semantic_problems(tpl: Template) -> list[Problem]:
@@ -153,16 +185,12 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
                     ((key,), "a fragment has only name, description and fragment", None)
                 )
         if not problems:
-            problems.extend(_text_problems(tpl.fragment, ("fragment",), "fragment", set()))
+            where = f"fragment {tpl.name!r}"
+            problems.extend(text_problems(tpl.fragment, ("fragment",), where, set()))
         return problems
     if not tpl.steps:
         return [(("steps",), "a template needs at least one step (or a `fragment` text)", None)]
-    for alias, target in tpl.models.items():
-        if alias in TIERS:
-            msg = f"{alias!r} is a tier; choose another alias"
-            problems.append((("models", alias), msg, None))
-        if not target.strip():
-            problems.append((("models", alias), "empty model id", None))
+    problems.extend(model_problems(tpl, TIERS))
     seen: dict[str, int] = {}
     for i, step in enumerate(tpl.steps):
         if step.id in seen:
@@ -173,14 +201,18 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
             text = getattr(step, field)
             if text is not None:
                 where = f"step {step.id!r} {field}"
-                problems.extend(_text_problems(text, ("steps", i, field), where, earlier, tpl))
+                problems.extend(text_problems(text, ("steps", i, field), where, earlier, tpl))
         if step.when is not None:
             problems.extend(
-                _expr_problems(
+                expr_problems(
                     step.when, ("steps", i, "when"), f"step {step.id!r} when", earlier, tpl
                 )
             )
         if step.json_schema is not None:
+            problems.extend(
+                (("steps", i, "json_schema", *where), msg, None)
+                for where, msg in external_refs(step.json_schema)
+            )
             if step.format != "json":
                 problems.append((("steps", i, "json_schema"), "needs `format: json`", None))
             # Imported here: jsonschema's format checkers take ~1 s to import, and most
@@ -198,51 +230,9 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
         if not re.match(COLUMN_PATTERN, column):
             problems.append((("output", column), "column names are letters, digits, _ . -", None))
         problems.extend(
-            _text_problems(expr, ("output", column), f"output {column!r}", set(seen), tpl)
+            text_problems(expr, ("output", column), f"output {column!r}", set(seen), tpl)
         )
     return problems
-
-
-def _ref_problems(
-    tree: Any, path: tuple[str | int, ...], earlier: set[str], tpl: Template | None
-) -> list[Problem]:
-    out = []
-    ids = [s.id for s in tpl.steps] if tpl else []
-    for ref, line in step_references(tree):
-        if ref in earlier or ref in ("items", "keys", "values", "get"):
-            continue
-        if ref in ids:
-            msg = f"uses steps.{ref}, which runs later; move it before this step"
-        else:
-            close = difflib.get_close_matches(ref, ids, n=1)
-            hint = f", did you mean {close[0]}?" if close else ""
-            msg = f"steps.{ref} is not a step of this template{hint}"
-        out.append((path, msg, line))
-    return out
-
-
-def _text_problems(
-    text: str,
-    path: tuple[str | int, ...],
-    where: str,
-    earlier: set[str],
-    tpl: Template | None = None,
-) -> list[Problem]:
-    try:
-        tree = parse_text(text, where=where)
-    except TemplateFormatError as exc:
-        return [(path, exc.message.split(": ", 1)[-1], getattr(exc, "text_line", None))]
-    return _ref_problems(tree, path, earlier, tpl)
-
-
-def _expr_problems(
-    text: str, path: tuple[str | int, ...], where: str, earlier: set[str], tpl: Template
-) -> list[Problem]:
-    try:
-        tree = parse_expression(strip_expression(text), where=where)
-    except TemplateFormatError as exc:
-        return [(path, exc.message.split(": ", 1)[-1], getattr(exc, "text_line", None))]
-    return _ref_problems(tree, path, earlier, tpl)
 
 
 # -- parsing ----------------------------------------------------------------------------
@@ -269,7 +259,7 @@ def _fields_for(parent: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
@@ -312,7 +302,9 @@ def _describe(error: dict[str, Any]) -> str:
                 shown = int(number) if number.is_integer() else number
                 extra += f" is text in YAML; write {shown})"
         return f"expected {want}, got {got}{extra}"
-    return error["msg"]
+    if kind == "finite_number":
+        return f"expected a finite number, got {error.get('input')!r}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def parse_template(
@@ -336,16 +328,19 @@ def parse_template(
         return f"{format_path(path)} (line {line})" if line else format_path(path)
 
     data.pop("version", None)  # versions belong to the library, never to a file
+    error: type[TemplateFormatError] | type[TemplateSecurityError] = TemplateFormatError
     try:
         return Template.model_validate(data)
-    except _Problems as exc:
+    except (_Problems, LimitProblems) as exc:
         items = [f"{at(p, n)}: {m}" for p, m, n in exc.problems]
+        if isinstance(exc, LimitProblems):
+            error = TemplateSecurityError
     except ValidationError as exc:
         items = [f"{at(tuple(e['loc']))}: {_describe(e)}" for e in exc.errors()]
     name = data.get("name") if isinstance(data.get("name"), str) else None
     head = f"{source}" + (f" (template {name!r})" if name else "")
     plural = "1 problem" if len(items) == 1 else f"{len(items)} problems"
-    raise TemplateFormatError(
+    raise error(
         f"{head}: {plural}:\n  " + "\n  ".join(items),
         fix="Correct the listed keys; the template format reference lists every key.",
     )

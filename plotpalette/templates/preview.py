@@ -1,15 +1,17 @@
 """Preview (dry run): render every step for sample rows, count tokens, estimate cost.
 
-Without a backend nothing is called: each step's output is a clearly marked placeholder
+By default nothing is called: each step's output is a clearly marked placeholder
 (``⟨output of step 'ask'⟩``; for JSON steps an object shaped by the step's schema), so
-later prompts show where earlier answers go. Token counts come from the backend's
-``count_tokens`` when one is passed, else from the project's documented approximation
-(:func:`plotpalette.llm.tokens.approx_tokens`). The cost shown is a *worst case*: every
+later prompts show where earlier answers go. Token counts come from the project's
+documented approximation (:func:`plotpalette.llm.tokens.approx_tokens`); a preview with
+a model shows the usage the model reported. The cost shown is a *worst case*: every
 input token plus ``max_tokens`` output tokens per call, and each reference to an
-earlier step counted at that step's ``max_tokens``. With a real backend the steps are
-actually called (through asyncio) and the real cost from reported usage is shown too.
+earlier step counted at that step's ``max_tokens``. With ``call_model=True`` (or a
+``backend``) the steps are really called — as a small job charged to ``budget_usd``, so
+every call goes through the budget governor and the cost ledger
+(:mod:`plotpalette.templates.preview_paid`) — and the real cost is shown too.
 
-Without a backend, tiers and ids resolve for the *configured* backend
+Without a model call, tiers and ids resolve for the *configured* backend
 (:func:`plotpalette.llm.tiers.resolve_model_id`, by name only — nothing is loaded): under
 ``local`` every step shows ``local/smollm2-135m-instruct`` at $0, under ``bedrock`` the
 tier's Bedrock id at its price.
@@ -21,7 +23,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .._sync import run_sync
 from ..errors import PricingError
 from .model import Template, parse_template
 from .render import Renderer
@@ -84,6 +85,8 @@ class PreviewResult:
     price_table: str | None
     notes: list[str] = field(default_factory=list)
     backend: str = ""  # the backend whose model ids and prices are shown
+    job_id: str | None = None  # the job a preview with a model was charged to
+    spent_usd: float | None = None  # what that job spent (from its ledger)
 
     @property
     def cost_per_record(self) -> float | None:
@@ -108,6 +111,8 @@ class PreviewResult:
             "cost_per_record_usd": self.cost_per_record,
             "cost_for_records_usd": self.cost_for_records,
             "notes": self.notes,
+            "job_id": self.job_id,
+            "spent_usd": self.spent_usd,
             "rows": [{**asdict(r), "worst_case_usd": r.worst_case_usd} for r in self.rows],
         }
 
@@ -180,18 +185,27 @@ def preview(
     library: Any = None,
     rng_seed: int = 0,
     backend_name: str | None = None,
+    call_model: bool = False,
+    budget_usd: float | None = None,
+    workspace: Any = None,
 ) -> PreviewResult:
     """Render every step of ``template`` for ``rows`` and estimate tokens and cost.
 
     ``template`` is a :class:`Template`, YAML text, or a library reference
     (``"question_answer"``, ``"question_answer@2"``) looked up in ``library`` (default:
     the configured workspace's library); ``rows`` a list of dicts or any
-    object with ``.rows`` (a SeedSet). ``backend`` (optional) makes real calls;
-    ``settings`` defaults to :meth:`Settings.load`; ``prices`` to the bundled
-    :class:`~plotpalette.llm.PriceTable` with ``settings.price_overrides``. Models
-    resolve through ``backend.resolve_model`` when a backend is passed, else for the
-    backend named ``backend_name`` (default ``settings.backend``) with
-    ``settings.tiers``. ``records`` is the job size the total cost is estimated for.
+    object with ``.rows`` (a SeedSet). ``settings`` defaults to :meth:`Settings.load`;
+    ``prices`` to the bundled :class:`~plotpalette.llm.PriceTable` with
+    ``settings.price_overrides``. Models resolve for the backend named ``backend_name``
+    (default ``settings.backend``) with ``settings.tiers``. ``records`` is the job size
+    the total cost is estimated for.
+
+    ``call_model=True`` (or passing a ``backend``) really calls the models: the rows run
+    as a small job in ``workspace`` (default: the library's, else the configured one)
+    with ``budget_usd`` as its budget, which is required. Every call is reserved and
+    settled by the budget governor and recorded in the job's ledger; the result carries
+    ``job_id`` and ``spent_usd``. ``backend`` defaults to the configured one — pass one
+    to reuse its client across previews.
     """
     from ..llm.tiers import KNOWN_BACKENDS, resolve_model_id
 
@@ -208,7 +222,7 @@ def preview(
         tpl = parse_template(template)
     seed_rows = list(getattr(rows, "rows", rows))
     renderer = Renderer(tpl, library)
-    if settings is None and (backend is None or prices is None):
+    if settings is None:
         from ..config import Settings
 
         settings = Settings.load()
@@ -216,38 +230,46 @@ def preview(
         from ..llm import PriceTable
 
         prices = PriceTable.load(getattr(settings, "price_overrides", None))
+    if call_model or backend is not None:
+        from .preview_paid import paid_preview
+
+        if backend is None:
+            from ..llm import make_backend
+
+            backend = make_backend(settings)
+        return paid_preview(  # type: ignore[no-any-return]
+            tpl,
+            seed_rows,
+            budget_usd=budget_usd,
+            backend=backend,
+            workspace=workspace,
+            library=library,
+            settings=settings,
+            prices=prices,
+            records=records,
+            rng_seed=rng_seed,
+        )
     notes: list[str] = []
-    if backend is not None:
-        name = str(backend.name)
-        resolve = backend.resolve_model
-    else:
-        name = backend_name or settings.backend
-        tiers = getattr(settings, "tiers", None)
+    name = backend_name or settings.backend
+    tiers = getattr(settings, "tiers", None)
 
-        def resolve(model: str) -> str:
-            return resolve_model_id(model, name, tiers)
+    def resolve(model: str) -> str:
+        return resolve_model_id(model, name, tiers)
 
-        if name not in KNOWN_BACKENDS:  # fail once here, not once per row
-            from ..errors import ConfigError
+    if name not in KNOWN_BACKENDS:  # fail once here, not once per row
+        from ..errors import ConfigError
 
-            raise ConfigError(
-                f"preview: unknown backend {name!r}",
-                fix=f"Use one of: {', '.join(KNOWN_BACKENDS)}.",
-            )
+        raise ConfigError(
+            f"preview: unknown backend {name!r}",
+            fix=f"Use one of: {', '.join(KNOWN_BACKENDS)}.",
+        )
     result = PreviewResult(
-        tpl.ref,
-        [],
-        records,
-        f"backend {backend.name}" if backend else "approximation",
-        getattr(prices, "version", None),
-        notes,
-        name,
+        tpl.ref, [], records, "approximation", getattr(prices, "version", None), notes, name
     )
-    result.rows = run_sync(
-        _preview_rows(renderer, seed_rows, backend, resolve, prices, rng_seed, notes)
+    result.rows = _preview_rows(renderer, seed_rows, resolve, prices, rng_seed, notes)
+    notes.append(
+        "outputs are placeholders; pass call_model=True with budget_usd= to call real models"
     )
-    if backend is None:
-        notes.append("outputs are placeholders; pass backend= to call real models")
     if name == "local":
         notes.append(
             "backend local: every step runs on the embedded local model at $0; "
@@ -256,10 +278,9 @@ def preview(
     return result
 
 
-async def _preview_rows(
+def _preview_rows(
     renderer: Renderer,
     rows: list[Any],
-    backend: Any,
     resolve: Any,
     prices: Any,
     rng_seed: int,
@@ -274,9 +295,6 @@ async def _preview_rows(
     def model_id(step_id: str) -> str:
         return str(resolve(renderer.model_for(step_id)))
 
-    def count(text: str, model: str) -> int:
-        return int(backend.count_tokens(text, model)) if backend else approx_tokens(text)
-
     out_rows: list[PreviewRow] = []
     for index, row in enumerate(rows):
         steps: list[PreviewStep] = []
@@ -288,7 +306,7 @@ async def _preview_rows(
                 mid = model_id(step.id)
                 condition = "none"
                 if step.when:
-                    if backend is None and refs[step.id][1]:
+                    if refs[step.id][1]:
                         condition = "unknown (depends on step outputs)"
                     else:
                         run = renderer.should_run(step.id, ctx)
@@ -315,7 +333,7 @@ async def _preview_rows(
                             continue
                 rendered = renderer.render_step(step.id, ctx)
                 text = "\n".join(t for t in (rendered.system, rendered.prompt) if t)
-                tokens = count(text, mid)
+                tokens = approx_tokens(text)
                 expand = sum(max_out.get(r, 0) for r in refs[step.id][0])
                 ps = PreviewStep(
                     step.id,
@@ -340,26 +358,11 @@ async def _preview_rows(
                     ps.note = exc.message
                     if exc.message not in notes:
                         notes.append(exc.message)
-                if backend is not None:
-                    response = await backend.generate(rendered.request(mid))
-                    ps.output, ps.generated = response.text, True
-                    try:
-                        ps.actual_usd = prices.cost(response.model, response.usage)
-                    except PricingError as exc:
-                        ps.note = exc.message
-                    renderer.record_step_output(
-                        ctx, step.id, response.text, response.parsed_json, model=response.model
-                    )
-                else:
-                    value = (
-                        _placeholder_value(step.id, step.json_schema)
-                        if step.format == "json"
-                        else None
-                    )
-                    ps.output = (
-                        json.dumps(value, ensure_ascii=False) if value else placeholder(step.id)
-                    )
-                    renderer.record_step_output(ctx, step.id, ps.output, value, model=mid)
+                value = (
+                    _placeholder_value(step.id, step.json_schema) if step.format == "json" else None
+                )
+                ps.output = json.dumps(value, ensure_ascii=False) if value else placeholder(step.id)
+                renderer.record_step_output(ctx, step.id, ps.output, value, model=mid)
                 steps.append(ps)
             preview_row.outputs = renderer.map_output(ctx)
         except Exception as exc:  # shown per row; other rows still preview

@@ -15,7 +15,30 @@ from typing import Any
 
 from .render_support import StepOutput
 
-__all__ = ["RenderContext"]
+__all__ = ["RESERVED_NAMES", "RenderContext"]
+
+# Names a template sees that do not come from the seed row: the render's own variables,
+# Jinja's helpers and the names its compiler binds. A seed field with one of these
+# names does not replace it (that would break `range(3)` with a confusing TypeError);
+# it is read as ``seed.<name>`` (``seed.range``, ``seed['namespace']``) instead.
+RESERVED_NAMES = frozenset(
+    {
+        "seed",
+        "steps",
+        "record_index",
+        "range",
+        "dict",
+        "cycler",
+        "joiner",
+        "namespace",
+        "lipsum",
+        "loop",
+        "self",
+        "caller",
+        "varargs",
+        "kwargs",
+    }
+)
 
 
 @dataclass
@@ -29,9 +52,15 @@ class RenderContext:
     _vars: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def variables(self) -> dict[str, Any]:
-        """What templates see: the seed's fields, plus ``seed``, ``steps``, ``record_index``."""
+        """What templates see: the seed's fields, plus ``seed``, ``steps``, ``record_index``.
+
+        Fields named like a template helper (:data:`RESERVED_NAMES`) are only under
+        ``seed`` (``seed.range``); the helper keeps its name."""
+        fields = self.seed
+        if not RESERVED_NAMES.isdisjoint(fields):
+            fields = {k: v for k, v in fields.items() if k not in RESERVED_NAMES}
         return {
-            **self.seed,
+            **fields,
             "seed": self.seed,
             "steps": self.steps,
             "record_index": self.record_index,

@@ -6,10 +6,12 @@ error names the step, the part and the line, found in Jinja's rewritten tracebac
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from jinja2 import TemplateNotFound
 from jinja2.exceptions import UndefinedError
+from jinja2.runtime import Undefined
 from jinja2.sandbox import SecurityError
 
 from ..errors import TemplateError, TemplateRenderError, TemplateSecurityError
@@ -63,20 +65,26 @@ def parse_json_output(text: str) -> Any:
         body = body.strip("`").partition("\n")[2] if "\n" in body else body.strip("`")
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed, or nested too deep
         return None
 
 
 def column_value(value: Any, where: str) -> Any:
     if isinstance(value, StepOutput):
         return value.output
+    if isinstance(value, Undefined):
+        raise TemplateRenderError(
+            f"{where}: {_undefined_name(value)!r} is undefined",
+            fix="Give the seed row this field, guard it with {% if ... %}, or use |default(...).",
+        )
     if value is None or isinstance(value, (str, int, float, bool)):
         return value.strip() if isinstance(value, str) else value
     try:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
         raise TemplateRenderError(
-            f"{where}: value of type {type(value).__name__} cannot be stored in a column"
+            f"{where}: a value of type {type(value).__name__} cannot be stored in a column",
+            fix="Map the column to text, a number, a list or a mapping.",
         ) from None
 
 
@@ -105,7 +113,7 @@ def translate_error(exc: BaseException, where: str) -> TemplateError:
         return TemplateSecurityError(f"{loc}: {type(exc).__name__} (runaway recursion or size)")
     if isinstance(exc, UndefinedError):
         return TemplateRenderError(
-            f"{loc}: {exc.message}",
+            f"{loc}: {_plain_undefined(exc.message or '')}",
             fix="Give the seed row this field, guard it with {% if ... %}, or use |default(...).",
         )
     if isinstance(exc, TemplateNotFound):
@@ -113,7 +121,54 @@ def translate_error(exc: BaseException, where: str) -> TemplateError:
             f"{loc}: fragment {exc.name!r} not found: {exc.message}",
             fix="Save the fragment in the library or fix its name.",
         )
-    return TemplateRenderError(f"{loc}: {type(exc).__name__}: {exc}")
+    return TemplateRenderError(f"{loc}: {_plain_error(exc)}", fix=_FIXES.get(type(exc)))
+
+
+# Python's exception names mean nothing to a template author: say what happened.
+_PLAIN = {
+    ZeroDivisionError: "division by zero",
+    TypeError: "a value of the wrong type was used",
+    ValueError: "a bad value was used",
+    KeyError: "a missing key was used",
+    IndexError: "an item past the end of a list was used",
+    OverflowError: "a number too large to compute",
+    AttributeError: "a missing attribute was used",
+}
+_FIXES = {
+    ZeroDivisionError: "Guard the division, e.g. {% if n %}{{ total / n }}{% endif %}.",
+    TypeError: "Check the types on that line (text vs number vs list); filters such as "
+    "|int, |string and |join convert.",
+    ValueError: "Check the values passed to filters on that line.",
+}
+
+
+def _plain_error(exc: BaseException) -> str:
+    for kind, words in _PLAIN.items():
+        if isinstance(exc, kind):
+            detail = str(exc).strip()
+            return f"{words} ({detail})" if detail and detail != words else words
+    return f"the template failed ({exc})" if str(exc) else "the template failed"
+
+
+_UNDEFINED_ATTR = re.compile(r"'[\w.]*Undefined object' has no attribute '([^']*)'")
+
+
+def _plain_undefined(message: str) -> str:
+    """Jinja words an attribute of a missing value as "'PromptUndefined object' has no
+    attribute 'x'", and names objects by module path ('jinja2.runtime.Macro object'):
+    the user needs to hear which name is missing, not our class names."""
+    message = _UNDEFINED_ATTR.sub(
+        lambda m: f"a missing value's {m.group(1)!r} is undefined", message
+    )
+    return _MODULE_PATH.sub(r"'\1 object'", message)
+
+
+_MODULE_PATH = re.compile(r"'(?:\w+\.)+(\w+) object'")
+
+
+def _undefined_name(value: Undefined) -> str:
+    name = getattr(value, "_undefined_name", None)
+    return str(name) if name else "a value"
 
 
 # -- the fast path ------------------------------------------------------------------------

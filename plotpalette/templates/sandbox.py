@@ -30,9 +30,9 @@ from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, SecurityError
 
 from ..errors import TemplateRenderError, TemplateSecurityError
+from .checked_filters import CHECKED_FILTERS, size_checked_filters
 from .filters import PROMPT_FILTERS
 from .guards import (
-    CHECKED_FILTERS,
     LOOP_GUARD,
     check_binop,
     check_expanded_size,
@@ -40,7 +40,6 @@ from .guards import (
     check_str_method,
     current_state,
     limit_error,
-    size_checked_filters,
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .syntax import JINJA_OPTIONS
@@ -65,6 +64,13 @@ _SAFE_METHODS: tuple[tuple[type, frozenset[str]], ...] = (
     ),  # type: ignore[dict-item]
     ((int, float), frozenset({"bit_length", "is_integer", "as_integer_ratio"})),  # type: ignore
 )
+
+
+def _no_lipsum(*args: Any, **kwargs: Any) -> str:
+    raise TemplateSecurityError(
+        "lipsum() is not available in prompt templates (it generates unbounded filler text)",
+        fix="Write the placeholder text yourself, or draw it from a seed field.",
+    )
 
 
 # -- undefined --------------------------------------------------------------------------
@@ -138,7 +144,7 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
             **kwargs,
         )
         self.limits = limits
-        self.globals.pop("lipsum", None)
+        self.globals["lipsum"] = _no_lipsum  # named, so the error says why it is missing
         self.globals["range"] = self._range
         self.filters.pop("urlize", None)
         self.filters.update(PROMPT_FILTERS)
@@ -243,6 +249,13 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
         """Every ``{{ }}`` value passes here (inside macros and ``set`` blocks too)."""
         if isinstance(value, Undefined):
             return value  # str() raises the strict undefined error with its name
+        if callable(value) and not isinstance(value, Undefined):
+            name = getattr(value, "__name__", "").lstrip("_")
+            raise TemplateRenderError(
+                f"an expression rendered a function ({name or 'a helper'}), not text",
+                fix="Call it with (...), or, for a seed field named like a template helper "
+                "(range, dict, namespace, cycler, joiner, loop, ...), write seed.<name>.",
+            )
         if value is None:
             raise TemplateRenderError(
                 "an expression rendered None (a null seed field?)",

@@ -102,10 +102,10 @@ def step_references(tree: nodes.Node) -> Iterator[tuple[str, int]]:
 
 
 def constant_includes(tree: nodes.Node) -> Iterator[tuple[str, int, str]]:
-    """Yield ``(name, line, kind)`` for includes/imports whose name is a constant."""
-    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport)):
+    """Yield ``(name, line, kind)`` for includes/imports/extends whose name is a constant."""
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
         target = node.template
-        kind = "include" if isinstance(node, nodes.Include) else "import"
+        kind = {nodes.Include: "include", nodes.Extends: "extends"}.get(type(node), "import")
         if isinstance(target, nodes.Const) and isinstance(target.value, str):
             yield target.value, node.lineno, kind
         elif isinstance(target, (nodes.List, nodes.Tuple)):

@@ -10,6 +10,8 @@ Parsing also records the line of every key, so errors can say where to look.
 
 from __future__ import annotations
 
+import os
+import pathlib
 import re
 from typing import Any
 
@@ -18,7 +20,7 @@ import yaml
 from ..errors import TemplateFormatError, TemplateSecurityError
 from .limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["YamlLines", "dump_yaml", "format_path", "load_yaml"]
+__all__ = ["YamlLines", "dump_yaml", "format_path", "load_yaml", "read_template_file"]
 
 Path = tuple[str | int, ...]
 
@@ -156,13 +158,7 @@ def load_yaml(
     except _Problem as exc:
         raise TemplateFormatError(f"{source}, line {exc.line}: {exc.message}") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = exc.problem or exc.context or "invalid YAML"
-        raise TemplateFormatError(
-            f"{source}{where}: malformed YAML: {what}",
-            fix="Check indentation and quoting there; quote text containing ': ' or '#'.",
-        ) from None
+        raise _yaml_error(text, exc, source) from None
     except yaml.YAMLError as exc:
         raise TemplateFormatError(f"{source}: malformed YAML: {exc}") from None
     except RecursionError:
@@ -170,6 +166,71 @@ def load_yaml(
     finally:
         loader.dispose()
     return data, YamlLines(node)
+
+
+def read_template_file(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The bytes of a template file: a regular file only, read no further than one byte
+    past the size limit (so :func:`load_yaml` reports the limit, never a hang)."""
+    from .._files import open_regular
+    from ..errors import TemplateNotFoundError
+
+    with open_regular(
+        pathlib.Path(path), TemplateNotFoundError, fix="Point at a template YAML file."
+    ) as fh:
+        return fh.read(limits.max_yaml_bytes + 1)
+
+
+def _yaml_error(text: str, exc: yaml.MarkedYAMLError, source: str) -> TemplateFormatError:
+    """Name the line the user must edit, not where the parser gave up.
+
+    An unclosed quote makes PyYAML read on until the next quote, often many lines later,
+    and report the error there; the line to fix is where the quoted text started.
+    """
+    mark = exc.problem_mark or exc.context_mark
+    what = exc.problem or exc.context or "invalid YAML"
+    fix = "Check indentation and quoting there; quote text containing ': ' or '#'."
+    if exc.context and "quoted scalar" in exc.context and exc.context_mark is not None:
+        start = exc.context_mark
+        return TemplateFormatError(
+            f"{source}, line {start.line + 1}, column {start.column + 1}: malformed YAML: "
+            f"a quoted text starts here and is never closed ({what})",
+            fix="Add the closing quote on that line.",
+        )
+    if mark is None:
+        return TemplateFormatError(f"{source}: malformed YAML: {what}", fix=fix)
+    opened = _runaway_quote(text, mark.line)
+    if opened is not None:
+        return TemplateFormatError(
+            f"{source}, line {opened[0] + 1}, column {opened[1] + 1}: malformed YAML: the "
+            f"quoted text starting here runs on to line {mark.line + 1}, where the parser "
+            f"stopped ({what}); a closing quote is probably missing on line {opened[0] + 1}",
+            fix="Close the quote on that line (or use a `|` block for multi-line text).",
+        )
+    return TemplateFormatError(
+        f"{source}, line {mark.line + 1}, column {mark.column + 1}: malformed YAML: {what}",
+        fix=fix,
+    )
+
+
+def _runaway_quote(text: str, error_line: int) -> tuple[int, int] | None:
+    """(line, column) where a quoted scalar that spans lines and ends near the error
+    starts, if the tokens before the error contain one."""
+    found = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.line > error_line:
+                break
+            if (
+                isinstance(token, yaml.ScalarToken)
+                and not token.plain
+                and token.style in ('"', "'")
+                and token.end_mark.line > token.start_mark.line
+                and token.end_mark.line >= error_line - 1
+            ):
+                found = (token.start_mark.line, token.start_mark.column)
+    except yaml.YAMLError:
+        pass  # scanning stops at the error; what was found before it stands
+    return found
 
 
 def format_path(path: Path) -> str:

@@ -223,7 +223,7 @@ class JobConsole(JobConsoleView):
         """
         live = self.live
         if live is not None and live.handle.running:
-            live.handle.resume()
+            live.handle.unpause()
             self.info("resumed")
             self._render()
             return

@@ -1,8 +1,9 @@
-"""Batches (parameter sweeps): one template across models, tiers, seed sets or sizes.
+"""Parameter sweeps: one template across models, tiers, seed sets or sizes.
 
-Each variant is an ordinary job carrying the same ``batch_id``, so it can be
-inspected, resumed or exported on its own; :func:`compare_batch` puts them side by side
-(spend, records ok/failed/filtered, spend per accepted record).
+Each variant is an ordinary job carrying the same ``sweep_id``, so it can be
+inspected, resumed or exported on its own; :func:`compare_sweep` puts them side by side
+(spend, records ok/failed/filtered, spend per accepted record). ("Batch" is kept for
+Bedrock batch inference, which is a different thing.)
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ from .spec import JobSpec
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["BatchResult", "compare_batch", "run_batch", "sweep_specs"]
+__all__ = ["SweepResult", "compare_sweep", "run_sweep", "sweep_specs"]
 
 
 @dataclass
-class BatchResult:
-    batch_id: str
+class SweepResult:
+    """The jobs of one sweep, in the order they ran, and their results."""
+
+    sweep_id: str
     job_ids: list[str]
     results: list[JobResult]
 
     def table(self, workspace: Workspace | str | Path) -> pd.DataFrame:
-        return compare_batch(workspace, self.batch_id)
+        """The side-by-side comparison (:func:`compare_sweep`)."""
+        return compare_sweep(workspace, self.sweep_id)
 
 
 def sweep_specs(
@@ -68,7 +72,7 @@ def sweep_specs(
         dims.append([(f"n{r}", {"records": int(r)}) for r in records])
     if not dims:
         raise ConfigError(
-            "a batch needs at least one variation",
+            "a sweep needs at least one variation",
             fix="Pass models=[...], seeds=[...] or records=[...].",
         )
     specs = []
@@ -81,7 +85,7 @@ def sweep_specs(
     return specs
 
 
-def run_batch(
+def run_sweep(
     workspace: Workspace | str | Path,
     base: JobSpec,
     *,
@@ -91,28 +95,28 @@ def run_batch(
     backend: Any = None,
     on_event: EventCallback | None = None,
     **run_kwargs: Any,
-) -> BatchResult:
+) -> SweepResult:
     """Create every variant as a linked job, then run them one after another.
 
     Each job has ``base.budget_usd`` as its own budget. All jobs are created before the
-    first runs, so an interrupted batch can be finished by resuming the rest.
+    first runs, so an interrupted sweep can be finished by resuming the rest.
     """
     ws = _workspace(workspace)
-    batch_id = f"batch-{time.strftime('%y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+    sweep_id = f"sweep-{time.strftime('%y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
     specs = sweep_specs(base, models=models, seeds=seeds, records=records)
-    job_ids = [create_job(ws, spec, batch_id=batch_id) for spec in specs]
+    job_ids = [create_job(ws, spec, sweep_id=sweep_id) for spec in specs]
     results = [
         run_job(ws, job_id, backend=backend, on_event=on_event, **run_kwargs) for job_id in job_ids
     ]
-    return BatchResult(batch_id, job_ids, results)
+    return SweepResult(sweep_id, job_ids, results)
 
 
-def compare_batch(workspace: Workspace | str | Path, batch_id: str) -> pd.DataFrame:
-    """One row per job of the batch: variant, state, counts, spend, spend per ok record."""
+def compare_sweep(workspace: Workspace | str | Path, sweep_id: str) -> pd.DataFrame:
+    """One row per job of the sweep: variant, state, counts, spend, spend per ok record."""
     import pandas as pd
 
     rows = []
-    for info in sorted(list_jobs(workspace, batch_id=batch_id), key=lambda i: i.created_at):
+    for info in sorted(list_jobs(workspace, sweep_id=sweep_id), key=lambda i: i.created_at):
         spec = info.spec
         rows.append(
             {
