@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import layout
 from ..jobs import iter_records, job_status
@@ -114,7 +114,8 @@ class QualityReport:
         """JSON-friendly: totals and every summary table as a list of rows."""
 
         def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            return json.loads(frame.to_json(orient="records"))
+            parsed: list[dict[str, Any]] = json.loads(frame.to_json(orient="records"))
+            return parsed
 
         return {
             "totals": self.totals(),
@@ -237,11 +238,15 @@ def quality_report(
             rows.append(row)
             row_texts.append(found)
             if record.status == "ok":
-                dedup_items.append((record.index, record_text(record.outputs, wanted)))
+                dedup_items.append((record.index, record_text(record.outputs, list(wanted))))
         dups = find_duplicates(dedup_items, threshold=threshold)
-        for index in dups.keys:
+        for index in dups.keys:  # the keys are the record indexes given above
             rep = dups.near_of.get(index)
-            near[(job_id, index)] = (index in dups.exact_of, rep is not None, rep)
+            near[(job_id, cast(int, index))] = (
+                index in dups.exact_of,
+                rep is not None,
+                cast("int | None", rep),
+            )
     text_columns = sorted({c for found in row_texts for c in found})
     texts = {c: [found.get(c) for found in row_texts] for c in text_columns}
     frame = pd.DataFrame(rows)
@@ -261,10 +266,10 @@ def quality_report(
             ]
         )
     keys = list(zip(frame["job_id"], frame["index"], strict=True))
-    found = [near.get(k, (False, False, None)) for k in keys]
-    frame["exact_duplicate"] = [f[0] for f in found]
-    frame["near_duplicate"] = [f[1] and not f[0] for f in found]
-    frame["duplicate_of"] = pd.array([f[2] for f in found], dtype="Int64")
+    marks = [near.get((str(j), int(i)), (False, False, None)) for j, i in keys]
+    frame["exact_duplicate"] = [m[0] for m in marks]
+    frame["near_duplicate"] = [m[1] and not m[0] for m in marks]
+    frame["duplicate_of"] = pd.array([m[2] for m in marks], dtype="Int64")
     frame = _join_scores(ws, frame, job_ids)
     return QualityReport(
         jobs=job_ids,
