@@ -36,7 +36,7 @@ def two_jobs(workspace):
 
 
 def test_totals_match_the_registry_and_plots_render(workspace, two_jobs):
-    dash = CostDashboard(workspace)
+    dash = CostDashboard(workspace=workspace)
     assert dash.total_usd == pytest.approx(sum(j.spend_usd for j in two_jobs))
     assert dash.total_usd > 0
     assert dash.cost_plot.value[:4] == b"\x89PNG"
@@ -47,7 +47,7 @@ def test_totals_match_the_registry_and_plots_render(workspace, two_jobs):
 
 
 def test_model_and_template_filters(workspace, two_jobs):
-    dash = CostDashboard(workspace)
+    dash = CostDashboard(workspace=workspace)
     everything = dash.total_usd
     assert len(dash.models.options) == 2
     model = dash.models.options[0]
@@ -66,7 +66,7 @@ def test_model_and_template_filters(workspace, two_jobs):
 
 
 def test_period_filter(workspace, two_jobs):
-    dash = CostDashboard(workspace)
+    dash = CostDashboard(workspace=workspace)
     tomorrow = dt.date.today() + dt.timedelta(days=2)
     dash.set_filters(since=tomorrow.isoformat())
     assert dash.total_usd == 0 and len(dash.jobs_frame) == 0
@@ -76,7 +76,7 @@ def test_period_filter(workspace, two_jobs):
 
 
 def test_refresh_sees_new_jobs(workspace, two_jobs):
-    dash = CostDashboard(workspace)
+    dash = CostDashboard(workspace=workspace)
     before = dash.total_usd
     run_job(
         workspace,

@@ -34,7 +34,7 @@ def jobs(workspace):
 
 def test_lists_every_job_with_state_progress_and_spend(workspace, jobs):
     done, broke = jobs
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     assert set(table.job_ids) == {done.job_id, broke.job_id}
     html = table.table_html.value
     for result in jobs:
@@ -48,7 +48,7 @@ def test_lists_every_job_with_state_progress_and_spend(workspace, jobs):
 
 def test_open_console_on_the_selected_job(workspace, jobs):
     done, _ = jobs
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     table.select(done.job_id)
     table.open_button.click()
     assert isinstance(table.console, JobConsole) and table.console.job_id == done.job_id
@@ -58,7 +58,7 @@ def test_open_console_on_the_selected_job(workspace, jobs):
 
 def test_export_button_writes_the_chosen_format(workspace, jobs):
     done, _ = jobs
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     table.select(done.job_id)
     table.format.value = "jsonl"
     table.export_button.click()
@@ -71,7 +71,7 @@ def test_export_button_writes_the_chosen_format(workspace, jobs):
 
 def test_resume_action_finishes_a_stopped_job_with_more_budget(workspace, jobs):
     _, broke = jobs
-    table = JobsTable(workspace, backend=InstantBackend())
+    table = JobsTable(workspace=workspace, backend=InstantBackend())
     console = table.resume(broke.job_id, budget_usd=1.0)
     console.wait(timeout=30)
     assert job_status(workspace, broke.job_id).state is JobState.COMPLETED
@@ -80,7 +80,7 @@ def test_resume_action_finishes_a_stopped_job_with_more_budget(workspace, jobs):
 
 
 def test_actions_without_a_selection_explain_what_to_do(workspace):
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     assert "no jobs yet" in table.table_html.value
     table.open_button.click()
     assert isinstance(table.errors[-1], ConfigError)
@@ -89,7 +89,7 @@ def test_actions_without_a_selection_explain_what_to_do(workspace):
 
 def test_delete_asks_for_a_second_click_then_removes_the_job(workspace, jobs):
     done, broke = jobs
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     table.select(done.job_id)
     table.open_console()
     table.delete_button.click()  # first click: armed, nothing deleted yet
@@ -127,7 +127,7 @@ def test_delete_refuses_a_running_job_with_its_fix(workspace, jobs):
         while job_status(workspace, handle.job_id).state is not JobState.RUNNING:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        table = JobsTable(workspace)
+        table = JobsTable(workspace=workspace)
         with pytest.raises(JobStateError):
             table.delete(handle.job_id, confirm=True)
         assert "cancel" in "".join(o.get("text", "") for o in table.log.outputs).lower()

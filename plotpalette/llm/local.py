@@ -15,7 +15,6 @@ import asyncio
 import atexit
 import collections
 import json
-import os
 import threading
 import time
 from typing import Any
@@ -24,16 +23,15 @@ from ..config import Settings
 from ..errors import LocalModelError, ModelRequestError
 from .base import LimiterStats, ModelRequest, ModelResponse, Usage
 from .local_files import LOCAL_MODEL_ID, llama_cpp_available, local_model_file
+from .local_speed import extra_buffers, model_path, runtime_settings, threads
 from .schema import check_json_schema
 from .tiers import resolve_model_id
 
-__all__ = ["LOCAL_MODEL_ID", "N_CTX", "LocalBackend", "load_local_model"]
+__all__ = ["LOCAL_MODEL_ID", "N_CTX", "LocalBackend", "load_local_model", "runtime_settings"]
 
 N_CTX = 4096  # the model was trained to 8k; 4k keeps the KV cache small (~90 MB)
 TEMPLATE_TOKENS_PER_MESSAGE = 6  # <|im_start|>role\n ... <|im_end|>\n
 DEFAULT_SYSTEM_TOKENS = 24  # the template's default system prompt when none is given
-EXTRA_BUFFERS_ENV = "PLOTPALETTE_LLAMA_EXTRA_BUFFERS"
-THREADS_ENV = "PLOTPALETTE_LLAMA_THREADS"
 
 _model: Any = None
 _load_lock = threading.Lock()
@@ -42,22 +40,6 @@ _call_lock = threading.Lock()
 # while decoding), so it has its own lock: the job engine counts tokens on the event
 # loop thread, which must never queue behind a generation running in a worker.
 _tokenize_lock = threading.Lock()
-
-
-def _threads() -> int:
-    """Half the usable cores (at most 4), or ``PLOTPALETTE_LLAMA_THREADS``.
-
-    llama.cpp's OpenMP workers spin while waiting: with every core busy (a notebook, the
-    job engine, other processes) two threads on two cores ran 18x slower than one in our
-    measurements, so we leave cores free.
-    """
-    if os.environ.get(THREADS_ENV, "").isdigit():
-        return max(1, int(os.environ[THREADS_ENV]))
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 1
-    return max(1, min(4, usable // 2))
 
 
 def load_local_model() -> Any:
@@ -73,11 +55,9 @@ def load_local_model() -> Any:
         import llama_cpp
         import llama_cpp.llama_cpp as lib
 
-        # llama.cpp's "extra" CPU buffer types (weight repacking, AMX) crash in decode on
-        # some CPUs (seen: AVX512/AMX Xeon VM with llama-cpp-python 0.3.36). Plain CPU
-        # buffers are safe everywhere; set PLOTPALETTE_LLAMA_EXTRA_BUFFERS=1 to re-enable.
+        # the crash guard: extra buffer types only where they are safe (local_speed)
         original = lib.llama_model_default_params
-        use_extra = os.environ.get(EXTRA_BUFFERS_ENV, "") == "1"
+        use_extra = extra_buffers()
 
         def defaults() -> Any:
             params = original()
@@ -88,10 +68,10 @@ def load_local_model() -> Any:
         lib.llama_model_default_params = defaults
         try:
             _model = llama_cpp.Llama(
-                model_path=str(path),
+                model_path=str(model_path(path)),
                 n_ctx=N_CTX,
-                n_threads=_threads(),
-                n_threads_batch=_threads(),
+                n_threads=threads(),
+                n_threads_batch=threads(),
                 verbose=False,
             )
         except Exception as exc:

@@ -6,6 +6,7 @@ from .job_console import JobConsole
 from .job_wizard import JobWizard
 from .jobs_table import JobsTable
 from .seed_explorer import SeedExplorer
+from .starter import starter_job
 from .template_studio import TemplateStudio
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "JobsTable",
     "SeedExplorer",
     "TemplateStudio",
+    "starter_job",
 ]

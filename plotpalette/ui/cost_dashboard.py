@@ -22,7 +22,7 @@ import ipywidgets as widgets
 
 from .. import analytics
 from ..workspace import Workspace
-from ._base import App
+from ._base import App, no_positional
 from ._job_html import format_usd
 
 __all__ = ["CostDashboard"]
@@ -56,7 +56,8 @@ class CostDashboard(App):
 
     title = "Costs"
 
-    def __init__(self, workspace: Workspace | str | Path | None = None) -> None:
+    def __init__(self, *args: object, workspace: Workspace | str | Path | None = None) -> None:
+        no_positional("CostDashboard", args)
         super().__init__()
         self.workspace = _open(workspace)
         self.facts: Any = None

@@ -23,7 +23,7 @@ import ipywidgets as widgets
 from ..config import BACKENDS
 from ..jobs import Estimate, JobHandle, JobSpec, estimate_job
 from ..workspace import Workspace
-from ._base import App
+from ._base import App, no_positional
 from ._job_html import format_usd, table
 from .job_console import JobConsole
 
@@ -68,8 +68,8 @@ class JobWizard(App):
 
     def __init__(
         self,
+        *args: object,
         workspace: Workspace | str | Path | None = None,
-        *,
         template: str = "",
         seeds: Any = "sample:poetry",
         records: int = 5,
@@ -78,6 +78,7 @@ class JobWizard(App):
         model_backend: Any = None,
         max_tokens: int | None = None,
     ) -> None:
+        no_positional("JobWizard", args)
         super().__init__()
         self.workspace = _open(workspace)
         self.model_backend = model_backend

@@ -24,7 +24,7 @@ import ipywidgets as widgets
 from ..errors import ConfigError
 from ..jobs import DeletedJob, JobInfo, JobState, delete_job, list_jobs
 from ..workspace import Workspace
-from ._base import App
+from ._base import App, no_positional
 from ._job_html import format_time, format_usd, state_badge
 from .job_console import JobConsole
 
@@ -50,11 +50,12 @@ class JobsTable(App):
 
     def __init__(
         self,
+        *args: object,
         workspace: Workspace | str | Path | None = None,
-        *,
         backend: Any = None,
         limit: int | None = 200,
     ) -> None:
+        no_positional("JobsTable", args)
         super().__init__()
         self.workspace = _open(workspace)
         self.backend = backend
@@ -180,7 +181,7 @@ class JobsTable(App):
         job_id = self._job(job_id)
         if self.console is not None:
             self.console.close()
-        self.console = JobConsole(job_id, self.workspace, backend=self.backend)
+        self.console = JobConsole(job_id, workspace=self.workspace, backend=self.backend)
         self.console_box.children = (self.console.widget,)
         return self.console
 

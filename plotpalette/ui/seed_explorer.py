@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..seeds import SeedSet, ValidationReport, validate_rows
-from ._base import App
+from ._base import App, reject_positional_workspace
 from ._sources import load_seed_source, open_workspace, template_choices
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +52,9 @@ class SeedExplorer(App):
         workspace: Workspace | str | None = None,
         backend: str | None = None,
     ) -> None:
+        reject_positional_workspace(
+            "SeedExplorer", source, "SeedExplorer('my_rows.csv', workspace=ws)"
+        )
         super().__init__()
         self.workspace = open_workspace(workspace, backend)
         self.loaded: SeedSet | None = None

@@ -24,8 +24,9 @@ import ipywidgets as widgets
 
 from ..errors import TemplateError
 from . import _studio_views as views
-from ._base import App
+from ._base import App, reject_positional_workspace
 from ._sources import load_seed_source, open_workspace, template_choices
+from ._studio_model import ModelPreview, model_preview_frame
 from ._studio_versions import StudioVersions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,6 +70,15 @@ class TemplateStudio(StudioVersions):
         backend: str | None = None,
         records: int = 100,
     ) -> None:
+        reject_positional_workspace(
+            "TemplateStudio", template, "TemplateStudio('question_answer', workspace=ws)"
+        )
+        if template is not None and not isinstance(template, str):
+            raise TypeError(
+                f"TemplateStudio's first argument is a template name, got "
+                f"{type(template).__name__}; write TemplateStudio('question_answer', "
+                "workspace=ws)"
+            )
         super().__init__()
         self.workspace = open_workspace(workspace, backend)
         from ..templates.library import TemplateLibrary
@@ -82,6 +92,8 @@ class TemplateStudio(StudioVersions):
         self.estimate: dict[str, Any] = {}
         self.history_frame: pd.DataFrame | None = None
         self._seeds_object: Any = None if isinstance(seeds, str) else seeds
+        self.model_preview = ModelPreview(self.workspace)
+        self.last_job_id: str | None = None
         self._build_widgets(seeds, records)
         if template:
             self.load(template)
@@ -113,6 +125,14 @@ class TemplateStudio(StudioVersions):
             value=False,
             tooltip="off: placeholders for step outputs, nothing is called",
         )
+        self.preview_budget = w.BoundedFloatText(
+            description="Budget $",
+            value=0.05,
+            min=0.0,
+            max=1000.0,
+            step=0.01,
+            tooltip="the most a preview with the model may spend (it runs as a small job)",
+        )
         self.preview_button = w.Button(description="Preview", icon="eye")
         self.estimate_view = w.HTML()
         self.preview_view = w.HTML(layout=full)
@@ -140,7 +160,7 @@ class TemplateStudio(StudioVersions):
         preview = w.VBox(
             [
                 w.HBox([self.seed_source, self.sample_rows]),
-                w.HBox([self.records, self.with_model, self.preview_button]),
+                w.HBox([self.records, self.with_model, self.preview_budget, self.preview_button]),
                 self.estimate_view,
                 self.preview_view,
             ]
@@ -243,33 +263,36 @@ class TemplateStudio(StudioVersions):
     def preview(self) -> pd.DataFrame:
         """Render every step for the first ``sample_rows`` seed rows; estimate tokens and cost.
 
-        Calls :func:`plotpalette.templates.preview.preview`. Without ``with_model`` ticked
-        no model is called: earlier steps' outputs are marked placeholders and the cost is
-        the worst case (every input token plus ``max_tokens`` out). Sets ``last_result``
-        (the library's PreviewResult), ``last_preview`` (a DataFrame, one row per seed row
-        and step) and ``estimate`` (per record and for ``records`` records).
+        Calls :func:`plotpalette.templates.preview.preview` (no model is called): earlier
+        steps' outputs are marked placeholders and the cost is the worst case (every
+        input token plus ``max_tokens`` out). With ``with_model`` ticked the steps also
+        run on the model, as a small *job* of the saved version under ``preview_budget``
+        (budget governor, ledger, the jobs table: see :mod:`._studio_model`); its id is
+        ``last_job_id``. Sets ``last_result`` (the library's PreviewResult),
+        ``last_preview`` (a DataFrame, one row per seed row and step) and ``estimate``
+        (per record and for ``records`` records).
         """
         from ..templates.preview import preview
 
         tpl = self.validate()
         seeds = self.seed_rows()
         rows = list(seeds.rows[: self.sample_rows.value])
-        settings = self.workspace.settings
-        backend = None
-        if self.with_model.value:
-            from ..llm import make_backend
-
-            backend = make_backend(settings)
+        ref = self._model_ref(tpl) if self.with_model.value else None
         result = preview(
             tpl,
             rows,
-            backend=backend,
-            settings=settings,
+            settings=self.workspace.settings,
             library=self.library,
             records=self.records.value,
         )
         self.last_result = result
         self.last_preview = views.preview_frame(result, seeds)
+        if ref is not None:
+            job = self.model_preview.run(ref, seeds, len(rows), self.preview_budget.value)
+            self.last_job_id = job.job_id
+            self.last_preview = model_preview_frame(job, seeds)
+            spent = views.format_cost(job.run_spend_usd)
+            self.info(f"model preview: job {job.job_id} ended {job.state.value}, spent {spent}")
         self.estimate = views.estimate_dict(result)
         self.preview_view.value = views.preview_html(self.last_preview)
         self.estimate_view.value = views.estimate_html(self.estimate)
@@ -283,6 +306,18 @@ class TemplateStudio(StudioVersions):
         )
         self.info(f"previewed {label} on {len(rows)} rows of {seeds.source}")
         return self.last_preview
+
+    def _model_ref(self, tpl: Template) -> str:
+        """The saved version a model preview runs: jobs run saved templates only."""
+        cur = self.current
+        if cur is None or cur.content_hash != tpl.content_hash:
+            raise TemplateError(
+                "a preview with the model runs as a small billed job, and jobs run saved "
+                "template versions; the editor has unsaved edits",
+                fix="Press 'Save new version' first, or untick 'Run steps with the model' "
+                "to preview without calling it.",
+            )
+        return cur.ref
 
     # -- files -----------------------------------------------------------------------
     @App.guard
