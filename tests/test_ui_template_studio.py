@@ -318,3 +318,11 @@ def test_every_app_takes_the_workspace_by_keyword(workspace):
         CostDashboard(workspace=workspace),
     ]
     assert {str(app.workspace.location) for app in apps} == {str(workspace.location)}
+
+
+def test_the_status_line_clears_when_the_error_is_fixed(studio):
+    good = studio.editor.value
+    studio.editor.value = good.replace("steps:", "steps: [", 1)  # broken YAML
+    assert "⚠" in studio.status.value
+    studio.editor.value = good
+    assert "⚠" not in studio.status.value and "question_answer@1" in studio.status.value

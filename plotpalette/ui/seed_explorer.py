@@ -78,7 +78,10 @@ class SeedExplorer(App):
         )
         self.check_button = widgets.Button(description="Check rows", icon="check")
         self.keep_button = widgets.Button(
-            description="Keep valid rows", icon="save", tooltip="store the valid rows for a job"
+            description="Keep valid rows",
+            icon="save",
+            tooltip="store the valid rows for a job",
+            disabled=True,  # nothing loaded yet
         )
         self.summary = widgets.HTML()
         self.schema_view = widgets.HTML()
@@ -103,8 +106,8 @@ class SeedExplorer(App):
         if isinstance(template, str) and template:
             self._select_template(template)
         if source is not None:
-            self.load(source)
-            if template is not None:
+            self.load(source)  # checks the rows too when a template is chosen
+            if template is not None and not isinstance(template, str):
                 self.check(template)
 
     # -- actions -----------------------------------------------------------------
@@ -117,7 +120,11 @@ class SeedExplorer(App):
         """
         if source is None:
             source = self.source.value.strip()
-        seeds = load_seed_source(self.workspace, source)
+        try:
+            seeds = load_seed_source(self.workspace, source)
+        except Exception:
+            self._clear()  # never show the previous file's rows under a failed load
+            raise
         if isinstance(source, str):
             self.source.value = source
         else:
@@ -132,8 +139,19 @@ class SeedExplorer(App):
             f"({seeds.format}), sha256 <code>{seeds.sha256[:12]}</code>"
         )
         self.status.value = f"loaded {len(seeds)} rows"
+        self.keep_button.disabled = False
         self.info(f"loaded {len(seeds)} rows from {seeds.source}")
+        if self.template.value:  # a template is chosen: check the new rows right away
+            self.check()
         return seeds
+
+    def _clear(self) -> None:
+        """Forget the loaded rows and every view of them."""
+        self.loaded = self.seeds = None
+        self.report = None
+        self.schema_frame = self.problems_frame = None
+        self.summary.value = self.schema_view.value = self.problems_view.value = ""
+        self.keep_button.disabled = True
 
     @App.guard
     def check(self, template: Any = None) -> ValidationReport:

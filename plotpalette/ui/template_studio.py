@@ -226,6 +226,10 @@ class TemplateStudio(StudioVersions):
         self.parsed = tpl
         self.problems = []
         self.messages.value = "<span style='color:#1b5e20'>✔ valid template</span>"
+        if "⚠" in self.status.value:  # the problem shown there is fixed now
+            self.status.value = (
+                f"<span style='color:#1b5e20'>✔ {html.escape(self._label(tpl))}</span>"
+            )
 
     def _show_problems(self, exc: TemplateError) -> None:
         self.parsed = None
