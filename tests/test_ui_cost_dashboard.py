@@ -70,7 +70,7 @@ def test_period_filter(workspace, two_jobs):
     tomorrow = dt.date.today() + dt.timedelta(days=2)
     dash.set_filters(since=tomorrow.isoformat())
     assert dash.total_usd == 0 and len(dash.jobs_frame) == 0
-    assert "$0" in dash.summary_html.value
+    assert "No call matches these filters" in dash.empty_html.value
     dash.since.value = dt.date.today() - dt.timedelta(days=2)
     assert dash.total_usd > 0
 
@@ -86,3 +86,16 @@ def test_refresh_sees_new_jobs(workspace, two_jobs):
     dash.refresh_button.click()
     assert dash.total_usd > before
     assert len(dash.jobs_frame) == 3
+
+
+def test_an_empty_workspace_says_what_to_do_instead_of_empty_charts(workspace):
+    dash = CostDashboard(workspace=workspace)
+    assert dash.errors == []
+    assert "No costs to show" in dash.empty_html.value and "Refresh" in dash.empty_html.value
+    assert dash.results_box.layout.display == "none"
+
+
+def test_template_filter_lists_each_template_once(workspace, two_jobs):
+    dash = CostDashboard(workspace=workspace)
+    names = {j.template.split("@")[0] for j in two_jobs}
+    assert sorted(dash.templates.options) == sorted(names)  # no name@version twins

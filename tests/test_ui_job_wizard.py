@@ -143,3 +143,17 @@ def test_max_tokens_per_step_caps_the_estimate_and_the_job(workspace, template):
     info = console.wait(timeout=30)
     assert info.state is JobState.COMPLETED and info.spec["max_tokens"] == 8
     assert {r.max_tokens for r in backend.requests} == {8}
+
+
+def test_the_console_slot_of_a_later_cell_fills_in_on_launch(workspace, template):
+    wizard = JobWizard(
+        workspace=workspace,
+        template=template,
+        records=2,
+        budget_usd=1.0,
+        model_backend=InstantBackend(),
+    )
+    assert "Press <b>Launch</b>" in wizard.console_slot.children[0].value
+    console = wizard.launch()
+    assert wizard.console_slot.children == (console.widget,)
+    console.wait(timeout=30)

@@ -95,8 +95,11 @@ class CostDashboard(App):
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.clear_button = widgets.Button(description="Clear filters", icon="times")
         self.summary_html = widgets.HTML()
-        self.cost_plot = widgets.Image(format="png")
-        self.efficiency_plot = widgets.Image(format="png")
+        # two charts side by side when the notebook is wide, one under the other when not
+        chart = widgets.Layout(width="49%", min_width="320px", max_width="100%", height="auto")
+        self.cost_plot = widgets.Image(format="png", layout=chart)
+        self.efficiency_plot = widgets.Image(format="png", layout=chart)
+        self.empty_html = widgets.HTML()
         self.table_html = widgets.HTML()
         self.jobs_html = widgets.HTML()
         self.on_click(self.refresh_button, self.refresh)
@@ -104,6 +107,18 @@ class CostDashboard(App):
         for w in (self.since, self.until, self.models, self.templates, self.group_by, self.stack):
             w.observe(self._on_filter, names="value")
         self._updating = False
+        self.results_box = widgets.VBox(
+            [
+                widgets.Box(
+                    [self.cost_plot, self.efficiency_plot],
+                    layout=widgets.Layout(flex_flow="row wrap", width="100%"),
+                ),
+                widgets.HTML("<b>Cost table</b>"),
+                self.table_html,
+                widgets.HTML("<b>Jobs</b>"),
+                self.jobs_html,
+            ]
+        )
         self.widget = widgets.VBox(
             [
                 widgets.HTML(f"<b>{self.title}</b>"),
@@ -111,11 +126,8 @@ class CostDashboard(App):
                 widgets.HBox([self.models, self.templates]),
                 widgets.HBox([self.refresh_button, self.clear_button, self.status]),
                 self.summary_html,
-                widgets.HBox([self.cost_plot, self.efficiency_plot]),
-                widgets.HTML("<b>Cost table</b>"),
-                self.table_html,
-                widgets.HTML("<b>Jobs</b>"),
-                self.jobs_html,
+                self.empty_html,
+                self.results_box,
                 self.log,
             ]
         )
@@ -134,11 +146,9 @@ class CostDashboard(App):
         self._updating = True
         try:
             models = sorted(set(self.facts["model"])) if len(self.facts) else []
-            templates = (
-                sorted(set(self.facts["template"]) | set(self.facts["template_name"]))
-                if len(self.facts)
-                else []
-            )
+            # names only: "question_answer" covers every version (no duplicate
+            # question_answer / question_answer@1 entries); set_filters takes name@version
+            templates = sorted(set(self.facts["template_name"])) if len(self.facts) else []
             self.models.options = models
             self.models.value = tuple(m for m in self.models.value if m in models)
             self.templates.options = templates
@@ -207,6 +217,24 @@ class CostDashboard(App):
 
     # -- drawing -----------------------------------------------------------------------
     def _draw(self, job_ids: list[str]) -> None:
+        if not len(self.filtered):  # nothing to plot: say why and what to do
+            self.results_box.layout.display = "none"
+            self.summary_html.value = ""
+            self.empty_html.value = (
+                "<div style='padding:1em;border:1px dashed #999'><b>No costs to show.</b> "
+                + (
+                    "No job has made a call in this workspace yet: run one "
+                    "(<code>01_quickstart</code> or <code>plotpalette run</code>), "
+                    "then press <b>Refresh</b>."
+                    if self.facts is None or not len(self.facts)
+                    else "No call matches these filters: widen the period or press "
+                    "<b>Clear filters</b>."
+                )
+                + "</div>"
+            )
+            return
+        self.results_box.layout.display = None
+        self.empty_html.value = ""
         stack = None if self.stack.value == "(none)" else self.stack.value
         fig = analytics.plot_costs(self.filtered, by=self.group_by.value, stack=stack)
         self.cost_plot.value = _png(fig)
@@ -215,11 +243,7 @@ class CostDashboard(App):
             self.efficiency_plot.layout.display = None
         else:
             self.efficiency_plot.layout.display = "none"
-        money = {
-            "cost_usd": "${:,.6f}".format,
-            "spend_usd": "${:,.6f}".format,
-            "share": "{:.1%}".format,
-        }
+        money = {"cost_usd": _money, "spend_usd": _money, "share": "{:.1%}".format}
         self.table_html.value = self.table.to_html(index=False, formatters=money, border=0)
         cols = [
             "job_id",
@@ -233,7 +257,7 @@ class CostDashboard(App):
             "accepted_per_dollar",
             "budget_used",
         ]
-        usd = "${:,.6f}".format
+        usd = _money
         jobs_money = {
             "budget_usd": usd,
             "spend_usd": usd,
@@ -275,3 +299,13 @@ class CostDashboard(App):
             )
         )
         self.status.value = f"{len(self.filtered)} cost row(s)"
+
+
+def _money(value: float) -> str:
+    """Dollars a reader takes in at a glance: "free" for the local model's $0, cents
+    for bigger sums, fractions of a cent only where they matter."""
+    if value != value:  # NaN: nothing accepted, no price
+        return "—"
+    if value == 0:
+        return "free"
+    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.6f}"

@@ -150,6 +150,15 @@ class JobWizard(App):
         )
         self.review_html = widgets.HTML()
         self.console_box = widgets.VBox()
+        # the console again, for a later notebook cell: it fills in when Launch is pressed
+        # (a cell showing ``wizard.console`` would stay at "None" until it is run again)
+        self.console_slot = widgets.VBox(
+            [
+                widgets.HTML(
+                    "<i>Press <b>Launch</b> in the wizard above: the console opens here.</i>"
+                )
+            ]
+        )
         self.on_click(self.review_button, self.review)
         self.on_click(self.launch_button, self.launch)
         self.widget = widgets.VBox(
@@ -357,5 +366,6 @@ class JobWizard(App):
             self.console.close()
         self.console = JobConsole(handle, backend=self.model_backend)
         self.console_box.children = (self.console.widget,)
+        self.console_slot.children = (self.console.widget,)
         self.info(f"launched {handle.job_id}")
         return self.console
