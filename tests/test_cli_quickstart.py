@@ -20,7 +20,8 @@ def test_quickstart_prints_the_exact_export_command(capsys, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert main(["quickstart", "--records", "1"]) == 0
     out = capsys.readouterr().out
-    line = next(ln.strip() for ln in out.splitlines() if ln.strip().startswith("plotpalette export"))
+    lines = [ln.strip() for ln in out.splitlines()]
+    line = next(ln for ln in lines if ln.startswith("plotpalette export"))
     argv = shlex.split(line)[1:]
     assert main(argv) == 0  # the command runs as printed
     written = list(Path(tmp_path, "quickstart-dataset").rglob("*.jsonl"))
