@@ -148,3 +148,18 @@ def test_pause_and_cancel_on_the_local_model_let_at_most_one_more_call_finish(tm
     assert after - finished_at_stop <= 1  # before: every queued call (8) still ran
     assert backend.started - finished_at_stop <= 1
     assert result.records_ok <= finished_at_stop + 1
+
+
+def test_the_console_says_free_for_a_local_job(tmp_path):
+    from plotpalette.jobs import JobSpec, run_job
+    from plotpalette.testing import qa_template, topic_seeds, workspace_with_template
+    from plotpalette.ui import JobConsole, JobsTable
+
+    ws = workspace_with_template(tmp_path / "ws", qa_template("one", steps=1, max_tokens=(4, 4)))
+    spec = JobSpec(template="one", seeds=topic_seeds(1), records=1, backend="local")
+    result = run_job(ws, spec)
+    console = JobConsole(result.job_id, workspace=ws, watch=False)
+    assert console.spend_label.value == "free (local model)"  # not "$0.0000 of no limit"
+    table = JobsTable(workspace=ws)
+    assert table.grid.data["spend"].tolist() == ["free (local model)"]
+    table.close()

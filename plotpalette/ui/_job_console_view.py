@@ -141,9 +141,14 @@ class JobConsoleView(App):
                 if budget and f["spend"] > 0.9 * budget
                 else ""
             )
-            self.spend_label.value = (
-                f"{format_usd(f['spend'])} of {format_usd(budget)} (waste {format_usd(f['waste'])})"
-            )
+            backend = (info.spec or {}).get("backend") or self.workspace.settings.backend
+            if backend == "local" and not f["spend"]:
+                self.spend_label.value = "free (local model)"
+            else:
+                self.spend_label.value = (
+                    f"{format_usd(f['spend'])} of {format_usd(budget)} "
+                    f"(waste {format_usd(f['waste'])})"
+                )
             tokens = f"{f['tokens']:,} tokens this run · " if f["tokens"] else ""
             self.stats_html.value = (
                 f"{tokens}{f['per_min']:.1f} records/min · ETA {format_duration(f['eta_s'])}"
