@@ -326,3 +326,18 @@ def test_the_status_line_clears_when_the_error_is_fixed(studio):
     assert "⚠" in studio.status.value
     studio.editor.value = good
     assert "⚠" not in studio.status.value and "question_answer@1" in studio.status.value
+
+
+def test_a_misspelt_field_is_caught_as_you_type_before_any_preview(studio):
+    assert studio.field_problems == []  # the sample rows give every field it reads
+    studio.editor.value = studio.editor.value.replace("poem.title", "poem.titel")
+    assert studio.parsed is not None  # valid YAML and Jinja...
+    assert any("poem.titel" in p for p in studio.field_problems)  # ...but no such field
+    assert "poem.titel" in studio.messages.value
+
+
+def test_saving_a_new_version_warns_that_jobs_by_name_pick_it_up(studio):
+    studio.editor.value = with_description(studio.editor.value, "A new description.")
+    studio.save()
+    assert "question_answer@2" in studio.status.value
+    assert "without a version" in studio.status.value

@@ -26,6 +26,7 @@ from ..errors import TemplateError
 from . import _studio_views as views
 from ._base import App, reject_positional_workspace
 from ._sources import load_seed_source, open_workspace, template_choices
+from ._studio_fields import check_fields, fields_html
 from ._studio_model import ModelPreview, model_preview_frame
 from ._studio_versions import StudioVersions
 
@@ -87,6 +88,7 @@ class TemplateStudio(StudioVersions):
         self.current: Template | None = None
         self.parsed: Template | None = None
         self.problems: list[str] = []
+        self.field_problems: list[str] = []  # fields the template reads, missing in rows
         self.last_preview: pd.DataFrame | None = None
         self.last_result: PreviewResult | None = None
         self.estimate: dict[str, Any] = {}
@@ -226,6 +228,8 @@ class TemplateStudio(StudioVersions):
         self.parsed = tpl
         self.problems = []
         self.messages.value = "<span style='color:#1b5e20'>✔ valid template</span>"
+        self.field_problems = check_fields(self, tpl)
+        self.messages.value += fields_html(self.field_problems)
         if "⚠" in self.status.value:  # the problem shown there is fixed now
             self.status.value = (
                 f"<span style='color:#1b5e20'>✔ {html.escape(self._label(tpl))}</span>"
