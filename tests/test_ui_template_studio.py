@@ -341,3 +341,16 @@ def test_saving_a_new_version_warns_that_jobs_by_name_pick_it_up(studio):
     studio.save()
     assert "question_answer@2" in studio.status.value
     assert "without a version" in studio.status.value
+
+
+def test_edit_in_jupyterlab_follows_the_file(studio, tmp_path):
+    path = studio.edit_in_file(tmp_path / "qa.yaml")
+    assert path.read_text() == studio.editor.value
+    text = path.read_text().replace("Reply with the question only.", "Ask about the imagery.")
+    path.write_text(text)  # as JupyterLab's editor saves it
+    studio.follower.check()
+    assert "Ask about the imagery." in studio.editor.value and studio.parsed is not None
+    path.write_text(text.replace("steps:", "steps: [", 1))  # a broken save...
+    studio.follower.check()
+    assert studio.parsed is None and studio.problems  # ...is shown with its problems
+    studio.follower.stop()

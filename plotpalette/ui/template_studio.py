@@ -15,9 +15,7 @@ The History tab (save, versions, diff, restore, fork) lives in
 
 from __future__ import annotations
 
-import contextlib
 import html
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -27,6 +25,7 @@ from . import _studio_views as views
 from ._base import App, reject_positional_workspace
 from ._sources import load_seed_source, open_workspace, template_choices
 from ._studio_fields import check_fields, fields_html
+from ._studio_file import FileFollower, StudioFiles
 from ._studio_model import ModelPreview, model_preview_frame
 from ._studio_versions import StudioVersions
 
@@ -44,7 +43,7 @@ __all__ = ["TemplateStudio"]
 PASSED_IN = "<seed rows passed in>"  # shown in the Seeds box for a SeedSet/DataFrame
 
 
-class TemplateStudio(StudioVersions):
+class TemplateStudio(StudioFiles, StudioVersions):
     """Edit and version prompt templates, and preview what they send to the model.
 
     Widgets (public): ``template`` + ``open_button``; ``editor`` (YAML) and ``messages``
@@ -95,6 +94,7 @@ class TemplateStudio(StudioVersions):
         self.history_frame: pd.DataFrame | None = None
         self._seeds_object: Any = None if isinstance(seeds, str) else seeds
         self.model_preview = ModelPreview(self.workspace)
+        self.follower = FileFollower(self._from_file)
         self.last_job_id: str | None = None
         self._build_widgets(seeds, records)
         if template:
@@ -108,6 +108,14 @@ class TemplateStudio(StudioVersions):
         self.open_button = w.Button(description="Open", icon="folder-open")
         self.version_label = w.HTML()
         self.editor = w.Textarea(layout=w.Layout(width="98%", height="24em"))
+        self.edit_file_button = w.Button(
+            description="Edit in JupyterLab",
+            icon="pencil",
+            tooltip="write the YAML to a file next to the notebook and follow it: "
+            "JupyterLab's editor has line numbers and YAML highlighting",
+            layout=w.Layout(width="auto"),
+        )
+        self.file_note = w.HTML()
         self.messages = w.HTML()
         self.message = w.Text(description="Message", placeholder="what changed (optional)")
         self.save_button = w.Button(
@@ -158,7 +166,15 @@ class TemplateStudio(StudioVersions):
         self.editor.observe(self._on_edit, names="value")
         self.upload.observe(self._on_upload, names="value")
 
-        edit = w.VBox([self.editor, self.messages, w.HBox([self.message, self.save_button])])
+        self.on_click(self.edit_file_button, self.edit_in_file)
+        edit = w.VBox(
+            [
+                w.HBox([self.edit_file_button, self.file_note]),
+                self.editor,
+                self.messages,
+                w.HBox([self.message, self.save_button]),
+            ]
+        )
         preview = w.VBox(
             [
                 w.HBox([self.seed_source, self.sample_rows]),
@@ -326,49 +342,6 @@ class TemplateStudio(StudioVersions):
                 "to preview without calling it.",
             )
         return cur.ref
-
-    # -- files -----------------------------------------------------------------------
-    @App.guard
-    def import_file(self, path: str | Path) -> Template:
-        """Import a YAML file into the library (a new version) and open it."""
-        if not str(path).strip():
-            raise TemplateError("no file to import", fix="Type a .yaml path in 'File'.")
-        tpl = self.library.import_file(Path(path).expanduser())
-        self.info(f"imported {path} as {tpl.ref}")
-        self._open_saved(tpl)
-        return tpl
-
-    @App.guard
-    def export_file(self, path: str | Path) -> Path:
-        """Write the current template (as saved) to a YAML file."""
-        if not str(path).strip():
-            raise TemplateError("no file to export to", fix="Type a .yaml path in 'File'.")
-        ref = self._current_ref()
-        target = self.library.export(ref, Path(path).expanduser())
-        self.info(f"exported {ref} to {target}")
-        if self.parsed is None or self._label(self.parsed) != ref:
-            self.info("note: the editor has unsaved edits; they were not exported (Save first)")
-        return Path(target)
-
-    @App.guard
-    def import_upload(self) -> list[Template]:
-        """Import the file(s) chosen in the ``upload`` widget, like :meth:`import_file`."""
-        from ..templates import parse_template
-
-        if not self.upload.value:
-            raise TemplateError("no file uploaded", fix="Choose a .yaml file with Upload YAML.")
-        imported = []
-        for item in self.upload.value:
-            tpl = parse_template(bytes(item["content"]), source=item["name"])
-            imported.append(self.library.save(tpl, message=f"imported from {item['name']}"))
-            self.info(f"imported {item['name']} as {imported[-1].ref}")
-        self._open_saved(imported[-1])
-        return imported
-
-    def _on_upload(self, change: Any) -> None:
-        if change["new"]:
-            with contextlib.suppress(Exception):  # guard has shown it in the log
-                self.import_upload()
 
     # -- helpers ---------------------------------------------------------------------
     def _label(self, tpl: Template) -> str:
