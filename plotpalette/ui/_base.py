@@ -35,7 +35,7 @@ class App:
 
     def __init__(self) -> None:
         self.log = widgets.Output(
-            layout=widgets.Layout(max_height="12em", overflow="auto", border="1px solid #ddd")
+            layout=widgets.Layout(max_height="12em", overflow="auto", border="1px solid #8886")
         )
         self.status = widgets.HTML()
         self.errors: list[BaseException] = []

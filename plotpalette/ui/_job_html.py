@@ -28,7 +28,7 @@ STATE_COLOURS = {
     "CANCELLED": "#6d4c41",
     "INTERRUPTED": "#ef6c00",
 }
-_CELL = "padding:2px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top"
+_CELL = "padding:2px 8px;border-bottom:1px solid #8884;text-align:left;vertical-align:top"
 
 
 def state_badge(state: str) -> str:

@@ -108,7 +108,7 @@ def preview_html(frame: pd.DataFrame) -> str:
         )
         if not rec["ran"]:
             blocks.append(
-                f"<div style='color:#666'>{head}: skipped (its <code>when</code> is false)</div>"
+                f"<div style='color:#888'>{head}: skipped (its <code>when</code> is false)</div>"
             )
             continue
         facts = _facts(rec)
@@ -120,7 +120,9 @@ def preview_html(frame: pd.DataFrame) -> str:
         if isinstance(rec.get("error"), str):
             parts.append(f"<div style='color:#b00020'>{html.escape(rec['error'])}</div>")
         blocks.append(
-            "<div style='border:1px solid #ddd;margin:4px;padding:4px'>" + "".join(parts) + "</div>"
+            "<div style='border:1px solid #8886;margin:4px;padding:4px'>"
+            + "".join(parts)
+            + "</div>"
         )
     return "".join(blocks)
 

@@ -244,7 +244,12 @@ class CostDashboard(App):
         else:
             self.efficiency_plot.layout.display = "none"
         money = {"cost_usd": _money, "spend_usd": _money, "share": "{:.1%}".format}
-        self.table_html.value = self.table.to_html(index=False, formatters=money, border=0)
+        # JupyterLab's own table style: aligned numbers, striped rows, light and dark themes
+        self.table_html.value = (
+            "<div class='jp-RenderedHTMLCommon'>"
+            + self.table.to_html(index=False, formatters=money, border=0)
+            + "</div>"
+        )
         cols = [
             "job_id",
             "template",
@@ -279,7 +284,7 @@ class CostDashboard(App):
         formatters = {table.columns[cols.index(k)]: f for k, f in jobs_money.items()}
         # Scroll sideways inside the app rather than spilling out of the output area.
         self.jobs_html.value = (
-            "<div style='overflow-x:auto'>"
+            "<div class='jp-RenderedHTMLCommon' style='overflow-x:auto'>"
             + table.to_html(index=False, border=0, na_rep="—", formatters=formatters)
             + "</div>"
         )

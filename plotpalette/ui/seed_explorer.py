@@ -208,7 +208,7 @@ class SeedExplorer(App):
     def _show_schema(self) -> None:
         assert self.loaded is not None
         self.schema_frame = _schema_frame(self.loaded, self.schema, self.report)
-        self.schema_view.value = self.schema_frame.to_html(index=False, escape=True)
+        self.schema_view.value = _themed(self.schema_frame.to_html(index=False, escape=True))
 
     def _show_problems(self) -> None:
         frame = self.problems_frame
@@ -216,7 +216,7 @@ class SeedExplorer(App):
             self.problems_view.value = "<i>none</i>"
             return
         more = len(frame) - MAX_SHOWN
-        html = frame.head(MAX_SHOWN).to_html(index=False, escape=True)
+        html = _themed(frame.head(MAX_SHOWN).to_html(index=False, escape=True))
         if more > 0:
             html += f"<p>… and {more} more problems (all in <code>app.problems_frame</code>)</p>"
         self.problems_view.value = html
@@ -372,3 +372,8 @@ def _is_nan(value: Any) -> bool:
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _themed(table_html: str) -> str:
+    """JupyterLab's own table style (aligned, striped, light and dark themes)."""
+    return f"<div class='jp-RenderedHTMLCommon'>{table_html}</div>"
