@@ -200,7 +200,7 @@ def test_seed_explorer_checks_the_sample_rows(lab, page, tmp_path):
 def test_jobs_table_lists_every_job(lab, bedrock_jobs, page, tmp_path):
     run_notebook(page, lab, "05_monitor_jobs.ipynb")
     table = app_output(page, "Open console")
-    choice = table.locator("select").first  # the "job" box lists the same jobs as the grid
+    choice = table.get_by_role("combobox", name="job")  # lists the same jobs as the grid
     for job_id in bedrock_jobs:
         expect(choice).to_contain_text(job_id)
     grid = table.locator(".ipydatagrid-widget").first

@@ -107,17 +107,22 @@ def test_invalid_template_version_is_named(workspace, template):
     assert "version" in _log_text(wizard)
 
 
-def test_seeds_passed_in_as_rows_are_used(workspace, template):
-    from plotpalette.seeds import load_seeds
-
-    rows = [{"topic": "salt"}, {"topic": "lanterns"}]
-    wizard = JobWizard(
+def two_record_wizard(workspace, template):
+    """A wizard for a 2-record job on the instant test backend."""
+    return JobWizard(
         workspace=workspace,
         template=template,
         records=2,
         budget_usd=1.0,
         model_backend=InstantBackend(),
     )
+
+
+def test_seeds_passed_in_as_rows_are_used(workspace, template):
+    from plotpalette.seeds import load_seeds
+
+    rows = [{"topic": "salt"}, {"topic": "lanterns"}]
+    wizard = two_record_wizard(workspace, template)
     wizard.set_seeds(rows)
     assert wizard.seeds.disabled and "2 rows" in wizard.seeds_note.value
     console = wizard.launch()
@@ -146,13 +151,7 @@ def test_max_tokens_per_step_caps_the_estimate_and_the_job(workspace, template):
 
 
 def test_the_console_slot_of_a_later_cell_fills_in_on_launch(workspace, template):
-    wizard = JobWizard(
-        workspace=workspace,
-        template=template,
-        records=2,
-        budget_usd=1.0,
-        model_backend=InstantBackend(),
-    )
+    wizard = two_record_wizard(workspace, template)
     assert "Press <b>Launch</b>" in wizard.console_slot.children[0].value
     console = wizard.launch()
     assert wizard.console_slot.children == (console.widget,)

@@ -37,7 +37,7 @@ def test_lists_every_job_with_state_progress_and_spend(workspace, jobs):
     done, broke = jobs
     table = JobsTable(workspace=workspace)
     assert set(table.job_ids) == {done.job_id, broke.job_id}
-    shown = table.grid.data.set_index("job")
+    shown = table.grid.data  # indexed by job id
     for result in jobs:
         assert shown.loc[result.job_id, "state"] == result.state.value
     assert (shown.loc[done.job_id, "done"], shown.loc[done.job_id, "of"]) == (4, 4)
@@ -78,7 +78,7 @@ def test_resume_action_finishes_a_stopped_job_with_more_budget(workspace, jobs):
     console.wait(timeout=30)
     assert job_status(workspace, broke.job_id).state is JobState.COMPLETED
     table.refresh()
-    row = table.grid.data.set_index("job").loc[broke.job_id]
+    row = table.grid.data.loc[broke.job_id]
     assert (row["done"], row["of"], row["state"]) == (3, 3, "COMPLETED")
 
 
@@ -143,7 +143,7 @@ def test_delete_refuses_a_running_job_with_its_fix(workspace, jobs):
 def test_clicking_a_row_chooses_that_job_for_the_buttons(workspace, jobs):
     _, broke = jobs
     table = JobsTable(workspace=workspace)
-    row = table.grid.data.index[table.grid.data["job"] == broke.job_id][0]
+    row = list(table.grid.data.index).index(broke.job_id)
     # what the browser sends when the row is clicked
     table.grid.selections = [{"r1": int(row), "c1": 0, "r2": int(row), "c2": 3}]
     assert table.selected.value == broke.job_id

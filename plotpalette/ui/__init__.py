@@ -1,6 +1,7 @@
 """Notebook apps (ipywidgets). Each app's widgets are public attributes and each button
 calls a public method, so notebooks, papermill runs and tests drive the same code."""
 
+from .card import dataset_card
 from .cost_dashboard import CostDashboard
 from .job_console import JobConsole
 from .job_wizard import JobWizard
@@ -16,5 +17,6 @@ __all__ = [
     "JobsTable",
     "SeedExplorer",
     "TemplateStudio",
+    "dataset_card",
     "starter_job",
 ]

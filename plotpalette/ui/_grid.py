@@ -14,44 +14,60 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["data_grid", "on_select", "selected_values", "set_frame"]
+__all__ = ["data_grid", "frame_of", "on_select", "selected_values", "set_frame"]
 
 ROW_PX = 22
 MAX_ROWS_SHOWN = 12
 
 
 def _height(rows: int) -> str:
-    return f"{ROW_PX * (min(max(rows, 1), MAX_ROWS_SHOWN) + 1) + 4}px"
+    # header + rows + room for a horizontal scroll bar
+    return f"{ROW_PX * (min(max(rows, 1), MAX_ROWS_SHOWN) + 1) + 24}px"
 
 
-def data_grid(frame: pd.DataFrame, *, select_rows: bool = False) -> Any:
-    """A grid showing ``frame`` (its index is not shown); rows selectable if asked."""
+def data_grid(
+    frame: pd.DataFrame,
+    *,
+    key: str,
+    widths: dict[str, int] | None = None,
+    select_rows: bool = False,
+) -> Any:
+    """A grid showing ``frame`` with column ``key`` first (the grid's row header, so no
+    meaningless 0, 1, 2 column); ``widths`` in pixels per column; rows selectable if
+    asked. ``grid.data`` keeps ``key`` as a column too (:func:`frame_of`)."""
     from ipydatagrid import DataGrid
     from ipywidgets import Layout
 
     grid = DataGrid(
-        frame.reset_index(drop=True),
+        frame.set_index(key),
         selection_mode="row" if select_rows else "none",
-        auto_fit_columns=True,
         base_row_size=ROW_PX,
         base_column_header_size=ROW_PX,
+        base_column_size=90,
+        column_widths=dict(widths or {}),
         editable=False,
         layout=Layout(height=_height(len(frame)), width="auto"),
     )
+    grid.plotpalette_key = key
     return grid
 
 
 def set_frame(grid: Any, frame: pd.DataFrame) -> None:
     """Show ``frame`` in ``grid`` (selection cleared: the rows it named may be gone)."""
     grid.clear_selection()
-    grid.data = frame.reset_index(drop=True)
+    grid.data = frame.set_index(grid.plotpalette_key)
     grid.layout.height = _height(len(frame))
+
+
+def frame_of(grid: Any) -> pd.DataFrame:
+    """What the grid shows, as a DataFrame with the key as an ordinary column."""
+    return grid.data.reset_index()
 
 
 def selected_values(grid: Any, column: str) -> list[Any]:
     """``column``'s value in each selected row, as the user sees the rows (sorted and
     filtered in the browser), first selection first, without repeats."""
-    visible = grid.get_visible_data()
+    visible = grid.get_visible_data().reset_index()
     if column not in visible.columns:
         return []
     seen: list[Any] = []

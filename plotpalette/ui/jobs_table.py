@@ -34,6 +34,16 @@ from .job_console import JobConsole
 __all__ = ["JobsTable"]
 
 AUTO_REFRESH_SECONDS = 2.0  # while any listed job runs
+_WIDTHS = {
+    "job": 270,
+    "state": 130,
+    "done": 60,
+    "of": 60,
+    "spend": 140,
+    "template": 170,
+    "created": 140,
+    "name": 200,
+}
 
 
 def _open(workspace: Workspace | str | Path | None) -> Workspace:
@@ -81,10 +91,10 @@ class JobsTable(App):
             description="state", options=["all", *[s.value for s in JobState]], value="all"
         )
         self.table_html = widgets.HTML()  # the empty state, or how to pick a row
-        self.grid = data_grid(self._grid_frame([]), select_rows=True)
+        self.grid = data_grid(self._grid_frame([]), key="job", widths=_WIDTHS, select_rows=True)
         on_select(self.grid, "job", self._clicked)
         self.selected = widgets.Dropdown(
-            description="job", options=[], layout=widgets.Layout(width="36em")
+            description="job", options=[], layout=widgets.Layout(width="30em")
         )
         self.format = widgets.Dropdown(
             description="format",
@@ -92,7 +102,9 @@ class JobsTable(App):
             value="parquet" if "parquet" in EXPORT_FORMATS else EXPORT_FORMATS[0],
         )
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
-        self.open_button = widgets.Button(description="Open console", icon="eye")
+        self.open_button = widgets.Button(
+            description="Open console", icon="eye", layout=widgets.Layout(width="auto")
+        )
         self.resume_button = widgets.Button(description="Resume", icon="play")
         self.export_button = widgets.Button(description="Export", icon="download")
         self.delete_button = widgets.Button(description="Delete", icon="trash")

@@ -1,0 +1,27 @@
+"""The export notebook shows the dataset card as Markdown a reader can read."""
+
+from __future__ import annotations
+
+from plotpalette.export import export_job
+from plotpalette.jobs import JobSpec, run_job
+from plotpalette.testing import InstantBackend
+from plotpalette.ui import dataset_card
+
+
+def test_the_card_renders_without_its_hub_header_and_keeps_dollars(workspace, tmp_path):
+    job = run_job(
+        workspace,
+        JobSpec(template="open_question", seeds="sample:poetry", records=2, budget_usd=1.0),
+        backend=InstantBackend(),
+    )
+    result = export_job(workspace, job.job_id, format="jsonl", dest=tmp_path / "out")
+    raw = open(result.card_path, encoding="utf-8").read()
+    assert raw.startswith("---\n") and "$" in raw  # what the file holds
+    shown = dataset_card(result).data
+    assert not shown.startswith("---") and "pretty_name:" not in shown
+    assert "$" in shown and all(shown[i - 1] == "\\" for i, c in enumerate(shown) if c == "$")
+    assert job.job_id in shown
+
+
+def test_an_export_without_a_card_says_so():
+    assert "no dataset card" in dataset_card(None).data
