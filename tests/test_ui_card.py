@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from plotpalette.export import export_job
 from plotpalette.jobs import JobSpec, run_job
 from plotpalette.testing import InstantBackend
@@ -15,7 +17,7 @@ def test_the_card_renders_without_its_hub_header_and_keeps_dollars(workspace, tm
         backend=InstantBackend(),
     )
     result = export_job(workspace, job.job_id, format="jsonl", dest=tmp_path / "out")
-    raw = open(result.card_path, encoding="utf-8").read()
+    raw = Path(result.card_path).read_text(encoding="utf-8")
     assert raw.startswith("---\n") and "$" in raw  # what the file holds
     shown = dataset_card(result).data
     assert not shown.startswith("---") and "pretty_name:" not in shown
