@@ -183,3 +183,23 @@ def test_reopening_a_job_run_here_but_resumed_elsewhere_follows_the_registry(wor
         assert console.progress_bar.value == 40
     finally:
         elsewhere.join(30)
+
+
+def test_a_pause_says_how_many_calls_are_still_finishing(workspace, template):
+    console = _slow_console(workspace, template, records=200, latency=1.5)
+    assert until(lambda: console.figures.get("in_flight", 0) > 0, timeout=30)
+    console.pause()
+    # the calls already sent are what the pause waits for: the console says so...
+    assert until(
+        lambda: (
+            "calls finishing" in console.stats_html.value
+            or "call finishing" in console.stats_html.value
+        ),
+        timeout=30,
+    )
+    assert "pausing" in console.stats_html.value
+    # ...and stops saying it once they are done
+    assert until(lambda: console.figures.get("in_flight") == 0, timeout=30)
+    assert until(lambda: "finishing" not in console.stats_html.value, timeout=10)
+    console.cancel()
+    console.wait(timeout=60)
