@@ -42,8 +42,9 @@ def test_totals_match_the_registry_and_plots_render(workspace, two_jobs):
     assert dash.cost_plot.value[:4] == b"\x89PNG"
     assert dash.efficiency_plot.value[:4] == b"\x89PNG"
     assert len(dash.jobs_frame) == 2
+    shown = dash.jobs_grid.data  # one row per job, indexed by job id
     for job in two_jobs:
-        assert job.job_id in dash.jobs_html.value
+        assert shown.loc[job.job_id, "spend"] == pytest.approx(job.spend_usd)
 
 
 def test_model_and_template_filters(workspace, two_jobs):

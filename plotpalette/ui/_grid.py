@@ -30,12 +30,14 @@ def data_grid(
     *,
     key: str,
     widths: dict[str, int] | None = None,
+    formats: dict[str, str] | None = None,
     select_rows: bool = False,
 ) -> Any:
     """A grid showing ``frame`` with column ``key`` first (the grid's row header, so no
     meaningless 0, 1, 2 column); ``widths`` in pixels per column; rows selectable if
-    asked. ``grid.data`` keeps ``key`` as a column too (:func:`frame_of`)."""
-    from ipydatagrid import DataGrid
+    asked; ``formats`` are d3-format strings per column (``"$,.6f"``, ``".1%"``): the
+    cells show them while sorting and filtering use the numbers."""
+    from ipydatagrid import DataGrid, TextRenderer
     from ipywidgets import Layout
 
     grid = DataGrid(
@@ -45,6 +47,7 @@ def data_grid(
         base_column_header_size=ROW_PX,
         base_column_size=90,
         column_widths=dict(widths or {}),
+        renderers={c: TextRenderer(format=f) for c, f in (formats or {}).items()},
         editable=False,
         layout=Layout(height=_height(len(frame)), width="auto"),
     )

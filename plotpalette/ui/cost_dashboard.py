@@ -23,6 +23,7 @@ import ipywidgets as widgets
 from .. import analytics
 from ..workspace import Workspace
 from ._base import App, no_positional
+from ._grid import data_grid, set_frame
 from ._job_html import format_usd
 
 __all__ = ["CostDashboard"]
@@ -101,7 +102,10 @@ class CostDashboard(App):
         self.efficiency_plot = widgets.Image(format="png", layout=chart)
         self.empty_html = widgets.HTML()
         self.table_html = widgets.HTML()
-        self.jobs_html = widgets.HTML()
+        # one row per job: click a header to sort by spend, $ per accepted record, ...
+        self.jobs_grid = data_grid(
+            _jobs_table(None), key="job", widths=_JOB_WIDTHS, formats=_JOB_FORMATS
+        )
         self.on_click(self.refresh_button, self.refresh)
         self.on_click(self.clear_button, self.clear_filters)
         for w in (self.since, self.until, self.models, self.templates, self.group_by, self.stack):
@@ -116,7 +120,7 @@ class CostDashboard(App):
                 widgets.HTML("<b>Cost table</b>"),
                 self.table_html,
                 widgets.HTML("<b>Jobs</b>"),
-                self.jobs_html,
+                self.jobs_grid,
             ]
         )
         self.widget = widgets.VBox(
@@ -250,44 +254,7 @@ class CostDashboard(App):
             + self.table.to_html(index=False, formatters=money, border=0)
             + "</div>"
         )
-        cols = [
-            "job_id",
-            "template",
-            "state",
-            "records_ok",
-            "records_total",
-            "budget_usd",
-            "spend_usd",
-            "spend_per_accepted_usd",
-            "accepted_per_dollar",
-            "budget_used",
-        ]
-        usd = _money
-        jobs_money = {
-            "budget_usd": usd,
-            "spend_usd": usd,
-            "spend_per_accepted_usd": usd,
-            "accepted_per_dollar": "{:,.0f}".format,
-            "budget_used": "{:.1%}".format,
-        }
-        table = self.jobs_frame[cols].rename(
-            columns={
-                "records_ok": "ok",
-                "records_total": "records",
-                "budget_usd": "budget",
-                "spend_usd": "spend",
-                "spend_per_accepted_usd": "$ / accepted",
-                "accepted_per_dollar": "accepted / $",
-                "budget_used": "budget used",
-            }
-        )
-        formatters = {table.columns[cols.index(k)]: f for k, f in jobs_money.items()}
-        # Scroll sideways inside the app rather than spilling out of the output area.
-        self.jobs_html.value = (
-            "<div class='jp-RenderedHTMLCommon' style='overflow-x:auto'>"
-            + table.to_html(index=False, border=0, na_rep="—", formatters=formatters)
-            + "</div>"
-        )
+        set_frame(self.jobs_grid, _jobs_table(self.jobs_frame))
         period = " to ".join(d for d in (_day(self.since.value), _day(self.until.value)) if d)
         self.summary_html.value = (
             f"<b>{format_usd(self.total_usd)}</b> across {len(job_ids)} job(s)"
@@ -314,3 +281,41 @@ def _money(value: float) -> str:
     if value == 0:
         return "free"
     return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.6f}"
+
+
+_JOB_COLUMNS = {
+    "job_id": "job",
+    "template": "template",
+    "state": "state",
+    "records_ok": "ok",
+    "records_total": "records",
+    "budget_usd": "budget",
+    "spend_usd": "spend",
+    "spend_per_accepted_usd": "$ / accepted",
+    "accepted_per_dollar": "accepted / $",
+    "budget_used": "budget used",
+}
+_JOB_WIDTHS = {
+    "job": 260,
+    "template": 170,
+    "state": 130,
+    "$ / accepted": 110,
+    "accepted / $": 110,
+    "budget used": 100,
+}
+_JOB_FORMATS = {
+    "budget": "$,.6f",
+    "spend": "$,.6f",
+    "$ / accepted": "$,.6f",
+    "accepted / $": ",.0f",
+    "budget used": ".1%",
+}
+
+
+def _jobs_table(jobs_frame: Any) -> Any:
+    """The per-job figures as the grid shows them (numbers stay numbers, for sorting)."""
+    import pandas as pd
+
+    if jobs_frame is None or not len(jobs_frame):
+        return pd.DataFrame(columns=list(_JOB_COLUMNS.values()))
+    return jobs_frame[list(_JOB_COLUMNS)].rename(columns=_JOB_COLUMNS)
