@@ -304,7 +304,7 @@ _JOB_WIDTHS = {
     "budget used": 100,
 }
 _JOB_FORMATS = {
-    "budget": "$,.6f",
+    "budget": "$,.2f",
     "spend": "$,.6f",
     "$ / accepted": "$,.6f",
     "accepted / $": ",.0f",
