@@ -47,7 +47,7 @@ def main(records: int) -> None:
         assert console.progress_bar.value == records
 
         t0 = time.perf_counter()
-        reopened = JobConsole(plain.job_id, ws)
+        reopened = JobConsole(plain.job_id, workspace=ws)
         attach = time.perf_counter() - t0
         assert reopened.progress_bar.value == records
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 import pytest
 
@@ -100,3 +101,65 @@ def test_counting_tokens_does_not_wait_for_a_running_generation():
     alive = worker.is_alive()
     worker.join()
     assert alive, f"counting waited {waited:.2f} s, until the generation had finished"
+
+
+# -- stop means stop: the engine keeps no queue of local calls ---------------------------
+
+
+class CountingLocalBackend:
+    """The real local backend, counting calls started and finished (the model's own
+    view of the work; records settle only after their calls finish)."""
+
+    def __init__(self) -> None:
+        self.inner = make_backend(Settings(backend="local"))
+        self.started = 0
+        self.finished = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def generate(self, request):
+        self.started += 1
+        try:
+            return await self.inner.generate(request)
+        finally:
+            self.finished += 1
+
+
+@pytest.mark.parametrize("stop", ["cancel", "pause"])
+def test_pause_and_cancel_on_the_local_model_let_at_most_one_more_call_finish(tmp_path, stop):
+    from plotpalette.jobs import JobHandle, JobSpec
+    from plotpalette.testing import qa_template, topic_seeds, until, workspace_with_template
+
+    ws = workspace_with_template(tmp_path / "ws", qa_template("one", steps=1, max_tokens=(6, 6)))
+    backend = CountingLocalBackend()
+    spec = JobSpec(template="one", seeds=topic_seeds(40), records=40, concurrency=8)
+    handle = JobHandle(ws, spec, backend=backend).start()
+    assert until(lambda: backend.finished >= 2, timeout=120)
+    getattr(handle, stop)()
+    finished_at_stop = backend.finished
+    if stop == "pause":
+        time.sleep(1.0)  # a paused job stays RUNNING: give queued work every chance to run
+        after = backend.finished
+        handle.cancel()
+    result = handle.wait(120)
+    after = after if stop == "pause" else backend.finished
+    assert after - finished_at_stop <= 1  # before: every queued call (8) still ran
+    assert backend.started - finished_at_stop <= 1
+    assert result.records_ok <= finished_at_stop + 1
+
+
+def test_the_console_says_free_for_a_local_job(tmp_path):
+    from plotpalette.jobs import JobSpec, run_job
+    from plotpalette.testing import qa_template, topic_seeds, workspace_with_template
+    from plotpalette.ui import JobConsole, JobsTable
+
+    ws = workspace_with_template(tmp_path / "ws", qa_template("one", steps=1, max_tokens=(4, 4)))
+    spec = JobSpec(template="one", seeds=topic_seeds(1), records=1, backend="local")
+    result = run_job(ws, spec)
+    console = JobConsole(result.job_id, workspace=ws, watch=False)
+    assert console.spend_label.value == "free (local model)"  # not "$0.0000 of no limit"
+    assert "$0.0000" not in console.records_html.value and "free" in console.records_html.value
+    table = JobsTable(workspace=ws)
+    assert table.grid.data["spend"].tolist() == ["free (local model)"]
+    table.close()

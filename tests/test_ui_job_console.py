@@ -23,7 +23,7 @@ def template(workspace):
 
 def _slow_console(workspace, template, records=300, latency=0.1):
     wizard = JobWizard(
-        workspace,
+        workspace=workspace,
         template=template,
         records=records,
         budget_usd=10.0,
@@ -60,7 +60,7 @@ def test_pause_resume_cancel_buttons_steer_the_job(workspace, template):
 
 def test_a_second_console_attaches_to_the_running_job(workspace, template):
     first = _slow_console(workspace, template, records=60, latency=0.02)
-    second = JobConsole(first.job_id, workspace)
+    second = JobConsole(first.job_id, workspace=workspace)
     assert second.live is first.live  # same process: the live handle, not polling
     second.wait(timeout=30)
     first.wait(timeout=30)
@@ -76,7 +76,7 @@ def test_reopening_a_finished_job_reads_the_registry(workspace, template):
         JobSpec(template=template, seeds="sample:poetry", records=4, budget_usd=1.0),
         backend=InstantBackend(),
     )
-    console = JobConsole(result.job_id, workspace)
+    console = JobConsole(result.job_id, workspace=workspace)
     assert console.live is None and console.figures["mode"] == "registry"
     assert console.state is JobState.COMPLETED
     assert console.progress_bar.value == 4
@@ -93,7 +93,7 @@ def test_unknown_job_id_raises_a_clear_error(workspace):
     from plotpalette.errors import JobNotFoundError
 
     with pytest.raises(JobNotFoundError):
-        JobConsole("no-such-job", workspace)
+        JobConsole("no-such-job", workspace=workspace)
 
 
 def test_a_job_running_elsewhere_is_polled_and_cancelled_through_the_registry(workspace, template):
@@ -106,7 +106,7 @@ def test_a_job_running_elsewhere_is_polled_and_cancelled_through_the_registry(wo
         backend=InstantBackend(latency_s=0.1),
     ).start()
     try:
-        console = JobConsole(handle.job_id, workspace, poll_seconds=0.1)
+        console = JobConsole(handle.job_id, workspace=workspace, poll_seconds=0.1)
         assert console.live is None
         assert until(lambda: console.figures.get("done", 0) > 0)
         # pause and resume reach it through the registry's pause flag
@@ -139,7 +139,7 @@ def test_resume_with_more_budget_completes_a_budget_exceeded_job(workspace, temp
         backend=InstantBackend(),
     )
     assert result.state is JobState.BUDGET_EXCEEDED
-    console = JobConsole(result.job_id, workspace, backend=InstantBackend())
+    console = JobConsole(result.job_id, workspace=workspace, backend=InstantBackend())
     console.resume_budget.value = 1.0
     console.resume_button.click()
     assert console.errors == []
@@ -177,9 +177,29 @@ def test_reopening_a_job_run_here_but_resumed_elsewhere_follows_the_registry(wor
     elsewhere.start()
     try:
         assert until(lambda: job_status(workspace, handle.job_id).state is JobState.RUNNING)
-        console = JobConsole(handle.job_id, workspace, poll_seconds=0.05)
+        console = JobConsole(handle.job_id, workspace=workspace, poll_seconds=0.05)
         assert console.live is None  # the finished run of this process is not followed
         assert until(lambda: console.job_info.state is JobState.COMPLETED, timeout=30)
         assert console.progress_bar.value == 40
     finally:
         elsewhere.join(30)
+
+
+def test_a_pause_says_how_many_calls_are_still_finishing(workspace, template):
+    console = _slow_console(workspace, template, records=200, latency=1.5)
+    assert until(lambda: console.figures.get("in_flight", 0) > 0, timeout=30)
+    console.pause()
+    # the calls already sent are what the pause waits for: the console says so...
+    assert until(
+        lambda: (
+            "calls finishing" in console.stats_html.value
+            or "call finishing" in console.stats_html.value
+        ),
+        timeout=30,
+    )
+    assert "pausing" in console.stats_html.value
+    # ...and stops saying it once they are done
+    assert until(lambda: console.figures.get("in_flight") == 0, timeout=30)
+    assert until(lambda: "finishing" not in console.stats_html.value, timeout=10)
+    console.cancel()
+    console.wait(timeout=60)

@@ -24,7 +24,7 @@ def _log_text(app) -> str:
 
 
 def test_form_offers_library_templates_and_one_model_box_per_step(workspace, template):
-    wizard = JobWizard(workspace, model_backend=InstantBackend())
+    wizard = JobWizard(workspace=workspace, model_backend=InstantBackend())
     assert template in wizard.template.options
     wizard.template.value = template
     assert [b.step_id for b in wizard.step_models.children] == ["ask", "answer"]
@@ -37,7 +37,7 @@ def test_form_offers_library_templates_and_one_model_box_per_step(workspace, tem
 
 def test_review_then_launch_by_click_runs_the_job_to_completion(workspace, template):
     wizard = JobWizard(
-        workspace,
+        workspace=workspace,
         template=template,
         seeds="sample:poetry",
         records=5,
@@ -70,7 +70,11 @@ def test_review_then_launch_by_click_runs_the_job_to_completion(workspace, templ
 
 def test_budget_too_small_is_warned_and_the_job_stops_budget_exceeded(workspace, template):
     wizard = JobWizard(
-        workspace, template=template, records=5, budget_usd=1e-7, model_backend=InstantBackend()
+        workspace=workspace,
+        template=template,
+        records=5,
+        budget_usd=1e-7,
+        model_backend=InstantBackend(),
     )
     estimate = wizard.review()
     assert estimate.records_within_budget == 0
@@ -85,7 +89,7 @@ def test_budget_too_small_is_warned_and_the_job_stops_budget_exceeded(workspace,
 
 
 def test_unknown_template_error_goes_to_the_log_with_its_fix(workspace, template):
-    wizard = JobWizard(workspace, model_backend=InstantBackend())
+    wizard = JobWizard(workspace=workspace, model_backend=InstantBackend())
     wizard.template.value = "no_such_template"
     wizard.review_button.click()  # must not raise out of the callback
     assert wizard.errors and isinstance(wizard.errors[-1], PlotPaletteError)
@@ -97,19 +101,28 @@ def test_unknown_template_error_goes_to_the_log_with_its_fix(workspace, template
 
 
 def test_invalid_template_version_is_named(workspace, template):
-    wizard = JobWizard(workspace, template=template, model_backend=InstantBackend())
+    wizard = JobWizard(workspace=workspace, template=template, model_backend=InstantBackend())
     wizard.template.value = "bad@zero"
     wizard.launch_button.click()
     assert "version" in _log_text(wizard)
+
+
+def two_record_wizard(workspace, template):
+    """A wizard for a 2-record job on the instant test backend."""
+    return JobWizard(
+        workspace=workspace,
+        template=template,
+        records=2,
+        budget_usd=1.0,
+        model_backend=InstantBackend(),
+    )
 
 
 def test_seeds_passed_in_as_rows_are_used(workspace, template):
     from plotpalette.seeds import load_seeds
 
     rows = [{"topic": "salt"}, {"topic": "lanterns"}]
-    wizard = JobWizard(
-        workspace, template=template, records=2, budget_usd=1.0, model_backend=InstantBackend()
-    )
+    wizard = two_record_wizard(workspace, template)
     wizard.set_seeds(rows)
     assert wizard.seeds.disabled and "2 rows" in wizard.seeds_note.value
     console = wizard.launch()
@@ -123,7 +136,7 @@ def test_seeds_passed_in_as_rows_are_used(workspace, template):
 def test_max_tokens_per_step_caps_the_estimate_and_the_job(workspace, template):
     backend = InstantBackend()
     wizard = JobWizard(
-        workspace, template=template, records=3, budget_usd=1.0, model_backend=backend
+        workspace=workspace, template=template, records=3, budget_usd=1.0, model_backend=backend
     )
     full = wizard.review().total_worst_usd
     wizard.max_tokens.value = 8
@@ -135,3 +148,11 @@ def test_max_tokens_per_step_caps_the_estimate_and_the_job(workspace, template):
     info = console.wait(timeout=30)
     assert info.state is JobState.COMPLETED and info.spec["max_tokens"] == 8
     assert {r.max_tokens for r in backend.requests} == {8}
+
+
+def test_the_console_slot_of_a_later_cell_fills_in_on_launch(workspace, template):
+    wizard = two_record_wizard(workspace, template)
+    assert "Press <b>Launch</b>" in wizard.console_slot.children[0].value
+    console = wizard.launch()
+    assert wizard.console_slot.children == (console.widget,)
+    console.wait(timeout=30)

@@ -11,7 +11,8 @@ from plotpalette.jobs import JobSpec, JobState, job_status, run_job
 from plotpalette.testing import InstantBackend, qa_template
 from plotpalette.ui import JobConsole, JobsTable
 
-TEMPLATE = qa_template("ui_table_qa", steps=1, max_tokens=(30, 0), output=False)
+TEMPLATE_NAME = "ui_table_qa"
+TEMPLATE = qa_template(TEMPLATE_NAME, steps=1, max_tokens=(30, 0), output=False)
 
 
 @pytest.fixture
@@ -34,12 +35,13 @@ def jobs(workspace):
 
 def test_lists_every_job_with_state_progress_and_spend(workspace, jobs):
     done, broke = jobs
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     assert set(table.job_ids) == {done.job_id, broke.job_id}
-    html = table.table_html.value
+    shown = table.grid.data  # indexed by job id
     for result in jobs:
-        assert result.job_id in html and result.state.value in html
-    assert "4/4" in html and "0/3" in html
+        assert shown.loc[result.job_id, "state"] == result.state.value
+    assert (shown.loc[done.job_id, "done"], shown.loc[done.job_id, "of"]) == (4, 4)
+    assert (shown.loc[broke.job_id, "done"], shown.loc[broke.job_id, "of"]) == (0, 3)
     frame = table.dataframe()
     assert set(frame["state"]) == {"COMPLETED", "BUDGET_EXCEEDED"}
     table.state_filter.value = "COMPLETED"
@@ -48,7 +50,7 @@ def test_lists_every_job_with_state_progress_and_spend(workspace, jobs):
 
 def test_open_console_on_the_selected_job(workspace, jobs):
     done, _ = jobs
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     table.select(done.job_id)
     table.open_button.click()
     assert isinstance(table.console, JobConsole) and table.console.job_id == done.job_id
@@ -58,7 +60,7 @@ def test_open_console_on_the_selected_job(workspace, jobs):
 
 def test_export_button_writes_the_chosen_format(workspace, jobs):
     done, _ = jobs
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     table.select(done.job_id)
     table.format.value = "jsonl"
     table.export_button.click()
@@ -71,16 +73,17 @@ def test_export_button_writes_the_chosen_format(workspace, jobs):
 
 def test_resume_action_finishes_a_stopped_job_with_more_budget(workspace, jobs):
     _, broke = jobs
-    table = JobsTable(workspace, backend=InstantBackend())
+    table = JobsTable(workspace=workspace, backend=InstantBackend())
     console = table.resume(broke.job_id, budget_usd=1.0)
     console.wait(timeout=30)
     assert job_status(workspace, broke.job_id).state is JobState.COMPLETED
     table.refresh()
-    assert "3/3" in table.table_html.value
+    row = table.grid.data.loc[broke.job_id]
+    assert (row["done"], row["of"], row["state"]) == (3, 3, "COMPLETED")
 
 
 def test_actions_without_a_selection_explain_what_to_do(workspace):
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     assert "no jobs yet" in table.table_html.value
     table.open_button.click()
     assert isinstance(table.errors[-1], ConfigError)
@@ -89,7 +92,7 @@ def test_actions_without_a_selection_explain_what_to_do(workspace):
 
 def test_delete_asks_for_a_second_click_then_removes_the_job(workspace, jobs):
     done, broke = jobs
-    table = JobsTable(workspace)
+    table = JobsTable(workspace=workspace)
     table.select(done.job_id)
     table.open_console()
     table.delete_button.click()  # first click: armed, nothing deleted yet
@@ -127,7 +130,7 @@ def test_delete_refuses_a_running_job_with_its_fix(workspace, jobs):
         while job_status(workspace, handle.job_id).state is not JobState.RUNNING:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        table = JobsTable(workspace)
+        table = JobsTable(workspace=workspace)
         with pytest.raises(JobStateError):
             table.delete(handle.job_id, confirm=True)
         assert "cancel" in "".join(o.get("text", "") for o in table.log.outputs).lower()
@@ -135,3 +138,45 @@ def test_delete_refuses_a_running_job_with_its_fix(workspace, jobs):
     finally:
         handle.cancel()
         handle.wait(30)
+
+
+def test_clicking_a_row_chooses_that_job_for_the_buttons(workspace, jobs):
+    _, broke = jobs
+    table = JobsTable(workspace=workspace)
+    row = list(table.grid.data.index).index(broke.job_id)
+    # what the browser sends when the row is clicked
+    table.grid.selections = [{"r1": int(row), "c1": 0, "r2": int(row), "c2": 3}]
+    assert table.selected.value == broke.job_id
+    table.open_button.click()
+    assert table.console.job_id == broke.job_id
+
+
+def test_resume_is_disabled_for_a_final_job_and_refused_once(workspace, jobs):
+    done, broke = jobs
+    table = JobsTable(workspace=workspace)
+    table.select(done.job_id)
+    assert table.resume_button.disabled  # COMPLETED is final
+    table.select(broke.job_id)
+    assert not table.resume_button.disabled  # BUDGET_EXCEEDED can go on with more money
+    with pytest.raises(JobStateError):
+        table.resume(done.job_id)
+    assert len(table.errors) == 1 and table.console is None  # one message, no console
+
+
+def test_the_list_refreshes_itself_while_a_job_runs(workspace, jobs):
+    from plotpalette.jobs import JobHandle, JobSpec
+    from plotpalette.testing import until
+
+    spec = JobSpec(template=TEMPLATE_NAME, seeds="sample:poetry", records=5, concurrency=1)
+    handle = JobHandle(workspace, spec, backend=InstantBackend(latency_s=0.2)).start()
+    table = JobsTable(workspace=workspace)
+    table.auto_refresh_seconds = 0.1
+    assert "refreshes itself" in table.status.value
+    try:
+        # no Refresh click: the table sees the job finish, then stops refreshing
+        assert until(lambda: "refreshes itself" not in table.status.value, timeout=60)
+    finally:
+        table.close()
+        handle.wait(60)
+    row = table.grid.data.iloc[0]
+    assert (row["state"], row["done"]) == ("COMPLETED", 5)

@@ -92,7 +92,7 @@ def test_cost_dashboard_shows_cost_per_accepted_record(judged):
     from plotpalette.ui import CostDashboard
 
     ws, _ = judged
-    dash = CostDashboard(ws)
+    dash = CostDashboard(workspace=ws)
     frame = dash.quality_frame.set_index(["by", "group"])
     assert ("template", "qa@1") in frame.index  # the judge job is not a row of its own
     assert not any(str(g).startswith("judge_overall") for _, g in frame.index)

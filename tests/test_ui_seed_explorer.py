@@ -125,3 +125,23 @@ def test_check_before_load_and_without_template_explain_what_to_do(workspace, ba
     app.load(str(bad_file))
     app.check_button.click()
     assert "no template" in app.status.value
+
+
+def test_a_failed_load_clears_the_previous_rows_and_disables_keep(workspace, tmp_path):
+    app = SeedExplorer("sample:poetry", workspace=workspace)
+    assert app.loaded is not None and not app.keep_button.disabled
+    assert app.schema_view.value
+    with pytest.raises(SeedError):
+        app.load(str(tmp_path / "missing.jsonl"))
+    assert app.loaded is None and app.seeds is None
+    assert app.schema_view.value == "" and app.summary.value == ""
+    assert app.keep_button.disabled  # nothing left to keep
+    app.keep_button.click()  # a stale click still explains itself
+    assert isinstance(app.errors[-1], SeedError)
+
+
+def test_loading_with_a_template_chosen_checks_the_rows(workspace, topic_reader, bad_file):
+    app = SeedExplorer(template=topic_reader.name, workspace=workspace)
+    app.load(str(bad_file))
+    assert app.report is not None and not app.report.ok  # checked without a click
+    assert "do not fit" in app.status.value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,7 +13,14 @@ from plotpalette.errors import TemplateError, TemplateFormatError
 from plotpalette.seeds import sample_seeds
 from plotpalette.templates import parse_template
 from plotpalette.templates.library import TemplateLibrary
-from plotpalette.ui import TemplateStudio
+from plotpalette.ui import (
+    CostDashboard,
+    JobConsole,
+    JobsTable,
+    JobWizard,
+    SeedExplorer,
+    TemplateStudio,
+)
 
 MY_TEMPLATE = """\
 name: haiku_notes
@@ -208,3 +216,141 @@ def test_upload_widget_imports_the_file(studio, workspace):
 def test_unknown_template_is_an_error_with_a_suggestion(workspace):
     with pytest.raises(TemplateError, match="question_answer"):
         TemplateStudio("question_answr", workspace=workspace)
+
+
+# -- preview with the model: a budgeted job in the ledger, one client per studio ----------
+
+
+def bedrock_workspace(workspace, emulator):
+    from plotpalette import Workspace
+
+    settings = workspace.settings.replace(
+        backend="bedrock", region="us-east-1", bedrock_endpoint_url=emulator.endpoint_url
+    )
+    return Workspace(workspace.store, settings)
+
+
+def test_model_preview_is_a_budgeted_job_with_ledger_entries(workspace, bedrock_emulator):
+    from plotpalette.jobs import list_jobs, open_registry
+
+    ws = bedrock_workspace(workspace, bedrock_emulator)
+    studio = TemplateStudio("question_answer", workspace=ws)
+    studio.with_model.value = True
+    studio.sample_rows.value = 2
+    studio.preview_budget.value = 0.25
+    studio.preview_button.click()
+    studio.preview_button.click()
+    assert studio.errors == []
+    previews = [j for j in list_jobs(ws) if j.name == "preview of question_answer@1"]
+    assert len(previews) == 2  # each click is one job, in the jobs table like any other
+    info = previews[0]
+    assert info.job_id == studio.last_job_id
+    assert info.budget_usd == pytest.approx(0.25)
+    assert 0 < info.spend_usd <= 0.25
+    reg = open_registry(ws)
+    rows = reg.ledger(info.job_id)
+    reg.close()
+    assert sum(r.settle_usd for r in rows) == pytest.approx(info.spend_usd)
+    frame = studio.last_preview
+    assert frame["cost_usd"].sum() == pytest.approx(info.spend_usd)
+    assert set(frame["step"]) == {"ask", "answer"} and len(frame) == 4
+    assert "[output of step" not in " ".join(frame["output"])  # real text, no placeholder
+    assert "billed $" in studio.preview_view.value
+    assert studio.model_preview.backends_built == 1  # one client for every click
+
+
+def test_model_preview_stops_at_the_budget_the_user_set(workspace, bedrock_emulator):
+    from plotpalette.jobs import job_status
+
+    ws = bedrock_workspace(workspace, bedrock_emulator)
+    studio = TemplateStudio("question_answer", workspace=ws)
+    studio.with_model.value = True
+    studio.sample_rows.value = 3
+    studio.preview_budget.value = 0.000001  # less than one call's worst case
+    studio.preview()
+    info = job_status(ws, studio.last_job_id)
+    assert info.state.value == "BUDGET_EXCEEDED"
+    assert info.spend_usd <= 0.000001
+
+
+def test_model_preview_refuses_unsaved_edits_and_a_missing_budget(studio):
+    studio.with_model.value = True
+    studio.editor.value = with_description(studio.editor.value, "edited, not saved")
+    with pytest.raises(TemplateError, match="unsaved edits"):
+        studio.preview()
+    assert "Save new version" in studio.errors[-1].fix
+    studio.load("question_answer")
+    studio.preview_budget.value = 0.0
+    with pytest.raises(Exception, match="needs a budget"):
+        studio.preview()
+    assert studio.last_job_id is None  # nothing was run
+
+
+# -- one constructor convention: the workspace is a keyword ---------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ws: TemplateStudio(ws),
+        lambda ws: SeedExplorer(ws),
+        lambda ws: JobsTable(ws),
+        lambda ws: JobWizard(ws),
+        lambda ws: CostDashboard(ws),
+        lambda ws: JobConsole(ws),
+        lambda ws: JobConsole("j", ws),
+        lambda ws: TemplateStudio(Path(ws.location)),
+    ],
+    ids=["studio", "explorer", "table", "wizard", "dashboard", "console", "console2", "path"],
+)
+def test_a_workspace_passed_positionally_gets_a_clear_type_error(workspace, make):
+    with pytest.raises(TypeError, match=r"workspace=") as info:
+        make(workspace)
+    assert "strip" not in str(info.value)  # not the old confusing attribute error
+
+
+def test_every_app_takes_the_workspace_by_keyword(workspace):
+    apps = [
+        TemplateStudio("question_answer", workspace=workspace),
+        SeedExplorer("sample:poetry", workspace=workspace),
+        JobsTable(workspace=workspace),
+        JobWizard(workspace=workspace),
+        CostDashboard(workspace=workspace),
+    ]
+    assert {str(app.workspace.location) for app in apps} == {str(workspace.location)}
+
+
+def test_the_status_line_clears_when_the_error_is_fixed(studio):
+    good = studio.editor.value
+    studio.editor.value = good.replace("steps:", "steps: [", 1)  # broken YAML
+    assert "⚠" in studio.status.value
+    studio.editor.value = good
+    assert "⚠" not in studio.status.value and "question_answer@1" in studio.status.value
+
+
+def test_a_misspelt_field_is_caught_as_you_type_before_any_preview(studio):
+    assert studio.field_problems == []  # the sample rows give every field it reads
+    studio.editor.value = studio.editor.value.replace("poem.title", "poem.titel")
+    assert studio.parsed is not None  # valid YAML and Jinja...
+    assert any("poem.titel" in p for p in studio.field_problems)  # ...but no such field
+    assert "poem.titel" in studio.messages.value
+
+
+def test_saving_a_new_version_warns_that_jobs_by_name_pick_it_up(studio):
+    studio.editor.value = with_description(studio.editor.value, "A new description.")
+    studio.save()
+    assert "question_answer@2" in studio.status.value
+    assert "without a version" in studio.status.value
+
+
+def test_edit_in_jupyterlab_follows_the_file(studio, tmp_path):
+    path = studio.edit_in_file(tmp_path / "qa.yaml")
+    assert path.read_text() == studio.editor.value
+    text = path.read_text().replace("Reply with the question only.", "Ask about the imagery.")
+    path.write_text(text)  # as JupyterLab's editor saves it
+    studio.follower.check()
+    assert "Ask about the imagery." in studio.editor.value and studio.parsed is not None
+    path.write_text(text.replace("steps:", "steps: [", 1))  # a broken save...
+    studio.follower.check()
+    assert studio.parsed is None and studio.problems  # ...is shown with its problems
+    studio.follower.stop()

@@ -281,10 +281,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     if not getattr(args, "json", False) and result.records_ok:
         first = result.records(status="ok")[0]
         print("\nfirst record:", json.dumps(first.outputs, ensure_ascii=False)[:400])
-        print(
-            f"\nlocal model: spend ${result.spend_usd:.2f}. Next: `plotpalette status "
-            f"{result.job_id}`, or export the records (see the guide)."
-        )
+        print(f"\nlocal model: free (spend ${result.spend_usd:.2f}). Export the records:")
+        print(f"  plotpalette export {result.job_id} --format jsonl --dest quickstart-dataset")
+        print('  (a Hugging Face dataset: --format hf, with pip install "plotpalette[hf]")')
     return code
 
 

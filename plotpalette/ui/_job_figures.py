@@ -55,6 +55,7 @@ def job_figures(
         "waste": p.get("waste_usd", info.waste_usd),
         "tokens": p.get("tokens"),
         "in_flight": p.get("in_flight", 0),
+        "stopping": p.get("stopping"),
         "per_min": per_s * 60,
         "eta_s": eta,
         "limiters": limiters,

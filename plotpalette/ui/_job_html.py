@@ -28,7 +28,7 @@ STATE_COLOURS = {
     "CANCELLED": "#6d4c41",
     "INTERRUPTED": "#ef6c00",
 }
-_CELL = "padding:2px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top"
+_CELL = "padding:2px 8px;border-bottom:1px solid #8884;text-align:left;vertical-align:top"
 
 
 def state_badge(state: str) -> str:
@@ -91,7 +91,9 @@ def records_table(records: Sequence[Any], *, width: int = 80) -> str:
     for record in records:
         cells = [record.index, record.status]
         cells += [_shorten(record.outputs.get(c, ""), width) for c in columns]
-        cells.append(format_usd(record.cost_usd))
+        # a record made at no cost came from the local model; say so, not "$0.0000"
+        free = not record.cost_usd and record.status == "ok"
+        cells.append("free" if free else format_usd(record.cost_usd))
         if record.error:
             cells[1] = f"{record.status}: {_shorten(record.error, 60)}"
         rows.append(cells)

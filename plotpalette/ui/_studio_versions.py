@@ -8,6 +8,7 @@ decided here.
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
@@ -33,6 +34,7 @@ class StudioVersions(App):
     parsed: Template | None
     history_frame: pd.DataFrame | None
     message: widgets.Text
+    current_before_save: str | None = None
 
     if TYPE_CHECKING:  # defined by TemplateStudio
 
@@ -71,6 +73,7 @@ class StudioVersions(App):
     def save(self) -> Template:
         """Save the editor's content as a new version (identical content saves nothing)."""
         tpl = self.validate()
+        self.current_before_save = self.current.ref if self.current is not None else None
         saved = self.library.save(tpl, message=self.message.value.strip())
         if self.current is not None and saved.ref == self.current.ref:
             self.info(f"no change: {saved.ref} already has this content")
@@ -78,6 +81,14 @@ class StudioVersions(App):
             self.info(f"saved {saved.ref}")
         self._set_current(saved)
         self.show_history()
+        if saved.version > 1 and (self.current_before_save != saved.ref):
+            # the latest version is what a job naming the template gets: say so
+            note = (
+                f"saved {saved.ref}: jobs that name '{saved.name}' without a version use "
+                f"@{saved.version} from now on (jobs already created keep their version)"
+            )
+            self.info(note)
+            self.status.value = f"<span style='color:#b26a00'>⚠ {html.escape(note)}</span>"
         return saved
 
     @App.guard

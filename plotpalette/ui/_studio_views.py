@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..templates.preview import PreviewResult
 
 __all__ = [
+    "PREVIEW_COLUMNS",
     "diff_html",
     "estimate_dict",
     "estimate_html",
@@ -42,7 +43,7 @@ def version_label(row: dict[str, Any]) -> str:
     return " · ".join(p for p in parts if p)
 
 
-_PREVIEW_COLUMNS = (
+PREVIEW_COLUMNS = (
     "seed",
     "step",
     "model_id",
@@ -84,7 +85,7 @@ def preview_frame(result: PreviewResult, seeds: SeedSet) -> pd.DataFrame:
                     "error": row.error,
                 }
             )
-    return pd.DataFrame(records, columns=list(_PREVIEW_COLUMNS))
+    return pd.DataFrame(records, columns=list(PREVIEW_COLUMNS))
 
 
 def _pre(label: str, text: Any) -> str:
@@ -107,14 +108,10 @@ def preview_html(frame: pd.DataFrame) -> str:
         )
         if not rec["ran"]:
             blocks.append(
-                f"<div style='color:#666'>{head}: skipped (its <code>when</code> is false)</div>"
+                f"<div style='color:#888'>{head}: skipped (its <code>when</code> is false)</div>"
             )
             continue
-        cost = rec["worst_case_usd"]
-        cost_text = "unpriced" if cost is None or cost != cost else f"≤ ${cost:.6f}"
-        facts = (
-            f"{rec['input_tokens']} input tokens, max {rec['max_output_tokens']} out, {cost_text}"
-        )
+        facts = _facts(rec)
         parts = [f"{head} ({facts})"]
         if rec["system"]:
             parts.append(_pre("system", rec["system"]))
@@ -123,9 +120,28 @@ def preview_html(frame: pd.DataFrame) -> str:
         if isinstance(rec.get("error"), str):
             parts.append(f"<div style='color:#b00020'>{html.escape(rec['error'])}</div>")
         blocks.append(
-            "<div style='border:1px solid #ddd;margin:4px;padding:4px'>" + "".join(parts) + "</div>"
+            "<div style='border:1px solid #8886;margin:4px;padding:4px'>"
+            + "".join(parts)
+            + "</div>"
         )
     return "".join(blocks)
+
+
+def _facts(rec: dict[str, Any]) -> str:
+    billed = rec.get("cost_usd")
+    if billed is not None and billed == billed:  # a model preview: what it really cost
+        return (
+            f"{rec['input_tokens']} input tokens, {rec['max_output_tokens']} out, "
+            f"billed {format_cost(billed)}"
+        )
+    cost = rec["worst_case_usd"]
+    cost_text = "unpriced" if cost is None or cost != cost else f"≤ ${cost:.6f}"
+    return f"{rec['input_tokens']} input tokens, max {rec['max_output_tokens']} out, {cost_text}"
+
+
+def format_cost(usd: float) -> str:
+    """Dollars as a reader wants them: ``free`` for $0 (the local model), else $."""
+    return "free (local model)" if usd == 0 else f"${usd:.6f}"
 
 
 def estimate_dict(result: PreviewResult) -> dict[str, Any]:

@@ -22,7 +22,8 @@ import ipywidgets as widgets
 
 from .. import analytics
 from ..workspace import Workspace
-from ._base import App
+from ._base import App, no_positional
+from ._grid import data_grid, set_frame
 from ._job_html import format_usd
 
 __all__ = ["CostDashboard"]
@@ -56,7 +57,8 @@ class CostDashboard(App):
 
     title = "Costs"
 
-    def __init__(self, workspace: Workspace | str | Path | None = None) -> None:
+    def __init__(self, *args: object, workspace: Workspace | str | Path | None = None) -> None:
+        no_positional("CostDashboard", args)
         super().__init__()
         self.workspace = _open(workspace)
         self.facts: Any = None
@@ -95,10 +97,16 @@ class CostDashboard(App):
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.clear_button = widgets.Button(description="Clear filters", icon="times")
         self.summary_html = widgets.HTML()
-        self.cost_plot = widgets.Image(format="png")
-        self.efficiency_plot = widgets.Image(format="png")
+        # two charts side by side when the notebook is wide, one under the other when not
+        chart = widgets.Layout(width="49%", min_width="320px", max_width="100%", height="auto")
+        self.cost_plot = widgets.Image(format="png", layout=chart)
+        self.efficiency_plot = widgets.Image(format="png", layout=chart)
+        self.empty_html = widgets.HTML()
         self.table_html = widgets.HTML()
-        self.jobs_html = widgets.HTML()
+        # one row per job: click a header to sort by spend, $ per accepted record, ...
+        self.jobs_grid = data_grid(
+            _jobs_table(None), key="job", widths=_JOB_WIDTHS, formats=_JOB_FORMATS
+        )
         self.quality_html = widgets.HTML()
         self.quality_plot = widgets.Image(format="png")
         self.on_click(self.refresh_button, self.refresh)
@@ -106,6 +114,23 @@ class CostDashboard(App):
         for w in (self.since, self.until, self.models, self.templates, self.group_by, self.stack):
             w.observe(self._on_filter, names="value")
         self._updating = False
+        self.results_box = widgets.VBox(
+            [
+                widgets.Box(
+                    [self.cost_plot, self.efficiency_plot],
+                    layout=widgets.Layout(flex_flow="row wrap", width="100%"),
+                ),
+                widgets.HTML("<b>Cost table</b>"),
+                self.table_html,
+                widgets.HTML("<b>Jobs</b>"),
+                self.jobs_grid,
+                widgets.HTML("<b>Cost × quality</b> (accepted = not a duplicate, no flags)"),
+                widgets.Box(
+                    [self.quality_plot, self.quality_html],
+                    layout=widgets.Layout(flex_flow="row wrap", width="100%"),
+                ),
+            ]
+        )
         self.widget = widgets.VBox(
             [
                 widgets.HTML(f"<b>{self.title}</b>"),
@@ -113,13 +138,8 @@ class CostDashboard(App):
                 widgets.HBox([self.models, self.templates]),
                 widgets.HBox([self.refresh_button, self.clear_button, self.status]),
                 self.summary_html,
-                widgets.HBox([self.cost_plot, self.efficiency_plot]),
-                widgets.HTML("<b>Cost table</b>"),
-                self.table_html,
-                widgets.HTML("<b>Jobs</b>"),
-                self.jobs_html,
-                widgets.HTML("<b>Cost × quality</b> (accepted = not a duplicate, no flags)"),
-                widgets.HBox([self.quality_plot, self.quality_html]),
+                self.empty_html,
+                self.results_box,
                 self.log,
             ]
         )
@@ -138,11 +158,9 @@ class CostDashboard(App):
         self._updating = True
         try:
             models = sorted(set(self.facts["model"])) if len(self.facts) else []
-            templates = (
-                sorted(set(self.facts["template"]) | set(self.facts["template_name"]))
-                if len(self.facts)
-                else []
-            )
+            # names only: "question_answer" covers every version (no duplicate
+            # question_answer / question_answer@1 entries); set_filters takes name@version
+            templates = sorted(set(self.facts["template_name"])) if len(self.facts) else []
             self.models.options = models
             self.models.value = tuple(m for m in self.models.value if m in models)
             self.templates.options = templates
@@ -235,6 +253,24 @@ class CostDashboard(App):
 
     # -- drawing -----------------------------------------------------------------------
     def _draw(self, job_ids: list[str]) -> None:
+        if not len(self.filtered):  # nothing to plot: say why and what to do
+            self.results_box.layout.display = "none"
+            self.summary_html.value = ""
+            self.empty_html.value = (
+                "<div style='padding:1em;border:1px dashed #999'><b>No costs to show.</b> "
+                + (
+                    "No job has made a call in this workspace yet: run one "
+                    "(<code>01_quickstart</code> or <code>plotpalette run</code>), "
+                    "then press <b>Refresh</b>."
+                    if self.facts is None or not len(self.facts)
+                    else "No call matches these filters: widen the period or press "
+                    "<b>Clear filters</b>."
+                )
+                + "</div>"
+            )
+            return
+        self.results_box.layout.display = None
+        self.empty_html.value = ""
         stack = None if self.stack.value == "(none)" else self.stack.value
         fig = analytics.plot_costs(self.filtered, by=self.group_by.value, stack=stack)
         self.cost_plot.value = _png(fig)
@@ -243,50 +279,14 @@ class CostDashboard(App):
             self.efficiency_plot.layout.display = None
         else:
             self.efficiency_plot.layout.display = "none"
-        money = {
-            "cost_usd": "${:,.6f}".format,
-            "spend_usd": "${:,.6f}".format,
-            "share": "{:.1%}".format,
-        }
-        self.table_html.value = self.table.to_html(index=False, formatters=money, border=0)
-        cols = [
-            "job_id",
-            "template",
-            "state",
-            "records_ok",
-            "records_total",
-            "budget_usd",
-            "spend_usd",
-            "spend_per_accepted_usd",
-            "accepted_per_dollar",
-            "budget_used",
-        ]
-        usd = "${:,.6f}".format
-        jobs_money = {
-            "budget_usd": usd,
-            "spend_usd": usd,
-            "spend_per_accepted_usd": usd,
-            "accepted_per_dollar": "{:,.0f}".format,
-            "budget_used": "{:.1%}".format,
-        }
-        table = self.jobs_frame[cols].rename(
-            columns={
-                "records_ok": "ok",
-                "records_total": "records",
-                "budget_usd": "budget",
-                "spend_usd": "spend",
-                "spend_per_accepted_usd": "$ / accepted",
-                "accepted_per_dollar": "accepted / $",
-                "budget_used": "budget used",
-            }
-        )
-        formatters = {table.columns[cols.index(k)]: f for k, f in jobs_money.items()}
-        # Scroll sideways inside the app rather than spilling out of the output area.
-        self.jobs_html.value = (
-            "<div style='overflow-x:auto'>"
-            + table.to_html(index=False, border=0, na_rep="—", formatters=formatters)
+        money = {"cost_usd": _money, "spend_usd": _money, "share": "{:.1%}".format}
+        # JupyterLab's own table style: aligned numbers, striped rows, light and dark themes
+        self.table_html.value = (
+            "<div class='jp-RenderedHTMLCommon'>"
+            + self.table.to_html(index=False, formatters=money, border=0)
             + "</div>"
         )
+        set_frame(self.jobs_grid, _jobs_table(self.jobs_frame))
         period = " to ".join(d for d in (_day(self.since.value), _day(self.until.value)) if d)
         self.summary_html.value = (
             f"<b>{format_usd(self.total_usd)}</b> across {len(job_ids)} job(s)"
@@ -303,3 +303,51 @@ class CostDashboard(App):
             )
         )
         self.status.value = f"{len(self.filtered)} cost row(s)"
+
+
+def _money(value: float) -> str:
+    """Dollars a reader takes in at a glance: "free" for the local model's $0, cents
+    for bigger sums, fractions of a cent only where they matter."""
+    if value != value:  # NaN: nothing accepted, no price
+        return "—"
+    if value == 0:
+        return "free"
+    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.6f}"
+
+
+_JOB_COLUMNS = {
+    "job_id": "job",
+    "template": "template",
+    "state": "state",
+    "records_ok": "ok",
+    "records_total": "records",
+    "budget_usd": "budget",
+    "spend_usd": "spend",
+    "spend_per_accepted_usd": "$ / accepted",
+    "accepted_per_dollar": "accepted / $",
+    "budget_used": "budget used",
+}
+_JOB_WIDTHS = {
+    "job": 260,
+    "template": 170,
+    "state": 130,
+    "$ / accepted": 110,
+    "accepted / $": 110,
+    "budget used": 100,
+}
+_JOB_FORMATS = {
+    "budget": "$,.2f",
+    "spend": "$,.6f",
+    "$ / accepted": "$,.6f",
+    "accepted / $": ",.0f",
+    "budget used": ".1%",
+}
+
+
+def _jobs_table(jobs_frame: Any) -> Any:
+    """The per-job figures as the grid shows them (numbers stay numbers, for sorting)."""
+    import pandas as pd
+
+    if jobs_frame is None or not len(jobs_frame):
+        return pd.DataFrame(columns=list(_JOB_COLUMNS.values()))
+    return jobs_frame[list(_JOB_COLUMNS)].rename(columns=_JOB_COLUMNS)

@@ -44,7 +44,7 @@ from ..jobs import (
 )
 from ..jobs.states import RESUMABLE_STATES
 from ..workspace import Workspace
-from ._base import App
+from ._base import App, no_positional, reject_positional_workspace
 from ._job_console_view import JobConsoleView
 from ._job_figures import summary_text
 from ._job_html import format_usd
@@ -73,12 +73,19 @@ class JobConsole(JobConsoleView):
     def __init__(
         self,
         job: str | JobHandle,
+        *args: object,
         workspace: Workspace | str | Path | None = None,
-        *,
         backend: Any = None,
         poll_seconds: float = 1.0,
         watch: bool = True,
     ) -> None:
+        reject_positional_workspace("JobConsole", job, "JobConsole(job_id, workspace=ws)")
+        no_positional("JobConsole (after the job)", args)
+        if not isinstance(job, (str, JobHandle)):
+            raise TypeError(
+                f"JobConsole needs a job id or a JobHandle, got {type(job).__name__}; "
+                "write JobConsole(job_id, workspace=ws)"
+            )
         super().__init__()
         if isinstance(job, JobHandle):
             self.workspace = job.workspace

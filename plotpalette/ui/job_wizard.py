@@ -23,7 +23,7 @@ import ipywidgets as widgets
 from ..config import BACKENDS
 from ..jobs import Estimate, JobHandle, JobSpec, estimate_job
 from ..workspace import Workspace
-from ._base import App
+from ._base import App, no_positional
 from ._job_html import format_usd, table
 from .job_console import JobConsole
 
@@ -68,8 +68,8 @@ class JobWizard(App):
 
     def __init__(
         self,
+        *args: object,
         workspace: Workspace | str | Path | None = None,
-        *,
         template: str = "",
         seeds: Any = "sample:poetry",
         records: int = 5,
@@ -78,6 +78,7 @@ class JobWizard(App):
         model_backend: Any = None,
         max_tokens: int | None = None,
     ) -> None:
+        no_positional("JobWizard", args)
         super().__init__()
         self.workspace = _open(workspace)
         self.model_backend = model_backend
@@ -149,6 +150,15 @@ class JobWizard(App):
         )
         self.review_html = widgets.HTML()
         self.console_box = widgets.VBox()
+        # the console again, for a later notebook cell: it fills in when Launch is pressed
+        # (a cell showing ``wizard.console`` would stay at "None" until it is run again)
+        self.console_slot = widgets.VBox(
+            [
+                widgets.HTML(
+                    "<i>Press <b>Launch</b> in the wizard above: the console opens here.</i>"
+                )
+            ]
+        )
         self.on_click(self.review_button, self.review)
         self.on_click(self.launch_button, self.launch)
         self.widget = widgets.VBox(
@@ -356,5 +366,6 @@ class JobWizard(App):
             self.console.close()
         self.console = JobConsole(handle, backend=self.model_backend)
         self.console_box.children = (self.console.widget,)
+        self.console_slot.children = (self.console.widget,)
         self.info(f"launched {handle.job_id}")
         return self.console

@@ -16,21 +16,34 @@ from __future__ import annotations
 
 import contextlib
 import html
+import threading
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 
-from ..errors import ConfigError
+from ..errors import ConfigError, JobStateError
 from ..jobs import DeletedJob, JobInfo, JobState, delete_job, list_jobs
+from ..jobs.states import RESUMABLE_STATES
 from ..workspace import Workspace
-from ._base import App
-from ._job_html import format_time, format_usd, state_badge
+from ._base import App, no_positional
+from ._grid import data_grid, on_select, set_frame
+from ._job_html import format_time, format_usd
 from .job_console import JobConsole
 
 __all__ = ["JobsTable"]
 
-_CELL = "padding:2px 8px;border-bottom:1px solid #eee;text-align:left"
+AUTO_REFRESH_SECONDS = 2.0  # while any listed job runs
+_WIDTHS = {
+    "job": 270,
+    "state": 130,
+    "done": 60,
+    "of": 60,
+    "spend": 140,
+    "template": 170,
+    "created": 140,
+    "name": 200,
+}
 
 
 def _open(workspace: Workspace | str | Path | None) -> Workspace:
@@ -50,11 +63,12 @@ class JobsTable(App):
 
     def __init__(
         self,
+        *args: object,
         workspace: Workspace | str | Path | None = None,
-        *,
         backend: Any = None,
         limit: int | None = 200,
     ) -> None:
+        no_positional("JobsTable", args)
         super().__init__()
         self.workspace = _open(workspace)
         self.backend = backend
@@ -64,6 +78,9 @@ class JobsTable(App):
         self.last_export: Any = None
         self.last_deleted: DeletedJob | None = None
         self.pending_delete: str | None = None  # armed by a first Delete click
+        self.auto_refresh_seconds = AUTO_REFRESH_SECONDS
+        self._closed = threading.Event()
+        self._auto: threading.Thread | None = None
         self._build()
         self.refresh()
 
@@ -73,9 +90,11 @@ class JobsTable(App):
         self.state_filter = widgets.Dropdown(
             description="state", options=["all", *[s.value for s in JobState]], value="all"
         )
-        self.table_html = widgets.HTML()
+        self.table_html = widgets.HTML()  # the empty state, or how to pick a row
+        self.grid = data_grid(self._grid_frame([]), key="job", widths=_WIDTHS, select_rows=True)
+        on_select(self.grid, "job", self._clicked)
         self.selected = widgets.Dropdown(
-            description="job", options=[], layout=widgets.Layout(width="36em")
+            description="job", options=[], layout=widgets.Layout(width="30em")
         )
         self.format = widgets.Dropdown(
             description="format",
@@ -83,7 +102,9 @@ class JobsTable(App):
             value="parquet" if "parquet" in EXPORT_FORMATS else EXPORT_FORMATS[0],
         )
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
-        self.open_button = widgets.Button(description="Open console", icon="eye")
+        self.open_button = widgets.Button(
+            description="Open console", icon="eye", layout=widgets.Layout(width="auto")
+        )
         self.resume_button = widgets.Button(description="Resume", icon="play")
         self.export_button = widgets.Button(description="Export", icon="download")
         self.delete_button = widgets.Button(description="Delete", icon="trash")
@@ -96,12 +117,13 @@ class JobsTable(App):
         self.on_click(self.export_button, self.export)
         self.on_click(self.delete_button, self.delete)
         self.state_filter.observe(lambda _: self._safe_refresh(), names="value")
-        self.selected.observe(lambda _: self._disarm_delete(), names="value")
+        self.selected.observe(lambda _: self._on_selected(), names="value")
         self.widget = widgets.VBox(
             [
                 widgets.HTML(f"<b>{self.title}</b>"),
                 widgets.HBox([self.state_filter, self.refresh_button, self.status]),
                 self.table_html,
+                self.grid,
                 widgets.HBox(
                     [self.selected, self.open_button, self.resume_button, self.delete_button]
                 ),
@@ -131,9 +153,55 @@ class JobsTable(App):
         self.selected.options = [(self._label(j), j.job_id) for j in self.jobs]
         if previous in self.job_ids:
             self.selected.value = previous
-        self.table_html.value = self._table()
-        self.status.value = f"{len(self.jobs)} job(s)"
+        set_frame(self.grid, self._grid_frame(self.jobs))
+        self.grid.layout.display = "" if self.jobs else "none"
+        self.table_html.value = (
+            "<i>click a row to choose that job; click a column header to sort or filter</i>"
+            if self.jobs
+            else "<i>no jobs yet — start one with JobWizard or <code>plotpalette run</code></i>"
+        )
+        running = sum(1 for j in self.jobs if not j.state.is_final)
+        self.status.value = f"{len(self.jobs)} job(s)" + (
+            f", {running} running: this list refreshes itself" if running else ""
+        )
+        self._on_selected()
+        if running:
+            self._start_auto_refresh()
         return self.jobs
+
+    def close(self) -> None:
+        """Stop refreshing by itself (and the console's updates)."""
+        self._closed.set()
+        if self.console is not None:
+            self.console.close()
+
+    def _start_auto_refresh(self) -> None:
+        if (self._auto is not None and self._auto.is_alive()) or self._closed.is_set():
+            return
+
+        def loop() -> None:
+            while not self._closed.wait(self.auto_refresh_seconds):
+                try:
+                    jobs = self.refresh()
+                except Exception:  # shown in the log by refresh's guard
+                    return
+                if all(j.state.is_final for j in jobs):
+                    return
+
+        self._auto = threading.Thread(target=loop, daemon=True, name="plotpalette-jobs-table")
+        self._auto.start()
+
+    def _clicked(self, job_id: Any) -> None:
+        if job_id in self.job_ids:
+            self.selected.value = job_id
+
+    def _on_selected(self) -> None:
+        """Buttons follow the chosen job: Resume only for a job that can be resumed."""
+        self._disarm_delete()
+        info = next((j for j in self.jobs if j.job_id == self.selected.value), None)
+        self.resume_button.disabled = info is None or info.state not in RESUMABLE_STATES
+        for button in (self.open_button, self.export_button, self.delete_button):
+            button.disabled = info is None
 
     def dataframe(self) -> Any:
         """The listed jobs as a pandas DataFrame (one row per job)."""
@@ -180,13 +248,21 @@ class JobsTable(App):
         job_id = self._job(job_id)
         if self.console is not None:
             self.console.close()
-        self.console = JobConsole(job_id, self.workspace, backend=self.backend)
+        self.console = JobConsole(job_id, workspace=self.workspace, backend=self.backend)
         self.console_box.children = (self.console.widget,)
         return self.console
 
     @App.guard
     def resume(self, job_id: str | None = None, budget_usd: float | None = None) -> JobConsole:
         """Resume a stopped job in the background and open its console."""
+        job_id = self._job(job_id)
+        info = next((j for j in self.jobs if j.job_id == job_id), None)
+        if info is not None and info.state not in RESUMABLE_STATES:
+            # refused here, once, before a console opens to say it again
+            raise JobStateError(
+                f"job {job_id} is {info.state.value}; only a stopped job can be resumed",
+                fix="A COMPLETED job is final; start a new job to generate more records.",
+            )
         console = self.open_console(job_id)
         console.resume(budget_usd=budget_usd)
         self.refresh()
@@ -255,35 +331,28 @@ class JobsTable(App):
     def _label(j: JobInfo) -> str:
         return f"{j.job_id} — {j.state.value} {j.records_done}/{j.records_total}"
 
-    def _table(self) -> str:
-        if not self.jobs:
-            return "<i>no jobs yet — start one with JobWizard or <code>plotpalette run</code></i>"
-        head = "".join(
-            f"<th style='{_CELL}'>{h}</th>"
-            for h in ("job", "state", "progress", "spend", "template", "created")
-        )
+    def _grid_frame(self, jobs: list[JobInfo]) -> Any:
+        """The grid's rows: one per job, numbers people read (spend of a local job is
+        "free (local model)", not $0.0000)."""
+        import pandas as pd
+
         rows = []
-        for j in self.jobs:
-            share = j.records_done / j.records_total if j.records_total else 0.0
-            bar = (
-                f"<div style='width:8em;background:#eee;display:inline-block'>"
-                f"<div style='width:{share:.0%};background:#1565c0;height:0.7em'></div>"
-                f"</div> {j.records_done}/{j.records_total}"
+        for j in jobs:
+            backend = (j.spec or {}).get("backend") or self.workspace.settings.backend
+            local = backend == "local"
+            spend = "free (local model)" if local and j.spend_usd == 0 else format_usd(j.spend_usd)
+            rows.append(
+                {
+                    "job": j.job_id,
+                    "state": j.state.value,
+                    "done": j.records_done,
+                    "of": j.records_total,
+                    "spend": spend,
+                    "budget": format_usd(j.budget_usd),
+                    "template": j.template,
+                    "created": format_time(j.created_at),
+                    "name": j.name or "",
+                }
             )
-            spend = format_usd(j.spend_usd) + (
-                f" / {format_usd(j.budget_usd)}" if j.budget_usd is not None else ""
-            )
-            cells = [
-                f"<code>{html.escape(j.job_id)}</code>",
-                state_badge(j.state.value),
-                bar,
-                spend,
-                f"<code>{html.escape(j.template)}</code>",
-                format_time(j.created_at),
-            ]
-            rows.append("<tr>" + "".join(f"<td style='{_CELL}'>{c}</td>" for c in cells) + "</tr>")
-        return (
-            f"<table style='border-collapse:collapse;font-size:90%'><tr>{head}</tr>"
-            + "".join(rows)
-            + "</table>"
-        )
+        columns = ["job", "state", "done", "of", "spend", "budget", "template", "created", "name"]
+        return pd.DataFrame(rows, columns=columns)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..seeds import SeedSet, ValidationReport, validate_rows
-from ._base import App
+from ._base import App, reject_positional_workspace
 from ._sources import load_seed_source, open_workspace, template_choices
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +52,9 @@ class SeedExplorer(App):
         workspace: Workspace | str | None = None,
         backend: str | None = None,
     ) -> None:
+        reject_positional_workspace(
+            "SeedExplorer", source, "SeedExplorer('my_rows.csv', workspace=ws)"
+        )
         super().__init__()
         self.workspace = open_workspace(workspace, backend)
         self.loaded: SeedSet | None = None
@@ -75,7 +78,10 @@ class SeedExplorer(App):
         )
         self.check_button = widgets.Button(description="Check rows", icon="check")
         self.keep_button = widgets.Button(
-            description="Keep valid rows", icon="save", tooltip="store the valid rows for a job"
+            description="Keep valid rows",
+            icon="save",
+            tooltip="store the valid rows for a job",
+            disabled=True,  # nothing loaded yet
         )
         self.summary = widgets.HTML()
         self.schema_view = widgets.HTML()
@@ -100,8 +106,8 @@ class SeedExplorer(App):
         if isinstance(template, str) and template:
             self._select_template(template)
         if source is not None:
-            self.load(source)
-            if template is not None:
+            self.load(source)  # checks the rows too when a template is chosen
+            if template is not None and not isinstance(template, str):
                 self.check(template)
 
     # -- actions -----------------------------------------------------------------
@@ -114,7 +120,11 @@ class SeedExplorer(App):
         """
         if source is None:
             source = self.source.value.strip()
-        seeds = load_seed_source(self.workspace, source)
+        try:
+            seeds = load_seed_source(self.workspace, source)
+        except Exception:
+            self._clear()  # never show the previous file's rows under a failed load
+            raise
         if isinstance(source, str):
             self.source.value = source
         else:
@@ -129,8 +139,19 @@ class SeedExplorer(App):
             f"({seeds.format}), sha256 <code>{seeds.sha256[:12]}</code>"
         )
         self.status.value = f"loaded {len(seeds)} rows"
+        self.keep_button.disabled = False
         self.info(f"loaded {len(seeds)} rows from {seeds.source}")
+        if self.template.value:  # a template is chosen: check the new rows right away
+            self.check()
         return seeds
+
+    def _clear(self) -> None:
+        """Forget the loaded rows and every view of them."""
+        self.loaded = self.seeds = None
+        self.report = None
+        self.schema_frame = self.problems_frame = None
+        self.summary.value = self.schema_view.value = self.problems_view.value = ""
+        self.keep_button.disabled = True
 
     @App.guard
     def check(self, template: Any = None) -> ValidationReport:
@@ -187,7 +208,7 @@ class SeedExplorer(App):
     def _show_schema(self) -> None:
         assert self.loaded is not None
         self.schema_frame = _schema_frame(self.loaded, self.schema, self.report)
-        self.schema_view.value = self.schema_frame.to_html(index=False, escape=True)
+        self.schema_view.value = _themed(self.schema_frame.to_html(index=False, escape=True))
 
     def _show_problems(self) -> None:
         frame = self.problems_frame
@@ -195,7 +216,7 @@ class SeedExplorer(App):
             self.problems_view.value = "<i>none</i>"
             return
         more = len(frame) - MAX_SHOWN
-        html = frame.head(MAX_SHOWN).to_html(index=False, escape=True)
+        html = _themed(frame.head(MAX_SHOWN).to_html(index=False, escape=True))
         if more > 0:
             html += f"<p>… and {more} more problems (all in <code>app.problems_frame</code>)</p>"
         self.problems_view.value = html
@@ -351,3 +372,8 @@ def _is_nan(value: Any) -> bool:
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _themed(table_html: str) -> str:
+    """JupyterLab's own table style (aligned, striped, light and dark themes)."""
+    return f"<div class='jp-RenderedHTMLCommon'>{table_html}</div>"

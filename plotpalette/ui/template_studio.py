@@ -15,17 +15,18 @@ The History tab (save, versions, diff, restore, fork) lives in
 
 from __future__ import annotations
 
-import contextlib
 import html
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from ..errors import TemplateError
 from . import _studio_views as views
-from ._base import App
+from ._base import App, reject_positional_workspace
 from ._sources import load_seed_source, open_workspace, template_choices
+from ._studio_fields import check_fields, fields_html
+from ._studio_file import FileFollower, StudioFiles
+from ._studio_model import ModelPreview, model_preview_frame
 from ._studio_versions import StudioVersions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +43,7 @@ __all__ = ["TemplateStudio"]
 PASSED_IN = "<seed rows passed in>"  # shown in the Seeds box for a SeedSet/DataFrame
 
 
-class TemplateStudio(StudioVersions):
+class TemplateStudio(StudioFiles, StudioVersions):
     """Edit and version prompt templates, and preview what they send to the model.
 
     Widgets (public): ``template`` + ``open_button``; ``editor`` (YAML) and ``messages``
@@ -69,6 +70,15 @@ class TemplateStudio(StudioVersions):
         backend: str | None = None,
         records: int = 100,
     ) -> None:
+        reject_positional_workspace(
+            "TemplateStudio", template, "TemplateStudio('question_answer', workspace=ws)"
+        )
+        if template is not None and not isinstance(template, str):
+            raise TypeError(
+                f"TemplateStudio's first argument is a template name, got "
+                f"{type(template).__name__}; write TemplateStudio('question_answer', "
+                "workspace=ws)"
+            )
         super().__init__()
         self.workspace = open_workspace(workspace, backend)
         from ..templates.library import TemplateLibrary
@@ -77,11 +87,15 @@ class TemplateStudio(StudioVersions):
         self.current: Template | None = None
         self.parsed: Template | None = None
         self.problems: list[str] = []
+        self.field_problems: list[str] = []  # fields the template reads, missing in rows
         self.last_preview: pd.DataFrame | None = None
         self.last_result: PreviewResult | None = None
         self.estimate: dict[str, Any] = {}
         self.history_frame: pd.DataFrame | None = None
         self._seeds_object: Any = None if isinstance(seeds, str) else seeds
+        self.model_preview = ModelPreview(self.workspace)
+        self.follower = FileFollower(self._from_file)
+        self.last_job_id: str | None = None
         self._build_widgets(seeds, records)
         if template:
             self.load(template)
@@ -94,6 +108,14 @@ class TemplateStudio(StudioVersions):
         self.open_button = w.Button(description="Open", icon="folder-open")
         self.version_label = w.HTML()
         self.editor = w.Textarea(layout=w.Layout(width="98%", height="24em"))
+        self.edit_file_button = w.Button(
+            description="Edit in JupyterLab",
+            icon="pencil",
+            tooltip="write the YAML to a file next to the notebook and follow it: "
+            "JupyterLab's editor has line numbers and YAML highlighting",
+            layout=w.Layout(width="auto"),
+        )
+        self.file_note = w.HTML()
         self.messages = w.HTML()
         self.message = w.Text(description="Message", placeholder="what changed (optional)")
         self.save_button = w.Button(
@@ -112,6 +134,14 @@ class TemplateStudio(StudioVersions):
             description="Run steps with the model",
             value=False,
             tooltip="off: placeholders for step outputs, nothing is called",
+        )
+        self.preview_budget = w.BoundedFloatText(
+            description="Budget $",
+            value=0.05,
+            min=0.0,
+            max=1000.0,
+            step=0.01,
+            tooltip="the most a preview with the model may spend (it runs as a small job)",
         )
         self.preview_button = w.Button(description="Preview", icon="eye")
         self.estimate_view = w.HTML()
@@ -136,11 +166,19 @@ class TemplateStudio(StudioVersions):
         self.editor.observe(self._on_edit, names="value")
         self.upload.observe(self._on_upload, names="value")
 
-        edit = w.VBox([self.editor, self.messages, w.HBox([self.message, self.save_button])])
+        self.on_click(self.edit_file_button, self.edit_in_file)
+        edit = w.VBox(
+            [
+                w.HBox([self.edit_file_button, self.file_note]),
+                self.editor,
+                self.messages,
+                w.HBox([self.message, self.save_button]),
+            ]
+        )
         preview = w.VBox(
             [
                 w.HBox([self.seed_source, self.sample_rows]),
-                w.HBox([self.records, self.with_model, self.preview_button]),
+                w.HBox([self.records, self.with_model, self.preview_budget, self.preview_button]),
                 self.estimate_view,
                 self.preview_view,
             ]
@@ -206,6 +244,12 @@ class TemplateStudio(StudioVersions):
         self.parsed = tpl
         self.problems = []
         self.messages.value = "<span style='color:#1b5e20'>✔ valid template</span>"
+        self.field_problems = check_fields(self, tpl)
+        self.messages.value += fields_html(self.field_problems)
+        if "⚠" in self.status.value:  # the problem shown there is fixed now
+            self.status.value = (
+                f"<span style='color:#1b5e20'>✔ {html.escape(self._label(tpl))}</span>"
+            )
 
     def _show_problems(self, exc: TemplateError) -> None:
         self.parsed = None
@@ -243,33 +287,36 @@ class TemplateStudio(StudioVersions):
     def preview(self) -> pd.DataFrame:
         """Render every step for the first ``sample_rows`` seed rows; estimate tokens and cost.
 
-        Calls :func:`plotpalette.templates.preview.preview`. Without ``with_model`` ticked
-        no model is called: earlier steps' outputs are marked placeholders and the cost is
-        the worst case (every input token plus ``max_tokens`` out). Sets ``last_result``
-        (the library's PreviewResult), ``last_preview`` (a DataFrame, one row per seed row
-        and step) and ``estimate`` (per record and for ``records`` records).
+        Calls :func:`plotpalette.templates.preview.preview` (no model is called): earlier
+        steps' outputs are marked placeholders and the cost is the worst case (every
+        input token plus ``max_tokens`` out). With ``with_model`` ticked the steps also
+        run on the model, as a small *job* of the saved version under ``preview_budget``
+        (budget governor, ledger, the jobs table: see :mod:`._studio_model`); its id is
+        ``last_job_id``. Sets ``last_result`` (the library's PreviewResult),
+        ``last_preview`` (a DataFrame, one row per seed row and step) and ``estimate``
+        (per record and for ``records`` records).
         """
         from ..templates.preview import preview
 
         tpl = self.validate()
         seeds = self.seed_rows()
         rows = list(seeds.rows[: self.sample_rows.value])
-        settings = self.workspace.settings
-        backend = None
-        if self.with_model.value:
-            from ..llm import make_backend
-
-            backend = make_backend(settings)
+        ref = self._model_ref(tpl) if self.with_model.value else None
         result = preview(
             tpl,
             rows,
-            backend=backend,
-            settings=settings,
+            settings=self.workspace.settings,
             library=self.library,
             records=self.records.value,
         )
         self.last_result = result
         self.last_preview = views.preview_frame(result, seeds)
+        if ref is not None:
+            job = self.model_preview.run(ref, seeds, len(rows), self.preview_budget.value)
+            self.last_job_id = job.job_id
+            self.last_preview = model_preview_frame(job, seeds)
+            spent = views.format_cost(job.run_spend_usd)
+            self.info(f"model preview: job {job.job_id} ended {job.state.value}, spent {spent}")
         self.estimate = views.estimate_dict(result)
         self.preview_view.value = views.preview_html(self.last_preview)
         self.estimate_view.value = views.estimate_html(self.estimate)
@@ -284,48 +331,17 @@ class TemplateStudio(StudioVersions):
         self.info(f"previewed {label} on {len(rows)} rows of {seeds.source}")
         return self.last_preview
 
-    # -- files -----------------------------------------------------------------------
-    @App.guard
-    def import_file(self, path: str | Path) -> Template:
-        """Import a YAML file into the library (a new version) and open it."""
-        if not str(path).strip():
-            raise TemplateError("no file to import", fix="Type a .yaml path in 'File'.")
-        tpl = self.library.import_file(Path(path).expanduser())
-        self.info(f"imported {path} as {tpl.ref}")
-        self._open_saved(tpl)
-        return tpl
-
-    @App.guard
-    def export_file(self, path: str | Path) -> Path:
-        """Write the current template (as saved) to a YAML file."""
-        if not str(path).strip():
-            raise TemplateError("no file to export to", fix="Type a .yaml path in 'File'.")
-        ref = self._current_ref()
-        target = self.library.export(ref, Path(path).expanduser())
-        self.info(f"exported {ref} to {target}")
-        if self.parsed is None or self._label(self.parsed) != ref:
-            self.info("note: the editor has unsaved edits; they were not exported (Save first)")
-        return Path(target)
-
-    @App.guard
-    def import_upload(self) -> list[Template]:
-        """Import the file(s) chosen in the ``upload`` widget, like :meth:`import_file`."""
-        from ..templates import parse_template
-
-        if not self.upload.value:
-            raise TemplateError("no file uploaded", fix="Choose a .yaml file with Upload YAML.")
-        imported = []
-        for item in self.upload.value:
-            tpl = parse_template(bytes(item["content"]), source=item["name"])
-            imported.append(self.library.save(tpl, message=f"imported from {item['name']}"))
-            self.info(f"imported {item['name']} as {imported[-1].ref}")
-        self._open_saved(imported[-1])
-        return imported
-
-    def _on_upload(self, change: Any) -> None:
-        if change["new"]:
-            with contextlib.suppress(Exception):  # guard has shown it in the log
-                self.import_upload()
+    def _model_ref(self, tpl: Template) -> str:
+        """The saved version a model preview runs: jobs run saved templates only."""
+        cur = self.current
+        if cur is None or cur.content_hash != tpl.content_hash:
+            raise TemplateError(
+                "a preview with the model runs as a small billed job, and jobs run saved "
+                "template versions; the editor has unsaved edits",
+                fix="Press 'Save new version' first, or untick 'Run steps with the model' "
+                "to preview without calling it.",
+            )
+        return cur.ref
 
     # -- helpers ---------------------------------------------------------------------
     def _label(self, tpl: Template) -> str:

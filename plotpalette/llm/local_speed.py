@@ -1,0 +1,138 @@
+"""How the embedded model is run fast and safely on this CPU: weights, buffers, threads.
+
+Measured on a shared 2-core AMD EPYC (AVX-512, no AMX), llama-cpp-python 0.3.36, see
+``benchmarks/bench_local_model.py``: the README's job spends most of its time reading
+prompts (~330 tokens per step), and prompt reading is compute-bound. The shipped
+``Q4_1`` weights have no fast matrix-multiply kernel on x86 (llamafile's tinyBLAS and
+the repacking kernels cover ``Q8_0``/``Q4_0``, not ``Q4_1``), so on first use we convert
+them once to ``Q8_0`` (lossless for ``Q4_1`` values to within 8-bit rounding; 145 MB,
+~1 s) and cache the file. Set ``PLOTPALETTE_LOCAL_QUANT=q4_1`` to use the shipped file.
+
+llama.cpp's "extra" CPU buffer types (weight repacking and AMX) crash in
+``ggml_backend_amx_mul_mat`` on AMX CPUs (Sapphire Rapids class, ``AMX_INT8 = 1`` in
+llama.cpp's system info; llama.cpp issue #20824, closed without a fix). Repacking
+alone is safe, but the switch turns on both, so we enable it only when llama.cpp was
+built without AMX. ``PLOTPALETTE_LLAMA_EXTRA_BUFFERS=0``/``1`` overrides that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+__all__ = [
+    "EXTRA_BUFFERS_ENV",
+    "QUANT_ENV",
+    "THREADS_ENV",
+    "extra_buffers",
+    "model_path",
+    "prepare_openmp",
+    "runtime_settings",
+    "threads",
+]
+
+EXTRA_BUFFERS_ENV = "PLOTPALETTE_LLAMA_EXTRA_BUFFERS"
+THREADS_ENV = "PLOTPALETTE_LLAMA_THREADS"
+QUANT_ENV = "PLOTPALETTE_LOCAL_QUANT"
+CACHE_ENV = "PLOTPALETTE_CACHE"
+_convert_lock = threading.Lock()
+
+
+def prepare_openmp() -> None:
+    """Let llama.cpp's idle OpenMP workers sleep instead of spin (before it is loaded).
+
+    With spinning workers, two threads on two busy cores ran many times slower than one
+    (prompt reading 152 → 30 tokens/s at load 6); with ``OMP_WAIT_POLICY=PASSIVE`` two
+    threads stay ahead of one even on a loaded machine (they get two shares of the CPU)
+    and use both cores when it is idle. A value the user set is kept.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def threads() -> int:
+    """Every usable core (at most 4), or ``PLOTPALETTE_LLAMA_THREADS`` (see
+    :func:`prepare_openmp` for why this is safe on a busy machine)."""
+    if os.environ.get(THREADS_ENV, "").isdigit():
+        return max(1, int(os.environ[THREADS_ENV]))
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(4, usable))
+
+
+def _has_amx() -> bool:
+    import llama_cpp.llama_cpp as lib
+
+    info = lib.llama_print_system_info().decode("utf-8", "replace")
+    return "AMX_INT8 = 1" in info
+
+
+def extra_buffers() -> bool:
+    """Whether to let llama.cpp use its extra CPU buffer types (see the module doc)."""
+    forced = os.environ.get(EXTRA_BUFFERS_ENV, "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return not _has_amx()
+
+
+def _quant() -> str:
+    return os.environ.get(QUANT_ENV, "q8_0").strip().lower() or "q8_0"
+
+
+def _cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "plotpalette"
+
+
+def model_path(shipped: Path) -> Path:
+    """The weights to load: the cached ``Q8_0`` conversion of ``shipped`` (made on first
+    use), or ``shipped`` itself when asked for (``q4_1``) or when converting fails (a
+    read-only home, say): speed is a nicety, running at all is not."""
+    if _quant() != "q8_0":
+        return shipped
+    target = _cache_dir() / "models" / f"{shipped.stem.rsplit('.', 1)[0]}.Q8_0.gguf"
+    with _convert_lock:
+        if target.is_file():
+            return target
+        try:
+            _convert(shipped, target)
+        except (OSError, RuntimeError):
+            return shipped
+    return target
+
+
+def _convert(shipped: Path, target: Path) -> None:
+    import llama_cpp.llama_cpp as lib
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    os.close(fd)
+    try:
+        params = lib.llama_model_quantize_default_params()
+        params.ftype = lib.LLAMA_FTYPE_MOSTLY_Q8_0
+        params.allow_requantize = True  # the source is Q4_1; Q8_0 holds it almost exactly
+        params.nthread = 1
+        with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor
+            status = lib.llama_model_quantize(str(shipped).encode(), tmp.encode(), params)
+        if status != 0:
+            raise RuntimeError(f"converting {shipped} to Q8_0 failed")
+        os.replace(tmp, target)  # atomic: another process never loads a half file
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def runtime_settings() -> str:
+    """How the embedded model runs here, for ``plotpalette info`` and benchmarks."""
+    wait = os.environ.get("OMP_WAIT_POLICY", "default")
+    return (
+        f"threads={threads()}, extra_buffers={extra_buffers()}, weights={_quant()}, "
+        f"OMP_WAIT_POLICY={wait}"
+    )
