@@ -1,0 +1,79 @@
+"""moto's threaded server for tests: real HTTP, real boto3 clients, never a real account.
+
+``MotoServer`` runs ``moto.server.ThreadedMotoServer`` on 127.0.0.1 (a free port) and
+gives the environment that points every boto3 client at it (``AWS_ENDPOINT_URL`` plus
+fake credentials), so subprocesses such as the CLI reach the same server. moto keeps
+state per process, so one server serves a whole test session; use a fresh bucket and
+table name per test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+__all__ = ["FAKE_AWS_ENV", "MotoServer", "unique_name"]
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def unique_name(stem: str = "pp") -> str:
+    """A bucket/table name no other test uses (lower case, S3-valid)."""
+    return f"{stem}-{uuid.uuid4().hex[:12]}"
+
+
+class MotoServer:
+    """A moto server in a thread of this process (``start``/``stop`` or ``with``)."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> MotoServer:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment variables that send every boto3 client to this server."""
+        return {**FAKE_AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint_url}
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def bucket(self, region: str = "us-east-1", **create_args: Any) -> str:
+        """Create a fresh bucket (in ``region``) and return its name."""
+        name = unique_name("pp-bucket")
+        args: dict[str, Any] = dict(create_args)
+        if region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        self.client("s3", region).create_bucket(Bucket=name, **args)
+        return name
