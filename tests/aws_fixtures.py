@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from plotpalette.testing.aws import MotoServer
+from plotpalette.aws.moto_server import MotoServer
 
 
 @pytest.fixture(scope="session")
