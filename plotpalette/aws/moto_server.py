@@ -1,4 +1,5 @@
-"""moto's threaded server for tests and benchmarks: real HTTP, real boto3 clients, never a
+"""moto's threaded server for tests and benchmarks: real HTTP, real boto3 clients, no
+real AWS account.
 
 ``MotoServer`` runs ``moto.server.ThreadedMotoServer`` on 127.0.0.1 (a free port) and
 gives the environment that points every boto3 client at it (``AWS_ENDPOINT_URL`` plus
