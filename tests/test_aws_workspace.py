@@ -149,3 +149,15 @@ def test_local_info_names_the_folder_and_sqlite_registry(workspace):
     assert info.returncode == 0
     assert f"store:       local folder {workspace.location}" in info.stdout
     assert "registry.sqlite" in info.stdout
+
+
+def test_cli_creates_a_registry_table_once(aws_env):
+    name = unique_name("pp-cli-table")
+    made = cli("workspace", "create-table", name, "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout) == {"table": name, "region": "us-east-1"}
+    ttl = aws_env.client("dynamodb").describe_time_to_live(TableName=name)
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+    again = cli("workspace", "create-table", name)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr and f"PLOTPALETTE_TABLE={name}" in again.stderr

@@ -45,23 +45,37 @@ LOG_PREFIX = "log#"
 def create_table(client: Any, name: str, *, wait: bool = True) -> None:
     """Create the registry table (on-demand capacity, TTL on ``expires_at``).
 
-    The CloudFormation template in ``infra/`` declares the same key schema; this helper
-    serves tests and ``plotpalette workspace create-table``.
+    The CloudFormation template in ``infra/`` must declare the same key schema; this
+    helper serves tests and ``plotpalette workspace create-table``.
     """
-    client.create_table(
-        TableName=name,
-        KeySchema=KEY_SCHEMA,
-        AttributeDefinitions=ATTRIBUTES,
-        BillingMode="PAY_PER_REQUEST",
-    )
-    if wait:
-        client.get_waiter("table_exists").wait(
-            TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    import botocore.exceptions
+
+    where = f"the DynamoDB table {name} ({client.meta.region_name})"
+    needs = "dynamodb:CreateTable, DescribeTable and UpdateTimeToLive"
+    try:
+        client.create_table(
+            TableName=name,
+            KeySchema=KEY_SCHEMA,
+            AttributeDefinitions=ATTRIBUTES,
+            BillingMode="PAY_PER_REQUEST",
         )
-    client.update_time_to_live(
-        TableName=name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-    )
+        if wait:
+            client.get_waiter("table_exists").wait(
+                TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+            )
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ResourceInUseException":
+            raise WorkspaceError(
+                f"{where} already exists",
+                fix=f"Use it (PLOTPALETTE_TABLE={name}) or choose another name.",
+            ) from None
+        raise translate_error(exc, action="create", where=where, needs=needs) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise translate_error(exc, action="create", where=where, needs=needs) from exc
 
 
 def table_problems(description: dict[str, Any]) -> list[str]:

@@ -11,13 +11,51 @@ the clients at another endpoint (boto3 reads them itself).
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import Counter
 from typing import Any
 
 from ..errors import WorkspaceError
 
-__all__ = ["aws_client", "translate_error"]
+__all__ = ["aws_client", "request_counts", "reset_request_counts", "translate_error"]
 
 RETRIES = {"mode": "standard", "max_attempts": 8}
+_COUNTS: Counter[str] = Counter()
+_COUNTS_LOCK = threading.Lock()
+
+
+def _count_request(request: Any = None, event_name: str = "", **_: Any) -> None:
+    """botocore ``before-send`` hook: one count per HTTP request (retries included),
+    plus DynamoDB write units estimated from the request size (1 KB each)."""
+    _, service, operation = [*event_name.split("."), "", ""][:3]
+    with _COUNTS_LOCK:
+        _COUNTS[f"{service}.{operation}"] += 1
+        if service == "dynamodb" and operation in ("PutItem", "DeleteItem", "UpdateItem"):
+            body = len(getattr(request, "body", b"") or b"")
+            _COUNTS["dynamodb.write_units"] += max(1, math.ceil(body / 1024))
+
+
+def _count_reads(http_response: Any = None, event_name: str = "", **_: Any) -> None:
+    """botocore ``after-call`` hook: DynamoDB strongly consistent read units (4 KB each)."""
+    if event_name.split(".")[1:2] == ["dynamodb"] and http_response is not None:
+        operation = event_name.split(".")[2]
+        if operation in ("GetItem", "Query"):
+            size = len(getattr(http_response, "content", b"") or b"")
+            with _COUNTS_LOCK:
+                _COUNTS["dynamodb.read_units"] += max(1, math.ceil(size / 4096))
+
+
+def request_counts() -> dict[str, int]:
+    """AWS requests this process made through the workspace clients, by
+    ``service.Operation`` (for cost estimates and the storage benchmark)."""
+    with _COUNTS_LOCK:
+        return dict(_COUNTS)
+
+
+def reset_request_counts() -> None:
+    with _COUNTS_LOCK:
+        _COUNTS.clear()
 
 
 def aws_client(service: str, *, region: str | None = None, profile: str | None = None) -> Any:
@@ -39,7 +77,10 @@ def aws_client(service: str, *, region: str | None = None, profile: str | None =
             "no AWS Region is configured for the DynamoDB registry",
             fix="Set the region setting (PLOTPALETTE_REGION), AWS_REGION, or the profile's Region.",
         )
-    return session.client(service, config=config)
+    client = session.client(service, config=config)
+    client.meta.events.register("before-send", _count_request)
+    client.meta.events.register("after-call", _count_reads)
+    return client
 
 
 def error_code(exc: BaseException) -> str:
