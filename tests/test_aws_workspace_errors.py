@@ -154,6 +154,7 @@ def test_no_permission_on_the_prefix_names_the_actions(aws_env, s3_bucket, table
             open_s3_workspace(f"s3://{s3_bucket}/ws", settings(table=table))
     finally:
         _moto_auth(aws_env, "inf")
-    assert "no permission to open the bucket" in info.value.message
+    assert "no permission to read" in info.value.message
+    assert f"s3://{s3_bucket}/ws/workspace.json" in info.value.message
     assert f"arn:aws:s3:::{s3_bucket}/ws/*" in info.value.fix
     assert "s3:ListBucket" in info.value.fix

@@ -35,7 +35,13 @@ def _bucket_region(exc_or_reply: Any) -> str | None:
 
 
 def check_bucket(store: S3Store) -> None:
-    """The bucket exists, we may use it, and it is in the client's Region."""
+    """The bucket exists and is in the client's Region.
+
+    ``HeadBucket`` is authorised by ``s3:ListBucket``; a least-privilege policy that
+    allows listing only under the workspace prefix denies it (403). S3 still names the
+    bucket's Region in that reply, so a 403 is not an error here: the first object
+    read says precisely what is missing.
+    """
     import botocore.exceptions
 
     mine = store.client.meta.region_name
@@ -45,8 +51,8 @@ def check_bucket(store: S3Store) -> None:
     except botocore.exceptions.ClientError as exc:
         theirs = _bucket_region(exc)
         status = error_status(exc)
-        if status in (301, 400) and theirs and theirs != mine:
-            pass  # wrong Region: reported below
+        if status in (301, 400, 403) and (theirs or status == 403):
+            pass  # wrong Region (reported below) or a prefix-only policy (see above)
         elif status == 404 or error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
             raise WorkspaceError(
                 f"the bucket {store.bucket} does not exist",
