@@ -214,15 +214,24 @@ class LocalStore(StoreBase):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise KeyError(key) from None
 
-    def _publish(self, key: str, data: bytes, *, exclusive: bool) -> bool:
-        """Write ``data`` durably to a temp file, then give it its name in one step."""
-        path = self._path(key)
+    def _durable_temp(self, path: Path, data: bytes) -> Path:
+        """``data`` in a fsynced temp file next to ``path`` (the caller renames it)."""
         fd, tmp = self._temp(path)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _publish(self, key: str, data: bytes, *, exclusive: bool) -> bool:
+        """Write ``data`` durably to a temp file, then give it its name in one step."""
+        path = self._path(key)
+        tmp = self._durable_temp(path, data)
+        try:
             if not exclusive:
                 with self._locked(key):
                     os.replace(tmp, path)
@@ -243,12 +252,8 @@ class LocalStore(StoreBase):
 
     def replace_if(self, key: str, data: bytes, etag: str) -> str | None:
         path = self._path(key)
-        fd, tmp = self._temp(path)
+        tmp = self._durable_temp(path, data)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
             with self._locked(key):
                 try:
                     current = self._md5(path.read_bytes())
