@@ -46,7 +46,7 @@ def _open(location: str, base: Settings, *, create: bool) -> Workspace:
 
 
 def _tables(ws: Workspace) -> Any:
-    return getattr(ws, "tables", None) or ws.registry.tables
+    return ws.registry.tables
 
 
 def run_copy(args: argparse.Namespace) -> int:
