@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import print_machine  # noqa: E402
+from _machine import print_machine
 
 JOB_ID = "bench-s3"
 S3_PUT, S3_GET = 0.005 / 1000, 0.0004 / 1000  # USD per request
@@ -173,7 +173,8 @@ def run_export(records: int, per_shard: int) -> None:
     verdict = "under" if fig["peak_rss_mb"] < 500 else "OVER"
     print(
         f"S3 -> Parquet on S3: {fig['rows']:,} rows in {fig['files']} file(s), "
-        f"{fig['seconds']:.0f} s, peak RSS {fig['peak_rss_mb']:.0f} MB ({verdict} the 500 MB target)"
+        f"{fig['seconds']:.0f} s, peak RSS {fig['peak_rss_mb']:.0f} MB "
+        f"({verdict} the 500 MB target)"
     )
 
 

@@ -86,9 +86,9 @@ def test_a_cli_process_sees_the_template_versions_a_notebook_saved(s3_ws):
     lib = TemplateLibrary(s3_ws)
     base = lib.fork("question_answer", "shared-qa")
     lib.save(base.model_copy(update={"description": "v2"}))
+    command = ["template", "history", "shared-qa", "--json"]
     out = subprocess.run(
-        [sys.executable, "-m", "plotpalette", "--workspace", s3_ws.location]
-        + ["template", "history", "shared-qa", "--json"],
+        [sys.executable, "-m", "plotpalette", "--workspace", s3_ws.location, *command],
         capture_output=True,
         text=True,
         timeout=120,
