@@ -178,12 +178,71 @@ def run_export(records: int, per_shard: int) -> None:
     )
 
 
+def run_requests(records: int, latency: float, concurrency: int) -> None:
+    from plotpalette import Workspace
+    from plotpalette.aws.session import request_counts, reset_request_counts
+    from plotpalette.jobs import JobSpec, iter_records, job_status, run_job
+    from plotpalette.testing import InstantBackend
+
+    bucket, table = make_bucket_and_table()
+    ws = Workspace.open(f"s3://{bucket}/ws?table={table}")
+    reset_request_counts()
+    spec = JobSpec(
+        template="question_answer",
+        seeds="sample:poetry",
+        records=records,
+        tier="cheap",
+        budget_usd=100.0,
+        concurrency=concurrency,
+    )
+    start = time.perf_counter()
+    backend = InstantBackend(latency_s=latency, output_tokens=150)
+    job = run_job(ws, spec, backend=backend, handle_signals=False).job_id
+    seconds = time.perf_counter() - start
+    counts = request_counts()
+    info = job_status(ws, job)
+    per = 1000 / records
+    s3 = {k: v for k, v in counts.items() if k.startswith("s3.")}
+    ddb = {k: v for k, v in counts.items() if k.startswith("dynamodb.") and "units" not in k}
+    puts = sum(v for k, v in s3.items() if k.split(".")[1] in ("PutObject", "ListObjectsV2"))
+    gets = sum(v for k, v in s3.items() if k.split(".")[1] in ("GetObject", "HeadObject"))
+    wru, rru = counts.get("dynamodb.write_units", 0), counts.get("dynamodb.read_units", 0)
+    storage = puts * S3_PUT + gets * S3_GET + wru * DDB_WRITE + rru * DDB_READ
+    tokens_in = tokens_out = 0
+    for record in iter_records(ws, job):
+        for step in record.steps.values():
+            tokens_in += step.input_tokens
+            tokens_out += step.output_tokens
+    bedrock = (tokens_in * NOVA_MICRO_IN + tokens_out * NOVA_MICRO_OUT) / info.records_ok
+    typical = 500 * NOVA_MICRO_IN + 300 * NOVA_MICRO_OUT  # two steps, 500 in / 300 out
+    per_record = storage / records
+    print(
+        f"job {info.state.value}: {info.records_ok:,} records in {seconds:.1f} s "
+        f"(instant backend, {latency * 1000:.0f} ms a call, concurrency {concurrency})"
+    )
+    print("per 1,000 records:")
+    for name, value in sorted({**s3, **ddb}.items()):
+        print(f"  {name:28s} {value * per:8.1f}")
+    print(f"  {'dynamodb write units':28s} {wru * per:8.1f}")
+    print(f"  {'dynamodb read units':28s} {rru * per:8.1f}")
+    print(f"storage requests: ${per_record * 1e6:.4f} per 1M records")
+    for label, cost in (("this job's tokens", bedrock), ("a typical 2-step record", typical)):
+        share = per_record / cost * 100
+        verdict = "under" if share < 2 else "OVER"
+        print(
+            f"  vs nova-micro Bedrock cost of {label} (${cost * 1e6:.2f} per 1M records): "
+            f"{share:.2f} % ({verdict} the 2 % target)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", choices=["requests", "export", "export-child"])
     parser.add_argument("args", nargs="*")
     parser.add_argument("--records", type=int, default=None)
     parser.add_argument("--per-shard", type=int, default=5000)
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds a model call")
+    parser.add_argument("--concurrency", type=int, default=16)
     opts = parser.parse_args()
     if opts.mode == "export-child":
         export_child(*opts.args)
@@ -196,9 +255,7 @@ def main() -> None:
         if opts.mode == "export":
             run_export(opts.records or 1_000_000, opts.per_shard)
         else:
-            from _bench_aws_requests import run_requests  # type: ignore[import-not-found]
-
-            run_requests(opts.records or 1000, make_bucket_and_table)
+            run_requests(opts.records or 1000, opts.latency, opts.concurrency)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
