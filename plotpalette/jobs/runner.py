@@ -496,6 +496,9 @@ class Runner:
         # abandoned calls were booked at worst case by the executor; records in the
         # buffer go to a shard before the lease closes (their cost is covered until then)
         await self._flush()
+        if self._recent:
+            self._emit("records", {"records": self._recent})
+            self._recent = []
         with contextlib.suppress(Fenced):
             await self.governor.checkpoint(final=True)
         for unit in list(self._active) if not self._lost_lease else []:
