@@ -36,6 +36,7 @@ from ..errors import BudgetExceededError, PlotPaletteError
 from ..records import Record
 from ..store import Store
 from .budget import BudgetGovernor
+from .coordination import quota
 from .coordination import units as unit_rules
 from .coordination.finalize import finalize
 from .coordination.workers import Fenced, WorkerItem, fence, worker_key
@@ -125,6 +126,7 @@ class Runner:
         self._claim_lock = asyncio.Lock()
         self._no_more_work = False
         self._taken_over = 0
+        self._throttles_seen: dict[str, int] = {}
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -403,6 +405,15 @@ class Runner:
                     counts=dict(self.counts),
                     in_flight=self.governor.in_flight_calls,
                     rate=self._records_per_s(),
+                )
+                # this worker's share of the workspace-wide quota (AIMD across workers)
+                await self._io(
+                    quota.apply_shares,
+                    self.tables,
+                    self.backend,
+                    self.worker,
+                    self.options.lease_s,
+                    self._throttles_seen,
                 )
         except Fenced as exc:
             self._fenced(str(exc))
