@@ -212,3 +212,26 @@ def test_an_unknown_outcome_is_booked_at_worst_case_for_every_attempt(reg):
     info = reg.get("j1")
     assert info.settled_usd <= 1.0 + 1e-9
     assert info.waste_usd >= 0.4 - 1e-9 and info.leased_usd == 0
+
+
+def test_quota_shares_rebalance_and_a_storm_cuts_the_fleet_rate_once(reg):
+    from plotpalette.jobs.coordination import quota
+
+    t = reg.tables
+    kw = {"lease_s": 30, "measured_per_s": 5.0, "limit_per_s": 10.0}
+    assert quota.sync_share(t, "m@r", "a", throttled=False, **kw) == (1.0, None)
+    share, rate = quota.sync_share(t, "m@r", "b", throttled=False, **kw)
+    assert share == 0.5 and rate is None  # two live members: half each
+    # both see the same throttle storm: the fleet rate is cut once, not twice
+    _, cut = quota.sync_share(t, "m@r", "a", throttled=True, **kw)
+    assert cut == pytest.approx(5.0 * 2 * quota.BACKOFF)
+    _, again = quota.sync_share(t, "m@r", "b", throttled=True, **kw)
+    assert again == pytest.approx(cut)
+    _, grown = quota.sync_share(t, "m@r", "a", throttled=False, **kw)
+    assert cut < grown <= 10.0  # additive increase, never above the configured limit
+    share, _ = quota.sync_share(
+        t, "m@r", "c", throttled=False, lease_s=-1, measured_per_s=0, limit_per_s=None
+    )
+    assert share == pytest.approx(1 / 3)
+    share, _ = quota.sync_share(t, "m@r", "a", throttled=False, **kw)
+    assert share == 0.5  # c's entry expired: the shares rebalance

@@ -221,7 +221,7 @@ def _execute(
         on_interrupt=lambda: controls.interrupt("interrupted by KeyboardInterrupt"),
     )
     final = finalize(ws.registry, ws.store, job_id)
-    info = ws.registry.get(job_id)
+    info = ws.registry.get(job_id, include_deleted=True)  # deleted while it ran: still ours
     return _result(ws, info, _combine(outcomes, final))
 
 

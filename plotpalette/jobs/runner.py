@@ -36,6 +36,7 @@ from ..errors import BudgetExceededError, PlotPaletteError
 from ..records import Record
 from ..store import Store
 from .budget import BudgetGovernor
+from .coordination import quota
 from .coordination import units as unit_rules
 from .coordination.finalize import finalize
 from .coordination.workers import Fenced, WorkerItem, fence, worker_key
@@ -125,6 +126,7 @@ class Runner:
         self._claim_lock = asyncio.Lock()
         self._no_more_work = False
         self._taken_over = 0
+        self._throttles_seen: dict[str, int] = {}
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -404,6 +406,15 @@ class Runner:
                     in_flight=self.governor.in_flight_calls,
                     rate=self._records_per_s(),
                 )
+                # this worker's share of the workspace-wide quota (AIMD across workers)
+                await self._io(
+                    quota.apply_shares,
+                    self.tables,
+                    self.backend,
+                    self.worker,
+                    self.options.lease_s,
+                    self._throttles_seen,
+                )
         except Fenced as exc:
             self._fenced(str(exc))
             return
@@ -496,6 +507,9 @@ class Runner:
         # abandoned calls were booked at worst case by the executor; records in the
         # buffer go to a shard before the lease closes (their cost is covered until then)
         await self._flush()
+        if self._recent:
+            self._emit("records", {"records": self._recent})
+            self._recent = []
         with contextlib.suppress(Fenced):
             await self.governor.checkpoint(final=True)
         for unit in list(self._active) if not self._lost_lease else []:

@@ -46,8 +46,8 @@ def finalize(registry: Any, store: Any, job_id: str, *, stop: Any = None) -> Job
     """Try to end the job; returns its final state, or ``None`` while work goes on."""
     tables: Tables = registry.tables
     data = registry.job_data(job_id)
-    if data["state"] != JobState.RUNNING.value:
-        return JobState(data["state"])
+    if data["state"] != JobState.RUNNING.value or data.get("deleted_at"):
+        return JobState(data["state"])  # already final (or deleted: nothing to write)
     run = data.get("run")
 
     def dead(w: str | None) -> bool:
