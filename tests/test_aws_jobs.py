@@ -12,6 +12,7 @@ import time
 import pytest
 
 from plotpalette import Workspace, layout
+from plotpalette.analytics import job_costs
 from plotpalette.aws.dynamo import create_table
 from plotpalette.aws.moto_server import unique_name
 from plotpalette.cli import main as cli_main
@@ -56,6 +57,11 @@ def test_a_job_runs_and_exports_on_an_s3_workspace(s3_ws):
     exported = export_job(s3_ws, result.job_id, format="parquet")
     assert exported.rows == 30
     assert exported.files[0].startswith(s3_ws.store.url + "/jobs/")
+    card = s3_ws.store.read_bytes(layout.export_prefix(result.job_id) + "parquet/README.md")
+    assert result.job_id.encode() in card
+    costs = job_costs(s3_ws)  # cost analytics read the DynamoDB ledger and the S3 shards
+    row = costs[costs["job_id"] == result.job_id].iloc[0]
+    assert row["spend_usd"] == pytest.approx(info.spend_usd)
 
 
 def test_one_process_pauses_and_cancels_a_worker_on_the_same_s3_workspace(s3_ws):
