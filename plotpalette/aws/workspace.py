@@ -148,8 +148,8 @@ def open_s3_workspace(
     if marker is None and not create:
         raise WorkspaceError(
             f"no workspace at {store.url}",
-            fix="Create it with `plotpalette init` (or open it with create=True), or check "
-            "the prefix.",
+            fix="Check the prefix, or create the workspace by opening it once "
+            "(Workspace.open(url), or any command with --workspace URL).",
         )
     name = _table_name(location, query, settings, marker)
     tables = DynamoTables(name, region=store.client.meta.region_name, profile=profile)
