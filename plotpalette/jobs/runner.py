@@ -177,13 +177,23 @@ class Runner:
         )
         self.writer = ShardWriter(self.store, self.job_id, self.worker)
         self.executor: RecordExecutor = self.make_executor(self.governor)
+        # take this process's share of the quota before the first call
+        models = sorted({m for plan in getattr(self.executor, "plans", []) for m in plan.models})
+        quota.prime(self.backend, models)
+        await self._io(
+            quota.apply_shares,
+            self.tables,
+            self.backend,
+            self.options.lease_s,
+            self._throttles_seen,
+        )
         self._rate.append((time.monotonic(), 0))
         workers = [
             asyncio.create_task(self._work()) for _ in range(max(1, self.options.concurrency))
         ]
         ticker = asyncio.create_task(self._tick())
         try:
-            await self._wait(workers)
+            await self._wait([*workers, ticker])
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
@@ -198,9 +208,17 @@ class Runner:
         scan = scan_shards(self.store, self.job_id)
         return {"ok": scan.counts.get("ok", 0), "filtered": scan.counts.get("filtered", 0)}
 
-    async def _wait(self, workers: list[asyncio.Task[None]]) -> None:
+    async def _wait(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for the record tasks (the last task is the ticker, which never ends by
+        itself: if it does, it failed, and the failure is raised)."""
+        workers, ticker = tasks[:-1], tasks[-1]
         while True:
             _, pending = await asyncio.wait(workers, timeout=0.05)
+            if ticker.done() and not ticker.cancelled() and ticker.exception() is not None:
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                raise ticker.exception()  # type: ignore[misc]
             if not pending:
                 break
             request = self.controls.stop_request
@@ -411,7 +429,6 @@ class Runner:
                     quota.apply_shares,
                     self.tables,
                     self.backend,
-                    self.worker,
                     self.options.lease_s,
                     self._throttles_seen,
                 )
