@@ -118,11 +118,14 @@ def waste(records: int, kills: int) -> None:
         )
 
     procs = [start() for _ in range(4)]
-    for _ in range(kills):
-        time.sleep(rng.uniform(0.1, 0.5))
-        alive = [p for p in procs if p.poll() is None]
-        if not alive:
-            break
+    done = 0
+    while done < kills and job_status(ws, job_id).state.value == "RUNNING":
+        time.sleep(rng.uniform(0.2, 0.8))
+        working = {w["pid"] for w in job_status(ws, job_id).workers}
+        alive = [p for p in procs if p.poll() is None and p.pid in working]
+        if not alive:  # kill only workers that joined (they hold units and leases)
+            continue
+        done += 1
         victim = rng.choice(alive)
         victim.send_signal(rng.choice([signal.SIGKILL, signal.SIGTERM]))
         victim.wait(60)
