@@ -68,10 +68,13 @@ def fanout(records: int, counts: list[int], rpm: int = 600) -> None:
                 ok, req = emu.counts["ok"], emu.counts["requests"]
                 thr = emu.counts["throttled"]
                 per_min = ok / wall * 60
+                # from the first worker's start to the finalizer (process start-up excluded)
+                span = (info.finished_at or time.time()) - (info.started_at or 0)
+                steady = ok / span * 60 if span > 0 else 0.0
                 print(
                     f"{mode:9} workers={n}: {info.state.value} {info.records_ok}/{records} in "
-                    f"{wall:.1f} s; {per_min:.0f} calls/min = {per_min / rpm:.3f} of the "
-                    f"{rpm} RPM bound (incl. start-up); throttled {thr}/{req} "
+                    f"{wall:.1f} s; {per_min / rpm:.3f} of the {rpm} RPM bound incl. process "
+                    f"start-up, {steady / rpm:.3f} while the job ran; throttled {thr}/{req} "
                     f"({100 * thr / max(1, req):.1f}%); exit codes {codes}; "
                     f"load {_load()}"
                 )

@@ -180,13 +180,7 @@ class Runner:
         # take this process's share of the quota before the first call
         models = sorted({m for plan in getattr(self.executor, "plans", []) for m in plan.models})
         quota.prime(self.backend, models)
-        await self._io(
-            quota.apply_shares,
-            self.tables,
-            self.backend,
-            self.options.lease_s,
-            self._throttles_seen,
-        )
+        await self._share_quota()
         self._rate.append((time.monotonic(), 0))
         workers = [
             asyncio.create_task(self._work()) for _ in range(max(1, self.options.concurrency))
@@ -201,6 +195,16 @@ class Runner:
         if request is not None:
             self._request_stop(*request)
         return await self._finish(started)
+
+    async def _share_quota(self) -> None:
+        """This process's share of the workspace-wide quota (AIMD across workers)."""
+        await self._io(
+            quota.apply_shares,
+            self.tables,
+            self.backend,
+            self.options.lease_s,
+            self._throttles_seen,
+        )
 
     def _count_good(self) -> dict[str, int]:
         from .shards import scan_shards
@@ -425,13 +429,7 @@ class Runner:
                     rate=self._records_per_s(),
                 )
                 # this worker's share of the workspace-wide quota (AIMD across workers)
-                await self._io(
-                    quota.apply_shares,
-                    self.tables,
-                    self.backend,
-                    self.options.lease_s,
-                    self._throttles_seen,
-                )
+                await self._share_quota()
         except Fenced as exc:
             self._fenced(str(exc))
             return
@@ -452,7 +450,8 @@ class Runner:
 
     async def _adopt_flags(self, job: dict[str, Any]) -> None:
         if job.get("deleted_at") or job["state"] != JobState.RUNNING.value:
-            self._request_stop("interrupt", "the job was stopped elsewhere")
+            # finalized (or deleted) by someone else: this worker simply has no more work
+            self._request_stop("job_ended", f"the job is {job['state']}")
         if job.get("cancel_requested"):
             self._request_stop("cancel", "cancelled (requested through the registry)")
         stop = job.get("stop")
