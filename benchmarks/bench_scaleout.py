@@ -115,7 +115,7 @@ def waste(records: int, kills: int) -> None:
     rng = random.Random(7)
 
     def start() -> subprocess.Popen[bytes]:
-        cmd = worker_command(ws, job_id, latency=0.01, concurrency=8, flush_seconds=0.2)
+        cmd = worker_command(ws, job_id, latency=0.05, concurrency=8, flush_seconds=0.2)
         return subprocess.Popen(
             [*cmd, "--lease-seconds", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -143,7 +143,7 @@ def waste(records: int, kills: int) -> None:
     reclaims = sum(1 for r in ledger if r.kind == "reclaim")
     print(f"machine: {machine()}; load average {_load()}")
     print(
-        f"{info.state.value}: {info.records_done}/{records} records; spend "
+        f"{done} kills; {info.state.value}: {info.records_done}/{records} records; spend "
         f"${info.settled_usd:.5f}; waste ${info.waste_usd:.5f} "
         f"({100 * info.waste_usd / max(info.settled_usd, 1e-12):.2f}% of spend); booked at "
         f"{reclaims} reclaims of killed workers' leases ${reclaimed:.5f} "
