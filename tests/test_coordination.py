@@ -228,7 +228,7 @@ def test_quota_shares_rebalance_and_a_storm_cuts_the_fleet_rate_once(reg):
     _, again = quota.sync_share(t, "m@r", "b", throttled=True, **kw)
     assert again == pytest.approx(cut)
     _, grown = quota.sync_share(t, "m@r", "a", throttled=False, **kw)
-    assert cut < grown <= 10.0  # additive increase, never above the configured limit
+    assert cut <= grown <= 10.0  # probes up with time, never above the configured limit
     share, _ = quota.sync_share(
         t, "m@r", "c", throttled=False, lease_s=-1, measured_per_s=0, limit_per_s=None
     )

@@ -349,19 +349,22 @@ def test_a_budget_stop_then_resume_equals_an_uninterrupted_run(ws, budget_record
 # -- kill torture ------------------------------------------------------------------------
 def _torture(ws, job_id, *, kills: int, workers: int, seed: int) -> list[int]:
     rng = random.Random(seed)
-    procs = [_worker(ws, job_id, latency=0.002, lease=1.5) for _ in range(workers)]
+    procs = [_worker(ws, job_id, latency=0.04, lease=1.5) for _ in range(workers)]
     codes = []
     done = 0
     while done < kills:
-        time.sleep(rng.uniform(0.05, 0.4))
-        alive = [p for p in procs if p.poll() is None]
-        if not alive:
+        time.sleep(rng.uniform(0.1, 0.6))
+        if job_status(ws, job_id).state is not JobState.RUNNING and done:
             break
+        working = {w["pid"] for w in job_status(ws, job_id).workers}
+        alive = [p for p in procs if p.poll() is None and p.pid in working]
+        if not alive:  # kill only workers that joined (and hold units and leases)
+            continue
         victim = rng.choice(alive)
         victim.send_signal(rng.choice([signal.SIGKILL, signal.SIGTERM]))
         codes.append(victim.wait(60))
         procs.remove(victim)
-        procs.append(_worker(ws, job_id, latency=0.002, lease=1.5))  # its replacement
+        procs.append(_worker(ws, job_id, latency=0.04, lease=1.5))  # its replacement
         done += 1
     codes += [p.wait(300) for p in procs]
     return codes

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +245,10 @@ def _status_text(ws: Workspace, info: Any) -> str:
             f"{sum(v for k, v in c.items() if k != 'retried')} records, "
             f"{w.get('in_flight', 0)} in flight, {w.get('rate', 0.0):.1f} rec/s"
         )
+    history = [e for e in ws.registry.events(info.job_id) if e[1] == "state"][-5:]
+    for ts, _, data in history:  # the stored events: how the job got here
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+        lines.append(f"  history:  {when} UTC {data.get('state')}")
     if info.paused and info.state is JobState.RUNNING:
         lines[0] += f" (paused; `plotpalette unpause {info.job_id}` lets it go on)"
     if info.error:

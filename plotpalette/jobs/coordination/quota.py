@@ -32,7 +32,7 @@ __all__ = ["QUOTA", "apply_shares", "sync_share"]
 QUOTA = "quota"
 COOLDOWN_S = 2.0
 BACKOFF = 0.9
-GROWTH = 0.03  # fleet rate +3 % per heartbeat without throttles
+GROWTH = 0.03  # fleet rate +3 % per second without throttles
 
 
 def sync_share(
@@ -63,7 +63,10 @@ def sync_share(
             rate = cut if rate is None else min(rate, cut)
             data["last_cut"] = now
         elif rate is not None and not throttled:
-            rate *= 1 + GROWTH
+            # additive-ish probe per second of fleet time (not per heartbeat: N workers
+            # heartbeating must not grow it N times as fast)
+            rate *= 1 + GROWTH * max(0.0, min(5.0, now - data.get("grown_at", now)))
+        data["grown_at"] = now
         if rate is not None and limit_per_s:
             rate = min(rate, limit_per_s)
         data.update(members=members, fleet_per_s=rate)
@@ -99,3 +102,13 @@ def apply_shares(tables: Tables, backend: Any, lease_s: float, seen: dict[str, i
             limit_per_s=limiter.rpm_limit / 60 if limiter.rpm_limit else None,
         )
         limiter.set_share(share, rate)
+
+
+def prime(backend: Any, models: list[str]) -> None:
+    """Create the limiters a job will use before its first call, so that the first
+    :func:`apply_shares` (at join) paces them at their share from the start."""
+    registry = getattr(backend, "limiters", None)
+    if registry is None or not hasattr(registry, "all"):
+        return
+    for model in models:
+        registry.get(model, getattr(backend, "region", None))
