@@ -1,20 +1,20 @@
 """Open a workspace: where templates, seeds, jobs and the registry live.
 
-A workspace is a local folder by default. Its location is a string so that
-``s3://bucket/prefix`` can be opened the same way once the AWS stores land; until
-then an ``s3://`` location is refused with an error saying so.
+A workspace is a local folder by default, or ``s3://bucket/prefix`` with a DynamoDB
+registry table (see :mod:`plotpalette.aws.workspace`).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from . import layout
 from ._version import __version__
 from .config import Settings
 from .errors import WorkspaceError
-from .store import LocalStore, Store
+from .store import Store, store_from_url
 
 __all__ = ["Workspace"]
 
@@ -26,9 +26,34 @@ class Workspace:
     >>> ws.store.write_bytes("notes/a.txt", b"hello")   # doctest: +SKIP
     """
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, registry: Any = None) -> None:
         self.store = store
         self.settings = settings
+        self._registry = registry
+
+    @property
+    def registry(self) -> Any:
+        """The job registry of this workspace, built on first use and owned by it (a
+        :class:`~plotpalette.jobs.registry.Registry`; do not close it, the workspace
+        does in :meth:`close`)."""
+        if self._registry is None:
+            from .jobs.registry import Registry
+            from .tables import SQLiteTables
+
+            if self.root is None:
+                raise WorkspaceError(
+                    f"{self.location} has no registry tables configured",
+                    fix="Open remote workspaces with Workspace.open(url).",
+                )
+            tables = SQLiteTables(Path(self.root) / layout.REGISTRY_FILE)
+            self._registry = Registry(tables, shared=True)
+        return self._registry
+
+    def close(self) -> None:
+        """Close the registry (the store needs no closing)."""
+        if self._registry is not None:
+            self._registry.tables.close()
+            self._registry = None
 
     @classmethod
     def open(
@@ -49,10 +74,13 @@ class Workspace:
             settings = settings.replace(workspace=str(location))
         where = settings.workspace
         if where.startswith("s3://"):
-            raise WorkspaceError(
-                f"S3 workspaces ({where}) are not available in this release",
-                fix="Use a local folder for now; S3 stores arrive with the AWS deployment.",
-            )
+            from .aws.workspace import open_s3_workspace  # boto3 only for S3 locations
+            from .jobs.registry import Registry
+
+            store, tables = open_s3_workspace(where, settings, create=create)
+            ws = cls(store, settings, Registry(tables, shared=True))
+            ws._check_marker()
+            return ws
         root = Path(where).expanduser()
         if root.exists() and not root.is_dir():
             raise WorkspaceError(f"workspace {root} exists and is not a folder")
@@ -66,7 +94,7 @@ class Workspace:
                 root.mkdir(parents=True)
             except OSError as exc:
                 raise WorkspaceError(f"cannot create workspace {root}: {exc.strerror}") from None
-        ws = cls(LocalStore(root), settings)
+        ws = cls(store_from_url(str(root)), settings)
         ws._check_marker()
         return ws
 

@@ -51,9 +51,11 @@ def _moto_tested() -> set[str]:
     """Services some test drives through moto (mock_aws or moto's threaded server)."""
     tested = set()
     for _, text in _python("tests"):
-        if "mock_aws" not in text and "ThreadedMotoServer" not in text:
+        # mock_aws, moto's threaded server, or the fixtures built on it (tests/aws_fixtures.py
+        # `aws_env`, tests/infra_support.py `infra_aws`)
+        if not re.search(r"mock_aws|ThreadedMotoServer|MotoServer|\baws_env\b|\binfra_aws\b", text):
             continue
-        tested |= set(re.findall(r"""client\(\s*["']([a-z0-9-]+)["']""", text))
+        tested |= set(re.findall(r"""(?:client|infra_aws)\(\s*["']([a-z0-9-]+)["']""", text))
     return tested
 
 
