@@ -122,7 +122,7 @@ def waste(records: int, kills: int) -> None:
 
     procs = [start() for _ in range(4)]
     done = 0
-    while done < kills and job_status(ws, job_id).state.value == "RUNNING":
+    while done < kills and job_status(ws, job_id).state.value in ("QUEUED", "RUNNING"):
         time.sleep(rng.uniform(0.2, 0.8))
         working = {w["pid"] for w in job_status(ws, job_id).workers}
         alive = [p for p in procs if p.poll() is None and p.pid in working]
