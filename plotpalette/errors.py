@@ -33,13 +33,15 @@ documented identifier (see the error-codes reference in the book).
     ├── JobError
     │   ├── JobNotFoundError
     │   └── JobStateError            e.g. resuming a COMPLETED job
-    └── ExportError                  unwritable destination, unsupported column
+    ├── ExportError                  unwritable destination, unsupported column
+    └── BundleNotFoundError          built guide or notebooks missing from this install
 """
 
 from __future__ import annotations
 
 __all__ = [
     "BudgetExceededError",
+    "BundleNotFoundError",
     "ConfigError",
     "ConflictError",
     "CredentialsError",
@@ -239,3 +241,8 @@ class JobStateError(JobError):
 class ExportError(PlotPaletteError):
     code = "PP700"
     default_fix = "Choose a writable destination and a format that can hold the columns."
+
+
+class BundleNotFoundError(PlotPaletteError):
+    code = "PP900"
+    default_fix = "Install a release wheel of Plot Palette, or run it from a source checkout."

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import PlotPaletteError
+from . import docs as docs_cmd
 from . import export as export_cmd
 from . import info as info_cmd
 from . import jobs as jobs_cmd
@@ -47,6 +48,7 @@ EXIT_CODES = {
 
 # Command modules; each registers its sub-commands. Later modules append here.
 COMMAND_MODULES = [info_cmd, jobs_cmd, templates_cmd, seeds_cmd, models_cmd, export_cmd]
+COMMAND_MODULES.append(docs_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
