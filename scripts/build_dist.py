@@ -5,9 +5,10 @@
     python scripts/build_dist.py --no-isolation  # build with this venv's setuptools (offline)
 
 Steps: stage the notebooks and the built guide under ``plotpalette/_bundle/`` (git-ignored,
-removed again afterwards), run ``python -m build`` (sdist, then the wheel from the sdist,
-so both carry the same files), check that every file of the package tree is in the wheel,
-and run ``twine check --strict``. Prints the artefacts and their sizes.
+removed again afterwards), check the staged guide's links, run ``python -m build`` (sdist,
+then the wheel from the sdist, so both carry the same files), check that every file of
+the package tree is in the wheel, and run ``twine check --strict``. Prints the artefacts
+and their sizes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import check_links  # scripts/check_links.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "plotpalette"
@@ -30,10 +33,8 @@ def stage(guide: Path | None) -> None:
     (BUNDLE / "notebooks").mkdir(parents=True)
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         shutil.copyfile(nb, BUNDLE / "notebooks" / nb.name)
-    if guide is not None:
-        # _sources duplicates the pages' source text (no page links to it); .buildinfo is
-        # Sphinx's cache key.
-        shutil.copytree(guide, BUNDLE / "guide", ignore=shutil.ignore_patterns("_sources", ".*"))
+    if guide is not None:  # (.buildinfo is Sphinx's cache key, of no use to a reader)
+        shutil.copytree(guide, BUNDLE / "guide", ignore=shutil.ignore_patterns(".*"))
 
 
 def expected_members() -> set[str]:
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(outdir, ignore_errors=True)
     try:
         stage(guide)
+        # The shipped copy must hold together on its own: every local link resolves.
+        if guide is not None and check_links.main([str(BUNDLE / "guide")]) != 0:
+            return 1
         wanted = expected_members()  # while staged, so the bundle is included
         cmd = [sys.executable, "-m", "build", "--outdir", str(outdir), str(ROOT)]
         if args.no_isolation:

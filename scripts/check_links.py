@@ -138,7 +138,9 @@ def files_to_check(args: list[str]) -> list[Path]:
             files += sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix in (".html", ".md", ".ipynb") and "_sources" not in p.parts
+                if p.suffix in (".html", ".md", ".ipynb")
+                # _sources: page sources; _static: theme templates and assets, not pages
+                and not {"_sources", "_static"} & set(p.parts)
             )
         else:
             files.append(path)
