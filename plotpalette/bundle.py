@@ -1,7 +1,7 @@
 """What ships beside the code: the built guide, the notebooks and the documentation URL.
 
-A wheel carries the guide and the notebooks under ``plotpalette/_bundle/`` (staged there
-by ``scripts/build_dist.py`` at build time); a source checkout has them at
+A wheel carries the guide and the notebooks under ``plotpalette/_bundle/`` (put there by
+``scripts/build_dist.py`` in the copy it builds from); a source checkout has them at
 ``book/_build/html`` (once the book is built) and ``notebooks/``. The documentation URL
 has one source, ``[project.urls]`` in ``pyproject.toml``, read back from the installed
 package's metadata — so cards never link a site that was not declared.

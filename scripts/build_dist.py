@@ -4,11 +4,11 @@
     python scripts/build_dist.py --without-guide # a development wheel: no built guide
     python scripts/build_dist.py --no-isolation  # build with this venv's setuptools (offline)
 
-Steps: stage the notebooks and the built guide under ``plotpalette/_bundle/`` (git-ignored,
-removed again afterwards), check the staged guide's links, run ``python -m build`` (sdist,
-then the wheel from the sdist, so both carry the same files), check that every file of
-the package tree is in the wheel, and run ``twine check --strict``. Prints the artefacts
-and their sizes.
+Steps: copy the checkout (the files git tracks or would track) to a temporary folder,
+bundle the notebooks and the built guide into its ``plotpalette/_bundle/``, check the
+bundled guide's links, run ``python -m build`` there (sdist, then the wheel from the
+sdist, so both carry the same files), check that every file of the package tree is in
+the wheel, and run ``twine check --strict``. Prints the artefacts and their sizes.
 """
 
 from __future__ import annotations
@@ -17,33 +17,72 @@ import argparse
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import check_links  # scripts/check_links.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "plotpalette"
-BUNDLE = PACKAGE / "_bundle"
 GUIDE = ROOT / "book" / "_build" / "html"
 
 
-def stage(guide: Path | None) -> None:
-    shutil.rmtree(BUNDLE, ignore_errors=True)
-    (BUNDLE / "notebooks").mkdir(parents=True)
-    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        shutil.copyfile(nb, BUNDLE / "notebooks" / nb.name)
+def source_files() -> list[str]:
+    """The checkout's files that git tracks or would track (not ignored: no venv, no
+    build output); every file but caches when this is not a git checkout (an sdist)."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".git", ".venv", "build", "dist", "_build", "__pycache__"}
+        return [
+            p.relative_to(ROOT).as_posix()
+            for p in ROOT.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
+        ]
+
+
+def stage(src: Path, guide: Path | None) -> None:
+    """A copy of the checkout to build from, with the notebooks (and the guide) bundled
+    into the package. The checkout itself is never written to, so builds can run side
+    by side (tests, benchmarks) and an editable install never sees a half-staged bundle."""
+    for rel in source_files():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, src / rel)
+    bundle = src / "plotpalette" / "_bundle"
+    (bundle / "notebooks").mkdir(parents=True)
+    for nb in sorted((src / "notebooks").glob("*.ipynb")):
+        shutil.copyfile(nb, bundle / "notebooks" / nb.name)
     if guide is not None:  # (.buildinfo is Sphinx's cache key, of no use to a reader)
-        shutil.copytree(guide, BUNDLE / "guide", ignore=shutil.ignore_patterns(".*"))
+        shutil.copytree(guide, bundle / "guide", ignore=shutil.ignore_patterns(".*"))
 
 
-def expected_members() -> set[str]:
-    """Every file the wheel must carry: the package tree as staged (code, data, bundle)."""
+def expected_members(src: Path) -> set[str]:
+    """Every file the wheel must carry: the staged package tree (code, data, bundle)."""
     return {
-        p.relative_to(ROOT).as_posix()
-        for p in PACKAGE.rglob("*")
+        p.relative_to(src).as_posix()
+        for p in (src / "plotpalette").rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     }
+
+
+def build(src: Path, outdir: Path, no_isolation: bool) -> list[str]:
+    """Build sdist + wheel from ``src`` into ``outdir``; the problems found in the wheel."""
+    cmd = [sys.executable, "-m", "build", "--outdir", str(outdir), str(src)]
+    if no_isolation:
+        cmd.insert(3, "--no-isolation")
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wheels = sorted(outdir.glob("*.whl"))
+    if len(wheels) != 1:
+        return [f"expected one wheel, found {wheels}"]
+    with zipfile.ZipFile(wheels[0]) as zf:
+        missing = expected_members(src) - set(zf.namelist())
+    return [f"missing from the wheel: {m}" for m in sorted(missing)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,24 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     outdir = Path(args.outdir).resolve()
     shutil.rmtree(outdir, ignore_errors=True)
-    try:
-        stage(guide)
+    with tempfile.TemporaryDirectory(prefix="plotpalette-build-") as tmp:
+        src = Path(tmp) / "src"
+        stage(src, guide)
         # The shipped copy must hold together on its own: every local link resolves.
-        if guide is not None and check_links.main([str(BUNDLE / "guide")]) != 0:
+        shipped = src / "plotpalette" / "_bundle" / "guide"
+        if guide is not None and check_links.main([str(shipped)]) != 0:
             return 1
-        wanted = expected_members()  # while staged, so the bundle is included
-        cmd = [sys.executable, "-m", "build", "--outdir", str(outdir), str(ROOT)]
-        if args.no_isolation:
-            cmd.insert(3, "--no-isolation")
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        wheels = sorted(outdir.glob("*.whl"))
-        problems = [] if len(wheels) == 1 else [f"expected one wheel, found {wheels}"]
-        if wheels:
-            with zipfile.ZipFile(wheels[0]) as zf:
-                missing = wanted - set(zf.namelist())
-            problems += [f"missing from the wheel: {m}" for m in sorted(missing)]
-    finally:
-        shutil.rmtree(BUNDLE, ignore_errors=True)
+        problems = build(src, outdir, args.no_isolation)
     artefacts = sorted(outdir.iterdir())
     subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", *map(str, artefacts)], check=True
