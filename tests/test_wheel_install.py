@@ -70,9 +70,20 @@ def installed(tmp_path_factory):
         text=True,
     )
     assert pip.returncode == 0, pip.stderr
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    env["PLOTPALETTE_WORKSPACE"] = str(tmp / "workspace")
+    # Built before the per-test isolation applies (module scope): clean the environment
+    # here, so no Plot Palette setting or AWS credential of the machine leaks in.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PLOTPALETTE_", "AWS_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")
+    }
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{env['PATH']}",
+        PLOTPALETTE_WORKSPACE=str(tmp / "workspace"),
+        AWS_CONFIG_FILE=str(tmp / "no-aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-aws-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     work = tmp / "work"
     work.mkdir()
     return bin_dir, env, work, wheel
