@@ -35,16 +35,18 @@ documented identifier (see the error-codes reference in the book).
     │   └── JobStateError            e.g. resuming a COMPLETED job
     ├── ExportError                  unwritable destination, unsupported column
     ├── QualityError                 bad rubric, filter or review input; no judge yet
-    └── InfraError                   the AWS stack (plotpalette deploy / teardown / schedule)
-        ├── StackError               a stack operation failed (names the resource + fix)
-        ├── TeardownRefusedError     jobs still running on the stack's queue
-        └── WebhookRefusedError      not https://, or resolves to a non-public address
+    ├── InfraError                   the AWS stack (plotpalette deploy / teardown / schedule)
+    │   ├── StackError               a stack operation failed (names the resource + fix)
+    │   ├── TeardownRefusedError     jobs still running on the stack's queue
+    │   └── WebhookRefusedError      not https://, or resolves to a non-public address
+    └── BundleNotFoundError          built guide or notebooks missing from this install
 """
 
 from __future__ import annotations
 
 __all__ = [
     "BudgetExceededError",
+    "BundleNotFoundError",
     "ConfigError",
     "ConflictError",
     "CredentialsError",
@@ -284,3 +286,8 @@ class WebhookRefusedError(InfraError):
         "Use an https:// URL whose host resolves only to public addresses; webhooks to "
         "private, loopback and link-local addresses are refused on purpose."
     )
+
+
+class BundleNotFoundError(PlotPaletteError):
+    code = "PP950"
+    default_fix = "Install a release wheel of Plot Palette, or run it from a source checkout."

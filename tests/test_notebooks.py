@@ -6,7 +6,21 @@ import nbformat
 import papermill
 import pytest
 
+from plotpalette.llm.local_files import llama_cpp_available, local_model_file
+
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+# Without the local-model extra (the other Python versions in .ci/python-matrix) the
+# notebooks run on Bedrock instead: a real boto3 client against the Bedrock emulator.
+LOCAL = local_model_file() is not None and llama_cpp_available()
+
+
+@pytest.fixture
+def backend_parameters(request, monkeypatch) -> dict:
+    if LOCAL:
+        return {}
+    emulator = request.getfixturevalue("bedrock_emulator")  # also sets dummy credentials
+    monkeypatch.setenv("PLOTPALETTE_BEDROCK_ENDPOINT_URL", emulator.endpoint_url)
+    return {"backend": "bedrock"}
 
 
 def test_there_are_notebooks():
@@ -15,12 +29,12 @@ def test_there_are_notebooks():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_under_papermill(path, tmp_path):
+def test_notebook_runs_under_papermill(path, tmp_path, backend_parameters):
     out = tmp_path / path.name
     papermill.execute_notebook(
         str(path),
         str(out),
-        parameters={"headless": True},
+        parameters={"headless": True, **backend_parameters},
         kernel_name="python3",
         cwd=str(path.parent),
         progress_bar=False,

@@ -63,7 +63,9 @@ def test_csv_unclosed_quote_at_end(tmp_path):
 
 def test_bad_jsonl_line_in_the_middle(tmp_path):
     path = write(tmp_path, "m.jsonl", '{"a": 1}\n{"a": 2,}\n{"a": 3}\n')
-    err = fails(path, r"line 2, column 9")
+    # Python 3.13's json points at the trailing comma (column 8); earlier versions at the
+    # character after it (column 9). Either way the line and a column are named.
+    err = fails(path, r"line 2, column [89]\b")
     assert "truncated" not in err.message
 
 

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import PlotPaletteError
+from . import docs as docs_cmd
 from . import export as export_cmd
 from . import info as info_cmd
 from . import jobs as jobs_cmd
@@ -54,6 +55,7 @@ COMMAND_MODULES = [info_cmd, jobs_cmd, templates_cmd, seeds_cmd, models_cmd, exp
 COMMAND_MODULES.append(quality_cmd)
 COMMAND_MODULES += [stack_cmd, ops_cmd]  # AWS stack: deploy, stack, outputs, teardown, schedule
 COMMAND_MODULES.append(workspace_cmd)
+COMMAND_MODULES.append(docs_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -351,7 +351,7 @@ def template_json_schema() -> dict[str, Any]:
     schema = Template.model_json_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://plotpalette.github.io/schemas/template.json",
+        "$id": "urn:plotpalette:template-format",  # an identifier, not a link
         "title": "Plot Palette template",
         **{k: v for k, v in schema.items() if k != "title"},
     }
