@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .jobs import JobInfo, iter_records, open_registry
+from .jobs import JobInfo, iter_records
 from .quality.costs import plot_cost_quality, quality_costs  # cost x quality, by template/model
 from .workspace import Workspace
 
@@ -84,14 +84,11 @@ def _open(workspace: Workspace | str | Path | None) -> Workspace:
 
 
 def _jobs(ws: Workspace, jobs: Iterable[str] | None) -> list[JobInfo]:
-    registry = open_registry(ws)
-    try:
-        if jobs is None:
-            # Deleted jobs keep their ledger rows: money spent stays spent.
-            return registry.list(include_deleted=True)
-        return [registry.get(j) for j in jobs]  # JobNotFoundError names an unknown id
-    finally:
-        registry.close()
+    registry = ws.registry
+    if jobs is None:
+        # Deleted jobs keep their ledger rows: money spent stays spent.
+        return registry.list(include_deleted=True)
+    return [registry.get(j) for j in jobs]  # JobNotFoundError names an unknown id
 
 
 def _day(ts: float | None) -> str:

@@ -28,7 +28,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from .errors import WorkspaceError
 
-__all__ = ["LocalStore", "Store"]
+__all__ = ["LocalStore", "Store", "store_from_url"]
 
 
 @runtime_checkable
@@ -144,3 +144,20 @@ class LocalStore:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def store_from_url(url: str) -> Store:
+    """The store a location names: a local path or ``file://`` URL (a :class:`LocalStore`).
+
+    ``s3://`` locations are refused until the S3 store is available.
+    """
+    if url.startswith("s3://"):
+        raise WorkspaceError(
+            f"S3 workspaces ({url}) are not available in this release",
+            fix="Use a local folder for now; S3 stores arrive with the AWS deployment.",
+        )
+    if url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        url = unquote(urlparse(url).path)
+    return LocalStore(url)

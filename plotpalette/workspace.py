@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from . import layout
 from ._version import __version__
 from .config import Settings
 from .errors import WorkspaceError
-from .store import LocalStore, Store
+from .store import Store, store_from_url
 
 __all__ = ["Workspace"]
 
@@ -26,9 +27,34 @@ class Workspace:
     >>> ws.store.write_bytes("notes/a.txt", b"hello")   # doctest: +SKIP
     """
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, registry: Any = None) -> None:
         self.store = store
         self.settings = settings
+        self._registry = registry
+
+    @property
+    def registry(self) -> Any:
+        """The job registry of this workspace, built on first use and owned by it (a
+        :class:`~plotpalette.jobs.registry.Registry`; do not close it, the workspace
+        does in :meth:`close`)."""
+        if self._registry is None:
+            from .jobs.registry import Registry
+            from .tables import SQLiteTables
+
+            if self.root is None:
+                raise WorkspaceError(
+                    f"{self.location} has no registry tables configured",
+                    fix="Open remote workspaces with Workspace.open(url).",
+                )
+            tables = SQLiteTables(Path(self.root) / layout.REGISTRY_FILE)
+            self._registry = Registry(tables, shared=True)
+        return self._registry
+
+    def close(self) -> None:
+        """Close the registry (the store needs no closing)."""
+        if self._registry is not None:
+            self._registry.tables.close()
+            self._registry = None
 
     @classmethod
     def open(
@@ -66,7 +92,7 @@ class Workspace:
                 root.mkdir(parents=True)
             except OSError as exc:
                 raise WorkspaceError(f"cannot create workspace {root}: {exc.strerror}") from None
-        ws = cls(LocalStore(root), settings)
+        ws = cls(store_from_url(str(root)), settings)
         ws._check_marker()
         return ws
 

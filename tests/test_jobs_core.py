@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import multiprocessing
-import threading
 
 import pytest
 
 from plotpalette import layout
-from plotpalette.errors import BudgetExceededError, ConfigError, JobNotFoundError, JobStateError
-from plotpalette.jobs import JobSpec, JobState, fingerprint, iter_records, scan_shards
-from plotpalette.jobs.budget import BudgetGovernor
+from plotpalette.errors import ConfigError, JobNotFoundError, JobStateError
+from plotpalette.jobs import JobSpec, fingerprint, iter_records, scan_shards
 from plotpalette.jobs.checks import run_checks
-from plotpalette.jobs.registry import SQLiteRegistry
 from plotpalette.jobs.sampling import Sampler
 from plotpalette.jobs.shards import ShardWriter, record_line
 from plotpalette.jobs.states import check_transition
@@ -108,147 +103,6 @@ def test_sampling_is_deterministic_and_without_replacement_covers_every_row():
     assert r == [Sampler("with_replacement", 5, 1).seed_index(i) for i in range(50)]
     assert len(set(r)) > 1
     assert [Sampler("sequential", 3, 0).seed_index(i) for i in range(5)] == [0, 1, 2, 0, 1]
-
-
-# -- registry -------------------------------------------------------------------------
-@pytest.fixture
-def reg(tmp_path):
-    r = SQLiteRegistry(tmp_path / layout.REGISTRY_FILE)
-    r.create_job("j1", spec={"budget_usd": 1.0}, fingerprint="f", template="t@1", records_total=5)
-    yield r
-    r.close()
-
-
-def test_registry_reservations_never_exceed_the_budget(reg):
-    assert not reg.reserve("j1", "w", 0.1, 0)  # nobody owns the job yet
-    reg.acquire("j1", "w")
-    assert reg.reserve("j1", "w", 0.6, 0)
-    assert not reg.reserve("j1", "w", 0.5, 0)  # 1.1 > 1.0
-    assert reg.reserve("j1", "w", 0.4, 0)
-    assert not reg.reserve("j1", "other-worker", 0.0, 0)  # not the owner
-    info = reg.get("j1")
-    assert info.spend_usd == pytest.approx(1.0)
-
-
-def test_dead_worker_reservations_become_waste_on_takeover(reg):
-    reg.acquire("j1", "w1")
-    assert reg.reserve("j1", "w1", 0.3, 10)
-    # w1 "dies": its heartbeat is old; a new worker takes over after the lease
-    info = reg.acquire("j1", "w2", lease_s=-1)
-    assert info.state is JobState.RUNNING and info.owner == "w2"
-    assert info.reserved_usd == pytest.approx(0.0)
-    assert info.settled_usd == pytest.approx(0.3) and info.waste_usd == pytest.approx(0.3)
-    kinds = [row.kind for row in reg.ledger("j1")]
-    assert kinds == ["reserve", "recover"]
-
-
-def test_acquire_refuses_a_live_runner(reg):
-    reg.acquire("j1", "w1")
-    with pytest.raises(JobStateError, match="RUNNING"):
-        reg.acquire("j1", "w2")
-
-
-def test_unknown_job(reg):
-    with pytest.raises(JobNotFoundError):
-        reg.get("missing")
-
-
-def _reserve_many(path: str, worker: str, n: int, out) -> None:
-    r = SQLiteRegistry(path)
-    out.put(sum(r.reserve("j1", worker, 0.01, 0) for _ in range(n)))
-    r.close()
-
-
-def test_registry_is_safe_across_processes(tmp_path):
-    path = tmp_path / layout.REGISTRY_FILE
-    reg = SQLiteRegistry(path)
-    reg.create_job("j1", spec={"budget_usd": 0.5}, fingerprint="f", template="t@1", records_total=1)
-    reg.acquire("j1", "w")
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_reserve_many, args=(str(path), "w", 40, out)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    threads = [
-        threading.Thread(target=lambda: [reg.reserve("j1", "w", 0.01, 0) for _ in range(20)])
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    granted = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(30)
-    info = reg.get("j1")
-    # 100 attempts of 0.01 against 0.50: exactly 50 fit, whoever asked
-    assert info.reserved_usd == pytest.approx(0.5)
-    assert sum(granted) <= 50
-    assert len(reg.ledger("j1")) == 50
-
-
-# -- budget governor --------------------------------------------------------------------
-def test_governor_settles_to_real_cost_and_releases_spare(reg):
-    reg.acquire("j1", "w")
-    gov = BudgetGovernor(reg, "j1", "w", grant_calls=4)
-
-    async def go():
-        res = await gov.reserve(0.1, 50)
-        gov.settle(res, 0.02, 20)
-        res2 = await gov.reserve(0.1, 50)
-        gov.release(res2)
-
-    asyncio.run(go())
-    row = gov.ledger_row(final=True)
-    reg.checkpoint("j1", "w", ledger=row)
-    info = reg.get("j1")
-    assert info.settled_usd == pytest.approx(0.02)
-    assert info.reserved_usd == pytest.approx(0.0)
-    assert info.settled_tokens == 20
-
-
-def test_grants_follow_the_call_rate_so_a_killed_worker_books_little_unused(reg):
-    """Slow calls get one-call grants: what a dead worker leaves open (and takeover
-    books as waste) is its calls in flight and finished-unsettled, not a 32-call grant."""
-    reg.acquire("j1", "w1")
-    gov = BudgetGovernor(reg, "j1", "w1", grant_calls=32, grant_seconds=0.01)
-
-    async def go():
-        first = await gov.reserve(0.001, 10)
-        gov.settle(first, 0.0004, 4)  # finished, not yet settled in the registry
-        await asyncio.sleep(0.05)  # ~20 calls/s: a 10 ms grant covers one call
-        await gov.reserve(0.001, 10)  # in flight when the worker "dies"
-
-    asyncio.run(go())
-    # in flight + finished-unsettled + at most one call's worth of unused grant
-    assert reg.get("j1").reserved_usd <= 0.001 + 0.0004 + 0.001 + 1e-9
-    info = reg.acquire("j1", "w2", lease_s=-1)
-    assert 0.0014 - 1e-9 <= info.waste_usd <= 0.0024 + 1e-9
-    assert info.waste_usd < 0.001 * 32  # what a fixed 32-call grant would have booked
-
-    fast = BudgetGovernor(reg, "j1", "w2", grant_calls=32, grant_seconds=0.01)
-
-    async def burst():
-        for _ in range(200):  # an instant backend: grants grow to grant_calls
-            fast.settle(await fast.reserve(0.0001, 1), 0.00005, 1)
-
-    asyncio.run(burst())
-    assert fast.grants <= 200 // 32 + 3
-
-
-def test_governor_refuses_a_call_that_cannot_fit(reg):
-    reg.acquire("j1", "w")
-    gov = BudgetGovernor(reg, "j1", "w")
-
-    async def go():
-        await gov.reserve(0.7, 0)
-        with pytest.raises(BudgetExceededError):
-            # 0.7 in flight + 0.7 > 1.0; but the first never settles here, so once it is
-            # released the second fits; without release it must wait, not overspend
-            await asyncio.wait_for(gov.reserve(0.7, 0), 0.2)
-
-    with pytest.raises((BudgetExceededError, asyncio.TimeoutError, TimeoutError)):
-        asyncio.run(go())
-    assert reg.get("j1").spend_usd <= 1.0 + 1e-9
 
 
 # -- shards ---------------------------------------------------------------------------

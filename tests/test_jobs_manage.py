@@ -125,15 +125,20 @@ def test_a_running_job_is_refused_and_force_cancels_it_first(ws):
 
 
 def test_a_running_job_with_a_dead_worker_is_deleted_and_its_reservation_booked(ws):
+    from plotpalette.jobs.coordination import leases, workers
+
     job_id = create_job(ws, _spec(budget_usd=1.0))
-    registry = open_registry(ws)
-    try:
-        registry.acquire(job_id, "ghost")
-        assert registry.reserve(job_id, "ghost", 0.01, 100)  # a call in flight when it died
-    finally:
-        registry.close()
-    time.sleep(0.05)
-    done = delete_job(ws, job_id, lease_s=0.01)  # heartbeat older than the lease: dead
+    registry = ws.registry
+    registry.start_run(job_id, counts={}, unit_size=10)
+    ghost = workers.WorkerItem(registry.tables, job_id, "ghost", lease_s=0.05)
+    ghost.join(run=1)
+    settle = leases.Settlement(
+        0.0, 0, 0.0, 0, want_usd=0.5, want_tokens=0, need_usd=0.01, create=True
+    )
+    leases.sync_lease(registry.tables, job_id, "ghost", settle)
+    ghost.write(cap_usd=0.01)  # a call in flight when it died
+    time.sleep(0.1)  # its heartbeat is older than its lease: dead
+    done = delete_job(ws, job_id)
     assert done.state is JobState.INTERRUPTED
     info = next(j for j in list_jobs(ws, include_deleted=True) if j.job_id == job_id)
     assert info.waste_usd == pytest.approx(0.01) and info.reserved_usd == 0

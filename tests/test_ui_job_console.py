@@ -183,3 +183,23 @@ def test_reopening_a_job_run_here_but_resumed_elsewhere_follows_the_registry(wor
         assert console.progress_bar.value == 40
     finally:
         elsewhere.join(30)
+
+
+def test_console_shows_workers_units_and_budget_leased_vs_spent(workspace, template):
+    from plotpalette.jobs import RunOptions
+
+    handle = JobHandle(
+        workspace,
+        JobSpec(template=template, seeds="sample:poetry", records=60, budget_usd=1.0, workers=2),
+        backend=InstantBackend(latency_s=0.02),
+        options=RunOptions(concurrency=2, unit_size=10, flush_seconds=0.05),
+    ).start()
+    console = JobConsole(handle.job_id, workspace, poll_seconds=0.05)
+    assert until(lambda: job_status(workspace, handle.job_id).units["leased"] >= 2, timeout=30)
+    info = job_status(workspace, handle.job_id)
+    assert len(info.workers) == 2
+    console.refresh()
+    assert "2 live" in console.stats_html.value and "leased" in console.stats_html.value
+    handle.wait(60)
+    console.refresh()
+    assert "units 6 done / 0 leased / 0 left" in console.summary()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,10 @@ def _spec_options(p: argparse.ArgumentParser, *, template_required: bool = False
     p.add_argument("--tier", help="model or tier for every step without --model")
     p.add_argument("--sampling", choices=["sequential", "with_replacement", "without_replacement"])
     p.add_argument("--seed", type=int, help="sampling/random seed (default 0)")
-    p.add_argument("--concurrency", type=int, help="records in flight at once")
+    p.add_argument("--concurrency", type=int, help="records in flight at once (per worker)")
+    p.add_argument(
+        "--workers", type=int, help="worker processes sharing the job on this machine (default 1)"
+    )
     p.add_argument(
         "--max-tokens",
         type=int,
@@ -97,6 +101,7 @@ def _build_spec(args: argparse.Namespace) -> JobSpec:
         "sampling": args.sampling,
         "sampling_seed": args.seed,
         "concurrency": args.concurrency,
+        "workers": getattr(args, "workers", None),
         "max_tokens": args.max_tokens,
         "name": args.name,
     }
@@ -166,7 +171,38 @@ def _run_with_progress(
 
 def cmd_run(args: argparse.Namespace) -> int:
     ws = Workspace.open(settings=settings_from_args(args))
-    return _run_with_progress(args, ws, _build_spec(args))
+    spec = _build_spec(args)
+    if (spec.workers or 1) > 1:
+        return _run_fleet(args, ws, spec)
+    return _run_with_progress(args, ws, spec)
+
+
+def _run_fleet(args: argparse.Namespace, ws: Workspace, spec: JobSpec) -> int:
+    """``run --workers N``: N ``plotpalette worker`` processes; progress from the registry."""
+    from ..jobs import create_job
+    from ..jobs.fleet import run_fleet
+
+    job_id = create_job(ws, spec)
+    quiet = getattr(args, "json", False) or args.no_progress
+
+    def show(info: Any) -> None:
+        if not quiet:
+            print(_fleet_line(info), file=sys.stderr, flush=True)
+
+    info, codes = run_fleet(ws, job_id, spec.workers or 1, on_progress=show, poll_s=2.0)
+    data = {**info.to_dict(), "worker_exit_codes": codes}
+    emit(args, data, _status_text(ws, info))
+    return EXIT_BY_STATE.get(info.state, 5)
+
+
+def _fleet_line(info: Any) -> str:
+    u = info.units
+    return (
+        f"{info.job_id}: {info.records_done}/{info.records_total} records, "
+        f"{len(info.workers)} live worker(s), units {u.get('done', 0)} done / "
+        f"{u.get('leased', 0)} leased / {u.get('left', 0)} left, "
+        f"${info.settled_usd:.4f} spent + ${info.leased_usd:.4f} leased"
+    )
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -182,15 +218,37 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     ws = Workspace.open(settings=settings_from_args(args))
     info = job_status(ws, args.job_id)
+    emit(args, info.to_dict(), _status_text(ws, info))
+    return 0
+
+
+def _status_text(ws: Workspace, info: Any) -> str:
     budget = "none" if info.budget_usd is None else f"${info.budget_usd:.4f}"
     lines = [
         f"job {info.job_id}: {info.state.value}",
         f"  template: {info.template}   records: {info.records_done}/{info.records_total} "
         f"({info.records_ok} ok, {info.records_filtered} filtered, "
         f"{info.records_failed} failed)",
-        f"  spend:    ${info.spend_usd:.4f} of {budget} (settled ${info.settled_usd:.4f}, "
-        f"reserved ${info.reserved_usd:.4f}, waste ${info.waste_usd:.4f})",
+        f"  spend:    ${info.spend_usd:.4f} of {budget} (spent ${info.settled_usd:.4f}, "
+        f"leased to workers ${info.leased_usd:.4f}, waste ${info.waste_usd:.4f})",
     ]
+    if info.units:
+        u = info.units
+        lines.append(
+            f"  units:    {u.get('done', 0)} done, {u.get('leased', 0)} leased, "
+            f"{u.get('left', 0)} left"
+        )
+    for w in info.workers:
+        c = w.get("counts") or {}
+        lines.append(
+            f"  worker:   {w['worker']} pid {w['pid']} on {w['host']}: "
+            f"{sum(v for k, v in c.items() if k != 'retried')} records, "
+            f"{w.get('in_flight', 0)} in flight, {w.get('rate', 0.0):.1f} rec/s"
+        )
+    history = [e for e in ws.registry.events(info.job_id) if e[1] == "state"][-5:]
+    for ts, _, data in history:  # the stored events: how the job got here
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+        lines.append(f"  history:  {when} UTC {data.get('state')}")
     if info.paused and info.state is JobState.RUNNING:
         lines[0] += f" (paused; `plotpalette unpause {info.job_id}` lets it go on)"
     if info.error:
@@ -198,8 +256,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         lines.append(f"  fix:      {info.error.get('fix')}")
     if info.state not in (JobState.COMPLETED, JobState.RUNNING, JobState.QUEUED):
         lines.append(f"  resume:   plotpalette --workspace {ws.location} resume {info.job_id}")
-    emit(args, info.to_dict(), "\n".join(lines))
-    return 0
+    return "\n".join(lines)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -69,8 +69,27 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ..jobs import worker
+
+    ws = Workspace.open(settings=settings_from_args(args))
+    result = worker.run_worker(ws, args)
+    emit(args, result.to_dict(), result.summary())
+    return worker.exit_code(result)
+
+
 def register(sub: argparse._SubParsersAction, common: list[Any]) -> None:
-    """Add the three commands to ``sub`` (``common``: the shared option parents)."""
+    """Add pause, unpause, delete and worker to ``sub`` (``common``: shared options)."""
+    from ..jobs import worker
+
+    p = sub.add_parser(
+        "worker",
+        parents=common,
+        help="join a job as one more worker (exit 0: nothing left; 5: interrupted)",
+    )
+    worker.add_arguments(p)
+    p.set_defaults(handler=cmd_worker)
+
     p = sub.add_parser(
         "pause", parents=common, help="pause a running job, wherever it runs (not `resume`)"
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import layout
 from ..errors import TemplateError
-from ..jobs import JobInfo, iter_records, open_registry
+from ..jobs import JobInfo, iter_records
 from ..records import Record
 from ..workspace import Workspace
 from .columns import ColumnPlan, plan_columns
@@ -46,11 +46,7 @@ def open_workspace(workspace: Workspace | str | Path | None) -> Workspace:
 
 
 def job_info(ws: Workspace, job_id: str) -> JobInfo:
-    registry = open_registry(ws)
-    try:
-        return registry.get(job_id)
-    finally:
-        registry.close()
+    return ws.registry.get(job_id)
 
 
 def template_facts(ws: Workspace, info: JobInfo) -> TemplateFacts:

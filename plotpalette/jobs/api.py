@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from .. import layout
+from .._sync import run_sync
 from ..errors import JobStateError
 from ..records import Record
 from ..workspace import Workspace
+from .coordination.finalize import finalize
 from .events import EventCallback, JobControls
 from .execute import RecordExecutor
 from .loader import load_job, step_plans, store_job
-from .registry import JobInfo, SQLiteRegistry, open_registry
+from .registry import JobInfo
 from .runner import Runner, RunOptions, RunOutcome
 from .sampling import Sampler
 from .shards import iter_records
 from .signals import stop_on_signals
-from .spec import JobSpec
+from .spec import JobSpec, fingerprint
 from .states import JobState
 
 __all__ = [
@@ -117,9 +119,8 @@ def create_job(
     """
     ws = _workspace(workspace)
     job_id, resolved, fp = store_job(ws, spec, job_id=job_id, batch_id=batch_id)
-    registry = open_registry(ws)
     try:
-        registry.create_job(
+        ws.registry.create_job(
             job_id,
             spec=resolved.to_dict(),
             fingerprint=fp,
@@ -133,8 +134,6 @@ def create_job(
         for key in ws.store.list(layout.job_prefix(job_id)):
             ws.store.delete(key)
         raise
-    finally:
-        registry.close()
     return job_id
 
 
@@ -160,11 +159,13 @@ def _execute(
     budget_usd: Any,
     budget_tokens: Any,
     handle_signals: bool,
+    workers: int | None = None,
 ) -> JobResult:
     from ..llm import PriceTable
 
     loaded = load_job(ws, job_id)
     spec = loaded.spec
+    _check_fingerprint(ws, job_id, loaded)
     backend = _build_backend(ws, spec, backend)
     prices = PriceTable.load(ws.settings.price_overrides)
     plans = step_plans(loaded, backend)
@@ -187,13 +188,11 @@ def _execute(
             policies=spec.check_policies,
         )
 
-    registry = open_registry(ws)
-    try:
-        runner = Runner(
+    def runner() -> Runner:
+        return Runner(
             job_id=job_id,
             store=ws.store,
-            registry=registry,
-            total=spec.records,
+            registry=ws.registry,
             make_executor=make_executor,
             backend=backend,
             options=opts,
@@ -205,45 +204,68 @@ def _execute(
             budget_tokens=budget_tokens,
             price_table=prices.version,
         )
-        outcome = _run_coroutine(runner, controls, handle_signals)
-        info = registry.get(job_id)
-    finally:
-        registry.close()
-    return _result(ws, info, outcome)
 
+    count = max(1, workers or spec.workers or 1)
 
-def _run_coroutine(runner: Runner, controls: JobControls, handle_signals: bool) -> RunOutcome:
-    """Run the engine on a fresh event loop; in a thread if this one already has a loop
-    (a notebook), turning a KeyboardInterrupt there into a clean interrupt."""
-
-    async def main() -> RunOutcome:
+    async def main() -> list[RunOutcome]:
+        # N workers in this loop share the backend; each has its own units and lease
+        runners = [runner() for _ in range(count)]
         if handle_signals:
             with stop_on_signals(asyncio.get_running_loop(), controls):
-                return await runner.run()
-        return await runner.run()
+                return list(await asyncio.gather(*(r.run() for r in runners)))
+        return list(await asyncio.gather(*(r.run() for r in runners)))
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    box: dict[str, Any] = {}
+    outcomes = run_sync(
+        main(),
+        name=f"plotpalette-{job_id}",
+        on_interrupt=lambda: controls.interrupt("interrupted by KeyboardInterrupt"),
+    )
+    final = finalize(ws.registry, ws.store, job_id)
+    info = ws.registry.get(job_id, include_deleted=True)  # deleted while it ran: still ours
+    return _result(ws, info, _combine(outcomes, final))
 
-    def target() -> None:
-        try:
-            box["out"] = asyncio.run(runner.run())
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["exc"] = exc
 
-    thread = threading.Thread(target=target, name=f"plotpalette-{runner.job_id}", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        try:
-            thread.join(0.2)
-        except KeyboardInterrupt:
-            controls.interrupt("interrupted by KeyboardInterrupt")
-    if "exc" in box:
-        raise box["exc"]
-    return box["out"]
+def _combine(outcomes: list[RunOutcome], final: JobState | None) -> RunOutcome:
+    """One outcome for the workers of this call: the job's state, summed figures."""
+    last = max(outcomes, key=lambda o: o.state.is_final)
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        for k, v in o.counts.items():
+            counts[k] = counts.get(k, 0) + v
+    extra: dict[str, Any] = {"workers": [o.worker for o in outcomes]}
+    for o in outcomes:
+        for k, v in o.extra.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                extra[k] = extra.get(k, 0) + v
+            else:
+                extra[k] = extra.get(k) or v
+    return RunOutcome(
+        state=final or last.state,
+        error=last.error,
+        counts=counts,
+        settled=max(o.settled for o in outcomes),
+        total=last.total,
+        spent_usd=sum(o.spent_usd for o in outcomes),
+        waste_usd=sum(o.waste_usd for o in outcomes),
+        tokens=sum(o.tokens for o in outcomes),
+        unsettled=sum(o.unsettled for o in outcomes),
+        elapsed_s=max(o.elapsed_s for o in outcomes),
+        worker=outcomes[0].worker,
+        extra=extra,
+    )
+
+
+def _check_fingerprint(ws: Workspace, job_id: str, loaded: Any) -> None:
+    """Refuse to resume a job whose stored template or seeds no longer match what the
+    job was created with (its records would silently mix two datasets)."""
+    stored = ws.registry.job_data(job_id).get("fingerprint")
+    now = fingerprint(loaded.spec)
+    if stored and now != stored:
+        raise JobStateError(
+            f"job {job_id}: its template snapshot or seeds changed since it was created "
+            f"(fingerprint {now[:12]} != {stored[:12]})",
+            fix="Restore the job's files, or start a new job with the new template/seeds.",
+        )
 
 
 def _result(ws: Workspace, info: JobInfo, outcome: RunOutcome) -> JobResult:
@@ -255,18 +277,18 @@ def _result(ws: Workspace, info: JobInfo, outcome: RunOutcome) -> JobResult:
     )
     state = outcome.state
     resume = None
-    if state not in (JobState.COMPLETED,):
+    if state is not JobState.COMPLETED and state.is_final:
         resume = f"plotpalette --workspace {ws.location} resume {info.job_id}"
         if state is JobState.BUDGET_EXCEEDED:
             resume += " --budget <more dollars>"
     return JobResult(
         job_id=info.job_id,
         state=state,
-        records_total=outcome.total,
-        records_ok=outcome.counts.get("ok", 0),
-        records_failed=outcome.counts.get("failed", 0),
-        records_filtered=outcome.counts.get("filtered", 0),
-        records_missing=outcome.unsettled,
+        records_total=info.records_total,
+        records_ok=info.records_ok,
+        records_failed=info.records_failed,
+        records_filtered=info.records_filtered,
+        records_missing=max(0, info.records_total - info.records_done),
         spend_usd=info.spend_usd,
         run_spend_usd=outcome.spent_usd,
         waste_usd=outcome.waste_usd,
@@ -291,6 +313,7 @@ def run_job(
     budget_usd: float | None = _UNSET,
     budget_tokens: int | None = _UNSET,
     handle_signals: bool | None = None,
+    workers: int | None = None,
 ) -> JobResult:
     """Run a job to its end and return how it ended (never raises for job outcomes).
 
@@ -298,7 +321,9 @@ def run_job(
     which is created first. ``backend`` defaults to the one the spec/settings name.
     ``budget_usd``/``budget_tokens`` replace the stored budgets (a resume with more
     money). In the main thread SIGTERM and Ctrl-C interrupt the job cleanly unless
-    ``handle_signals=False``.
+    ``handle_signals=False``. ``workers`` (default ``JobSpec.workers``, else 1) runs that
+    many workers on this event loop, each claiming its own work units and budget lease
+    (``plotpalette run --workers N`` runs N processes instead).
     """
     ws = _workspace(workspace)
     job_id = create_job(ws, job) if isinstance(job, JobSpec) else job
@@ -314,6 +339,7 @@ def run_job(
         budget_usd=budget_usd,
         budget_tokens=budget_tokens,
         handle_signals=handle_signals,
+        workers=workers,
     )
 
 
@@ -333,11 +359,7 @@ def resume_job(workspace: Workspace | str | Path, job_id: str, **kwargs: Any) ->
 
 def job_status(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
     """The registry's view of a job (state, counts, spend, error)."""
-    registry = open_registry(_workspace(workspace))
-    try:
-        return registry.get(job_id)
-    finally:
-        registry.close()
+    return _workspace(workspace).registry.get(job_id)
 
 
 def list_jobs(
@@ -350,48 +372,31 @@ def list_jobs(
 ) -> list[JobInfo]:
     """Jobs of the workspace, newest first (deleted ones only with ``include_deleted``:
     their rows and ledgers stay for the cost history, see :func:`delete_job`)."""
-    registry = open_registry(_workspace(workspace))
-    try:
-        return registry.list(
-            state=state, batch_id=batch_id, limit=limit, include_deleted=include_deleted
-        )
-    finally:
-        registry.close()
+    return _workspace(workspace).registry.list(
+        state=state, batch_id=batch_id, limit=limit, include_deleted=include_deleted
+    )
 
 
 def cancel_job(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
-    """Cancel a job. A running worker is asked to stop (it checkpoints, then ends
-    CANCELLED); a stopped or queued job becomes CANCELLED at once. Paid-for records are
-    kept and a cancelled job can still be resumed."""
+    """Cancel a job. Running workers are asked to stop (they checkpoint, then the job
+    ends CANCELLED); a stopped or queued job becomes CANCELLED at once, and so does a
+    RUNNING one whose workers are all gone. Paid-for records are kept and a cancelled
+    job can still be resumed."""
     ws = _workspace(workspace)
-    registry = open_registry(ws)
-    try:
-        info = registry.get(job_id)
-        if info.state is JobState.CANCELLED:
-            return info
-        if info.state is JobState.COMPLETED:
-            raise JobStateError(f"job {job_id} is already COMPLETED; nothing to cancel")
-        if info.state is JobState.RUNNING:
-            return _cancel_running(registry, job_id)
-        return registry.transition(
-            job_id,
-            JobState.CANCELLED,
-            expected=[info.state],
-            error={"message": "cancelled by the user", "reason": "cancel"},
-        )
-    finally:
-        registry.close()
-
-
-def _cancel_running(registry: SQLiteRegistry, job_id: str) -> JobInfo:
-    try:  # a dead worker cannot hear the request: take the job over and cancel it
-        registry.acquire(job_id, "canceller")
-    except JobStateError:
+    registry = ws.registry
+    info = registry.get(job_id)
+    if info.state is JobState.CANCELLED:
+        return info
+    if info.state is JobState.COMPLETED:
+        raise JobStateError(f"job {job_id} is already COMPLETED; nothing to cancel")
+    if info.state is JobState.RUNNING:
         registry.request_cancel(job_id)
+        if not info.workers:  # nobody left to hear it: finalize now
+            finalize(registry, ws.store, job_id)
         return registry.get(job_id)
     return registry.transition(
         job_id,
         JobState.CANCELLED,
-        expected=[JobState.RUNNING],
-        error={"message": "cancelled by the user (its worker had stopped)", "reason": "cancel"},
+        expected=[info.state],
+        error={"message": "cancelled by the user", "reason": "cancel"},
     )

@@ -1,38 +1,38 @@
-"""The budget governor: no model call is made unless its worst case fits the budget.
+"""The budget governor: no model call starts unless its worst case is covered, twice.
 
-Before a call the runner reserves its worst-case cost
-(``prices.worst_case(model, backend.max_input_tokens(request), max_tokens)``); after it
-the reservation is settled to the cost of the usage the model reported. A call that
-cannot be reserved is not made.
+Before a call the worker reserves its worst-case cost
+(``prices.worst_case(model, backend.max_input_tokens(request), max_tokens)``) in
+memory, against two durable limits:
 
-Keeping this cheap at thousands of calls per second without weakening the crash
-guarantee: the governor takes reservations from the registry in *grants* (one durable
-conditional write covers many calls) and hands them out in memory. The invariant is
+1. its **budget lease** (:mod:`.coordination.leases`): money taken from the job's budget
+   item in one conditional write, sized to ``lease_seconds`` of spend at the current
+   rate (and, near the end, to a fair share of what is left, so the last dollars are
+   spread over the workers instead of sitting in one worker's lease);
+2. its **mark** (:mod:`.coordination.workers`): the cumulative amount this worker may
+   have consumed on the lease, written with its heartbeat and raised about every
+   ``mark_seconds`` of spend.
 
-    persisted open reservations  >=  worst case of calls in flight
-                                     + real cost of finished, not yet settled calls
+After the call the reservation is settled to the usage's real cost in memory; bookings
+reach the budget item at lease top-ups, every ``settle_seconds`` and at the end. A call
+whose bill is unknown (the request was sent, no usable reply) is booked at its worst
+case, as waste, each attempt (see :mod:`plotpalette.llm.attempts`).
 
-so at any instant ``registry spend = settled + open >= money really spent``, even if
-the process is killed. Settlements are batched into the runner's checkpoints, which
-also hand unused grant back.
-
-Grants are sized to the calls expected in the next ``grant_seconds`` at the rate calls
-are starting (at least one call, at most ``grant_calls``). A worker killed with
-``kill -9`` leaves its open reservation to be booked as spent at takeover; sizing grants
-by rate keeps the part of it that no call ever used (the unused grant) to a few
-milliseconds of calls, while durable writes stay at most about ``1 / grant_seconds``
-per second plus one per ``grant_calls`` calls.
+Why it holds with ``kill -9``: the worker never has more in flight or spent than its
+mark, and the mark never exceeds its lease. A dead worker's lease is reclaimed by
+booking its mark, so the job's spend covers what was really spent, with a bias of at
+most the mark's headroom instead of the whole lease.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import BudgetExceededError
-from .registry_types import LedgerRow, Registry
+from .coordination import leases
+from .coordination.workers import Fenced, WorkerItem
 
 __all__ = ["BudgetGovernor", "Reservation"]
 
@@ -53,50 +53,69 @@ class BudgetGovernor:
 
     def __init__(
         self,
-        registry: Registry,
+        tables: Any,
         job_id: str,
-        worker: str,
+        me: WorkerItem,
         *,
-        grant_calls: int = 32,
-        grant_seconds: float = 0.01,
+        lease_seconds: float = 10.0,
+        mark_seconds: float = 1.0,
+        settle_seconds: float = 10.0,
+        live_workers: int = 1,
     ) -> None:
-        self.registry = registry
+        self.tables = tables
         self.job_id = job_id
-        self.worker = worker
-        self.grant_calls = max(1, grant_calls)
-        self.grant_seconds = max(0.0, grant_seconds)
-        self.grants = 0  # durable grant writes (for benchmarks and tests)
-        self._started = 0  # calls started since the last grant
-        self._granted_at = time.monotonic()
-        # persisted open reservations of this worker
-        self.open_usd = 0.0
-        self.open_tokens = 0
-        # what they cover right now
+        self.me = me
+        self.worker = me.worker
+        self.lease_seconds = lease_seconds
+        self.mark_seconds = mark_seconds
+        self.settle_seconds = settle_seconds
+        self.live_workers = live_workers
+        self.lease_usd = 0.0  # unbooked lease as of the last budget write
+        self.lease_tokens = 0
+        self.booked_usd = 0.0
+        self.booked_tokens = 0
+        self.used_usd = 0.0  # cumulative on this lease: finished calls + waste
+        self.used_tokens = 0
         self.in_flight_usd = 0.0
         self.in_flight_tokens = 0
         self.in_flight_calls = 0
-        self.unsettled_usd = 0.0
-        self.unsettled_tokens = 0
-        self.unsettled_calls = 0
-        self.unsettled_waste = 0.0
-        self.last_grant_usd = 0.0
-        self.last_grant_tokens = 0
-        # totals for this run (events, reports)
-        self.spent_usd = 0.0
-        self.spent_tokens = 0
+        self.calls = 0
         self.waste_usd = 0.0
+        self.opened = False
+        self.closed = False
+        self.fenced = False
+        self.exhausted = False  # the job's budget cannot cover the next call
+        self.budget_writes = 0  # durable writes of the budget item (benchmarks)
+        self.mark_writes = 0
         self.overruns = 0  # calls that cost more than their reservation (backend bug)
+        self.committed_usd = 0.0  # room kept for later steps of started records
+        self._lock = asyncio.Lock()
         self._freed: asyncio.Event | None = None
         self._priority_waiting = 0
+        self._rate_t0 = time.monotonic()
+        self._rate_usd = 0.0  # worst case reserved since _rate_t0
+        self._rate = 0.0  # dollars of worst case per second
+        self._last_settle = time.monotonic()
+        self._last_grant = 0.0
 
     # -- figures ---------------------------------------------------------------------
     @property
-    def spare_usd(self) -> float:
-        return self.open_usd - self.in_flight_usd - self.unsettled_usd
+    def spent_usd(self) -> float:
+        return self.used_usd
 
     @property
-    def spare_tokens(self) -> int:
-        return self.open_tokens - self.in_flight_tokens - self.unsettled_tokens
+    def spent_tokens(self) -> int:
+        return self.used_tokens
+
+    @property
+    def open_usd(self) -> float:
+        return self.lease_usd
+
+    def _room(self) -> tuple[float, int]:
+        """What the lease still covers for new calls."""
+        usd = self.booked_usd + self.lease_usd - self.used_usd - self.in_flight_usd
+        tok = self.booked_tokens + self.lease_tokens - self.used_tokens - self.in_flight_tokens
+        return usd, tok
 
     def _event(self) -> asyncio.Event:
         if self._freed is None:
@@ -104,25 +123,54 @@ class BudgetGovernor:
         return self._freed
 
     # -- reserve / settle --------------------------------------------------------------
-    async def reserve(self, usd: float, tokens: int, *, priority: bool = False) -> Reservation:
+    def ticket(self) -> list[float]:
+        """Room kept (softly) for one record's later steps; see :meth:`reserve`."""
+        return [0.0]
+
+    def uncommit(self, ticket: list[float] | None) -> None:
+        if ticket and ticket[0] > 0:
+            self.committed_usd = max(0.0, self.committed_usd - ticket[0])
+            ticket[0] = 0.0
+
+    async def reserve(
+        self,
+        usd: float,
+        tokens: int,
+        *,
+        priority: bool = False,
+        ticket: list[float] | None = None,
+        later: int = 0,
+    ) -> Reservation:
         """Reserve ``usd``/``tokens`` for one call, waiting for calls in flight to settle
         if that could make room. Raises :class:`BudgetExceededError` when nothing is in
-        flight and the call still does not fit.
-
-        ``priority`` is for later steps of records already started: new records wait
-        while such a call is waiting, so money already spent on a record is not wasted
-        by starting others.
+        flight and the call still does not fit; :class:`Fenced` when this worker lost
+        its lease. ``priority`` is for later steps of records already started: new
+        records wait while such a call waits, so money spent on a record is not wasted.
         """
-        usd = max(0.0, float(usd))
-        tokens = max(0, int(tokens))
+        usd, tokens = max(0.0, float(usd)), max(0, int(tokens))
         if priority:
             self._priority_waiting += 1
         try:
             while True:
+                if self.fenced:
+                    raise Fenced("this worker's budget lease was reclaimed")
                 if priority or self._priority_waiting == 0:
-                    if self._try_take(usd, tokens):
+                    # a new record also needs room for the later steps of the records
+                    # already started (and its own, estimated at this step's worst
+                    # case): when the budget binds, started records finish first
+                    keep = 0.0 if priority else self.committed_usd + usd * later
+                    self.uncommit(ticket)  # this step draws on the room kept for it
+                    if await self._fits(usd, tokens, keep):
+                        if ticket is not None and later:
+                            ticket[0] = usd * later
+                            self.committed_usd += ticket[0]
+                        self.in_flight_usd += usd
+                        self.in_flight_tokens += tokens
+                        self.in_flight_calls += 1
+                        self._rate_usd += usd
                         return Reservation(usd, tokens)
-                    if self.in_flight_calls == 0 and (priority or self._priority_waiting == 0):
+                    if self.in_flight_calls == 0:
+                        self.exhausted = True
                         raise BudgetExceededError(
                             f"the next call needs up to ${usd:.6f} ({tokens} tokens) and "
                             "does not fit in what is left of the budget"
@@ -134,50 +182,109 @@ class BudgetGovernor:
             if priority:
                 self._priority_waiting -= 1
                 if self._freed is not None:
-                    self._freed.set()  # new records may go ahead again
+                    self._freed.set()
 
-    def _try_take(self, usd: float, tokens: int) -> bool:
-        if self.spare_usd + _EPS < usd or self.spare_tokens < tokens:
-            need_usd = max(0.0, usd - self.spare_usd)
-            need_tokens = max(0, tokens - self.spare_tokens)
-            calls = self._calls_per_grant()
-            big_usd = max(need_usd, usd * calls)
-            big_tokens = max(need_tokens, tokens * calls)
-            # a big grant keeps the registry off the hot path; near the limit, just what
-            # this call needs
-            bigger = big_usd > need_usd or big_tokens > need_tokens
-            if not (
-                self._grant(big_usd, big_tokens) or (bigger and self._grant(need_usd, need_tokens))
-            ):
-                return False
-        self.in_flight_usd += usd
-        self.in_flight_tokens += tokens
-        self.in_flight_calls += 1
-        self._started += 1
+    async def _fits(self, usd: float, tokens: int, keep: float = 0.0) -> bool:
+        """Make sure the lease covers one more call plus ``keep`` and the mark covers
+        the call (durable writes if needed); False when the budget cannot."""
+        room_usd, room_tok = self._room()
+        if room_usd + _EPS < usd + keep or room_tok < tokens:
+            async with self._lock:
+                room_usd, room_tok = self._room()
+                if room_usd + _EPS < usd + keep or room_tok < tokens:
+                    await self._sync(need_usd=usd + keep, need_tokens=tokens)
+                    room_usd, room_tok = self._room()
+                    if room_usd + _EPS < usd + keep or room_tok < tokens:
+                        return False
+        cap_usd = self.used_usd + self.in_flight_usd + usd
+        cap_tok = self.used_tokens + self.in_flight_tokens + tokens
+        if cap_usd > self.me.data["cap_usd"] + _EPS or cap_tok > self.me.data["cap_tokens"]:
+            async with self._lock:
+                await self._mark(usd, tokens)
+            return await self._fits(usd, tokens, keep)  # the world moved while we wrote
         return True
 
-    def _calls_per_grant(self) -> int:
-        """Calls expected within ``grant_seconds`` at the rate since the last grant."""
+    def _rate_now(self) -> float:
         now = time.monotonic()
-        elapsed = now - self._granted_at
-        rate = self._started / elapsed if elapsed > 0 else float("inf")
-        self._started, self._granted_at = 0, now
-        if rate == float("inf"):
-            return self.grant_calls
-        return max(1, min(self.grant_calls, math.ceil(rate * self.grant_seconds)))
+        elapsed = now - self._rate_t0
+        if elapsed >= 0.5:
+            inst = self._rate_usd / elapsed
+            self._rate = inst if self._rate == 0 else 0.5 * self._rate + 0.5 * inst
+            self._rate_t0, self._rate_usd = now, 0.0
+        return self._rate
 
-    def _grant(self, usd: float, tokens: int) -> bool:
-        if not self.registry.reserve(self.job_id, self.worker, usd, tokens):
-            return False
-        self.open_usd += usd
-        self.open_tokens += tokens
-        self.last_grant_usd, self.last_grant_tokens = usd, tokens
-        self.grants += 1
-        return True
+    async def _mark(self, usd: float, tokens: int) -> None:
+        cap_usd = self.used_usd + self.in_flight_usd + usd
+        cap_tok = self.used_tokens + self.in_flight_tokens + tokens
+        if cap_usd <= self.me.data["cap_usd"] + _EPS and cap_tok <= self.me.data["cap_tokens"]:
+            return
+        head_usd = max(4 * usd, self._rate_now() * self.mark_seconds)
+        head_tok = 4 * tokens if usd <= 0 else int(head_usd / usd * tokens)
+        lease_usd = self.booked_usd + self.lease_usd
+        lease_tok = self.booked_tokens + self.lease_tokens
+        new_usd = min(lease_usd, cap_usd + head_usd)
+        new_tok = min(lease_tok, cap_tok + head_tok)
+        await self._write_me(cap_usd=new_usd, cap_tokens=new_tok)
 
-    def _close(self, res: Reservation) -> None:
+    async def _write_me(self, **changes: Any) -> None:
+        try:
+            await asyncio.to_thread(self.me.write, **changes)
+        except Fenced:
+            self.fenced = True
+            raise
+        self.mark_writes += 1
+
+    async def _sync(
+        self, *, need_usd: float = 0.0, need_tokens: int = 0, close: bool = False
+    ) -> None:
+        """One budget write: book what was used, and top the lease up (or close it)."""
+        if self.closed:
+            return
+        if self.exhausted and not close and need_usd == 0:
+            return
+        booked_after = self.used_usd
+        if close or need_usd == 0:  # close, or a periodic settle that keeps the lease
+            keep_usd = self.booked_usd + self.lease_usd - booked_after
+            keep_tok = self.booked_tokens + self.lease_tokens - self.used_tokens
+            want_usd, want_tok = max(0.0, keep_usd), max(0, keep_tok)
+        else:
+            # seconds of spend at the current rate; doubling until the rate is known
+            grow = min(2 * self._last_grant, 1024 * need_usd)
+            extra = max(2 * need_usd, self._rate_now() * self.lease_seconds, grow)
+            self._last_grant = extra
+            per_call = need_tokens / need_usd if need_usd > 0 else 0
+            want_usd = self.in_flight_usd + extra
+            want_tok = self.in_flight_tokens + max(2 * need_tokens, int(extra * per_call))
+        settlement = leases.Settlement(
+            used_usd=self.used_usd,
+            used_tokens=self.used_tokens,
+            waste_usd=self.waste_usd,
+            calls=self.calls,
+            want_usd=want_usd,
+            want_tokens=want_tok,
+            need_usd=self.in_flight_usd + need_usd,
+            need_tokens=self.in_flight_tokens + need_tokens,
+            live_workers=self.live_workers,
+            create=not self.opened,
+            close=close,
+        )
+        got = await asyncio.to_thread(
+            leases.sync_lease, self.tables, self.job_id, self.worker, settlement
+        )
+        self.budget_writes += 1
+        if got is None:
+            self.fenced = True
+            raise Fenced("this worker's budget lease was reclaimed")
+        state, _ = got
+        self.opened = True
+        self.closed = close
+        self.lease_usd, self.lease_tokens = state.usd, state.tokens
+        self.booked_usd, self.booked_tokens = state.booked_usd, state.booked_tokens
+        self._last_settle = time.monotonic()
+
+    def _close(self, res: Reservation) -> bool:
         if not res.open:
-            raise RuntimeError("reservation settled twice")
+            return False
         res.open = False
         self.in_flight_usd -= res.usd
         self.in_flight_tokens -= res.tokens
@@ -186,73 +293,55 @@ class BudgetGovernor:
             self.in_flight_usd, self.in_flight_tokens = 0.0, 0
         if self._freed is not None:
             self._freed.set()
+        return True
 
     def settle(self, res: Reservation, usd: float, tokens: int) -> None:
         """The call finished; it cost ``usd`` (from the usage the model reported)."""
-        self._close(res)
+        if not self._close(res):
+            return
         if usd > res.usd + 1e-9 or tokens > res.tokens:
             self.overruns += 1
-        self.unsettled_usd += usd
-        self.unsettled_tokens += tokens
-        self.unsettled_calls += 1
-        self.spent_usd += usd
-        self.spent_tokens += tokens
+        self.used_usd += usd
+        self.used_tokens += tokens
+        self.calls += 1
 
     def release(self, res: Reservation) -> None:
-        """The call failed before it could be billed (throttled, refused, ...)."""
+        """The call was refused before it could be billed (throttled, invalid, ...)."""
         self._close(res)
 
     def abandon(self, res: Reservation) -> None:
-        """The call was cut off mid-flight: its bill is unknown, so count the worst case
-        as spent and wasted."""
-        self._close(res)
-        self.unsettled_usd += res.usd
-        self.unsettled_tokens += res.tokens
-        self.unsettled_calls += 1
-        self.unsettled_waste += res.usd
-        self.spent_usd += res.usd
-        self.spent_tokens += res.tokens
-        self.waste_usd += res.usd
+        """The call's bill is unknown (cut off mid-flight, no usable reply): book its
+        worst case as spent and wasted."""
+        if self._close(res):
+            self.used_usd += res.usd
+            self.used_tokens += res.tokens
+            self.waste_usd += res.usd
+            self.calls += 1
+
+    async def rebook(self, res: Reservation) -> None:
+        """An attempt with an unknown bill is retried: book it (worst case, waste) and
+        reserve the same worst case again for the retry, under the same reservation."""
+        self.abandon(res)
+        again = await self.reserve(res.usd, res.tokens, priority=True)
+        again.open = False  # its accounting moves onto ``res``
+        res.open = True
 
     def add_waste(self, usd: float) -> None:
-        """Mark already-settled cost as wasted (steps of a record that was abandoned)."""
-        self.unsettled_waste += usd
+        """Mark already-booked cost as wasted (steps of a record that was abandoned)."""
         self.waste_usd += usd
 
     # -- checkpoints -------------------------------------------------------------------
-    def ledger_row(self, *, final: bool = False) -> LedgerRow | None:
-        """The settlement to persist at a checkpoint (``None`` if nothing changed).
-
-        Settles finished calls and hands back spare grant beyond one grant's worth (all
-        of it when ``final``). The caller must persist the row; the in-memory state is
-        updated as if it were.
-        """
-        keep_usd = 0.0 if final else min(self.spare_usd, self.last_grant_usd)
-        keep_tokens = 0 if final else min(self.spare_tokens, self.last_grant_tokens)
-        release_usd = max(0.0, self.spare_usd - keep_usd)
-        release_tokens = max(0, self.spare_tokens - keep_tokens)
-        if (
-            self.unsettled_calls == 0
-            and release_usd <= _EPS
-            and release_tokens == 0
-            and self.unsettled_waste <= _EPS
-        ):
-            return None
-        row = LedgerRow(
-            self.job_id,
-            self.worker,
-            "settle",
-            reserve_usd=-(self.unsettled_usd + release_usd),
-            settle_usd=self.unsettled_usd,
-            reserve_tokens=-(self.unsettled_tokens + release_tokens),
-            settle_tokens=self.unsettled_tokens,
-            waste_usd=self.unsettled_waste,
-            calls=self.unsettled_calls,
-        )
-        self.open_usd -= self.unsettled_usd + release_usd
-        self.open_tokens -= self.unsettled_tokens + release_tokens
-        if final and self.in_flight_calls == 0:
-            self.open_usd, self.open_tokens = 0.0, 0
-        self.unsettled_usd, self.unsettled_tokens, self.unsettled_calls = 0.0, 0, 0
-        self.unsettled_waste = 0.0
-        return row
+    async def checkpoint(self, *, final: bool = False) -> None:
+        """Book spend every ``settle_seconds`` (always when ``final``: then the lease is
+        closed and its spare money goes back to the job)."""
+        async with self._lock:
+            if self.closed or self.fenced:
+                return
+            if final:
+                if self.opened:
+                    await self._sync(close=True)
+                self.closed = True
+                return
+            due = time.monotonic() - self._last_settle >= self.settle_seconds
+            if self.opened and due and (self.used_usd > self.booked_usd + _EPS):
+                await self._sync()

@@ -36,10 +36,12 @@ from ..errors import (
     ThrottledError,
     TransientModelError,
 )
+from ..llm.attempts import on_unknown_outcome, outcome_unknown
 from ..llm.base import Backend, ModelRequest, ModelResponse
 from ..records import Record, StepResult
 from .budget import BudgetGovernor
 from .checks import run_checks
+from .coordination.workers import Fenced
 from .sampling import Sampler, record_rng_seed
 
 __all__ = ["FatalJobError", "RecordExecutor", "RecordUnsettled", "StepPlan"]
@@ -127,6 +129,7 @@ class RecordExecutor:
         rng_seed = record_rng_seed(self.sampling_seed, index)
         record = Record(job_id=self.job_id, index=index, seed_index=seed_index, status="ok")
         paid = 0.0
+        ticket = self.governor.ticket()  # room kept for this record's later steps
         try:
             ctx = self.renderer.context(
                 self.rows[seed_index], record_index=index, rng_seed=rng_seed
@@ -138,8 +141,15 @@ class RecordExecutor:
                     continue
                 rendered = self.renderer.render_step(plan.id, ctx)
                 record.prompts[plan.id] = {"system": rendered.system, "prompt": rendered.prompt}
+                later = len(self.plans) - n - 1  # steps after this one
                 resp, cost = await self._call(
-                    index, plan, rendered, (rng_seed + n) % 2**31, priority=paid > 0 or n > 0
+                    index,
+                    plan,
+                    rendered,
+                    (rng_seed + n) % 2**31,
+                    priority=paid > 0 or n > 0,
+                    ticket=ticket,
+                    later=later,
                 )
                 paid += cost
                 checked = run_checks(
@@ -175,16 +185,32 @@ class RecordExecutor:
         except (TemplateError, ModelRequestError) as exc:
             # the same on every retry: settle the record as failed, with the reason
             record.status, record.error = "failed", str(exc)
-        except (RecordUnsettled, BudgetExceededError, FatalJobError, asyncio.CancelledError):
+        except (
+            RecordUnsettled,
+            BudgetExceededError,
+            FatalJobError,
+            Fenced,
+            asyncio.CancelledError,
+        ):
             if paid:
                 self.governor.add_waste(paid)
             raise
+        finally:
+            self.governor.uncommit(ticket)
         record.cost_usd = paid
         record.finished_at = _utc_now()
         return record
 
     async def _call(
-        self, index: int, plan: StepPlan, rendered: Any, seed: int, *, priority: bool
+        self,
+        index: int,
+        plan: StepPlan,
+        rendered: Any,
+        seed: int,
+        *,
+        priority: bool,
+        ticket: Any = None,
+        later: int = 0,
     ) -> tuple[ModelResponse, float]:
         last: ModelError | None = None
         outage: ModelError | None = None
@@ -209,12 +235,17 @@ class RecordExecutor:
             except PricingError as exc:
                 raise FatalJobError(exc) from None
             reservation = await self.governor.reserve(
-                worst, max_in + plan.max_tokens, priority=priority
+                worst, max_in + plan.max_tokens, priority=priority, ticket=ticket, later=later
             )
             try:
-                resp = await self.backend.generate(request)
+                # an attempt whose bill is unknown is booked (worst case) before a retry
+                with on_unknown_outcome(lambda _err, r=reservation: self.governor.rebook(r)):
+                    resp = await self.backend.generate(request)
             except _MODEL_UNUSABLE + _OUTAGE as exc:
-                self.governor.release(reservation)
+                if outcome_unknown(exc):  # sent, no usable reply: it may have been billed
+                    self.governor.abandon(reservation)
+                else:
+                    self.governor.release(reservation)
                 if isinstance(exc, _MODEL_UNUSABLE):
                     self.unusable[model] = exc
                 else:
@@ -224,8 +255,15 @@ class RecordExecutor:
             except _FATAL as exc:
                 self.governor.release(reservation)
                 raise FatalJobError(exc) from None
-            except ModelError:
-                self.governor.release(reservation)
+            except ModelError as exc:
+                if outcome_unknown(exc):
+                    self.governor.abandon(reservation)
+                else:
+                    self.governor.release(reservation)
+                raise
+            except BudgetExceededError:
+                # the budget could not cover a retry: the failed attempt is booked already
+                self.governor.abandon(reservation)
                 raise
             except BaseException:
                 # cancelled mid-call or a backend bug: the bill is unknown, assume the worst

@@ -19,7 +19,7 @@ from .. import layout
 from ..errors import JobNotFoundError, JobStateError
 from ..workspace import Workspace
 from .api import _workspace
-from .registry import JobInfo, open_registry
+from .registry import JobInfo
 from .states import JobState
 
 __all__ = ["DeletedJob", "delete_job", "pause_job", "unpause_job"]
@@ -38,11 +38,7 @@ def unpause_job(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
 
 
 def _request_pause(workspace: Workspace | str | Path, job_id: str, paused: bool) -> JobInfo:
-    registry = open_registry(_workspace(workspace))
-    try:
-        return registry.request_pause(job_id, paused)
-    finally:
-        registry.close()
+    return _workspace(workspace).registry.request_pause(job_id, paused)
 
 
 @dataclass
@@ -67,7 +63,7 @@ def delete_job(
     *,
     force: bool = False,
     wait_s: float = 120.0,
-    lease_s: float = 30.0,
+    lease_s: float | None = None,
 ) -> DeletedJob:
     """Delete a job's files and hide it from listings; **its cost history is kept**.
 
@@ -83,46 +79,43 @@ def delete_job(
     :func:`job_status` (``JobNotFoundError``); ``list_jobs(ws, include_deleted=True)``
     and ``open_registry(ws).ledger(job_id)`` still show it. Its id is not reused.
 
-    A RUNNING job is refused with :class:`JobStateError` unless its worker is dead (no
-    heartbeat within ``lease_s``, or its process is gone), in which case it ends
-    INTERRUPTED and its open reservations are booked as waste first. With
+    A RUNNING job is refused with :class:`JobStateError` unless its workers are all
+    dead (no heartbeat within their lease, or their processes are gone), in which case
+    it ends INTERRUPTED and their budget leases are reclaimed (booked) first. With
     ``force=True`` a running job is cancelled and, once its worker has stopped (within
     ``wait_s`` seconds), deleted. An unknown job raises :class:`JobNotFoundError`; a
     deleted job whose files were left behind (a crash mid-delete) has them removed.
     """
     ws = _workspace(workspace)
-    registry = open_registry(ws)
+    registry = ws.registry
     try:
-        try:
-            info = registry.get(job_id)
-        except JobNotFoundError:
-            info = registry.get(job_id, include_deleted=True)  # re-raises for unknown ids
-            if not ws.store.list(layout.job_prefix(job_id)):
-                raise
-        else:
-            if force and info.state is JobState.RUNNING:
-                _cancel_and_wait(registry, job_id, wait_s=wait_s, lease_s=lease_s)
-            info = registry.mark_deleted(job_id, lease_s=lease_s)
-        removed = _remove_files(ws, job_id)
-        return DeletedJob(
-            job_id=job_id,
-            state=info.state,
-            files_removed=removed,
-            spend_usd=info.spend_usd,
-            ledger_rows=len(registry.ledger(job_id)),
-        )
-    finally:
-        registry.close()
+        info = registry.get(job_id)
+    except JobNotFoundError:
+        info = registry.get(job_id, include_deleted=True)  # re-raises for unknown ids
+        if not ws.store.list(layout.job_prefix(job_id)):
+            raise
+    else:
+        if force and info.state is JobState.RUNNING:
+            _cancel_and_wait(ws, job_id, wait_s=wait_s)
+        info = registry.mark_deleted(job_id)
+    removed = _remove_files(ws, job_id)
+    return DeletedJob(
+        job_id=job_id,
+        state=info.state,
+        files_removed=removed,
+        spend_usd=info.spend_usd,
+        ledger_rows=len(registry.ledger(job_id)),
+    )
 
 
-def _cancel_and_wait(registry: Any, job_id: str, *, wait_s: float, lease_s: float) -> None:
-    from .registry_control import worker_alive
+def _cancel_and_wait(ws: Workspace, job_id: str, *, wait_s: float) -> None:
+    from .api import cancel_job
 
-    registry.request_cancel(job_id)
+    cancel_job(ws, job_id)
     deadline = time.monotonic() + wait_s
     while True:
-        info = registry.get(job_id)
-        if info.state is not JobState.RUNNING or not worker_alive(info, lease_s=lease_s):
+        info = ws.registry.get(job_id)
+        if info.state is not JobState.RUNNING or not info.workers:
             return
         if time.monotonic() >= deadline:
             raise JobStateError(

@@ -1,93 +1,151 @@
-"""The job registry: jobs, states, progress, the cost ledger and events.
+"""The job registry: jobs and their states, steering flags, events and the cost ledger.
 
-:class:`SQLiteRegistry` keeps it in a SQLite file at the workspace root
-(``layout.REGISTRY_FILE``; schema and connection in
-:mod:`~plotpalette.jobs.registry_schema`), safe for a notebook and a CLI process at the
-same time. Every write is one short transaction touching one job row plus appended
-rows, never several jobs: the same operations map onto DynamoDB conditional updates
-(one item) and puts, which is what the later AWS registry will use. The ledger's rules
-are in :mod:`~plotpalette.jobs.ledger`; the row types and the :class:`Registry`
-interface in :mod:`~plotpalette.jobs.registry_types`.
+:class:`Registry` is backend-neutral: it stores everything as items of
+:mod:`plotpalette.tables` (``job/<id>``, plus the ``budget``, ``unit`` and ``worker``
+items of :mod:`~plotpalette.jobs.coordination`) and changes each with one conditional
+write, so the same code runs on SQLite (:class:`SQLiteRegistry`, local workspaces) and
+on DynamoDB. A :class:`~plotpalette.workspace.Workspace` builds and owns its registry:
+use ``ws.registry`` rather than opening one.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
-import socket
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .. import layout
-from ..errors import JobNotFoundError, JobStateError, WorkspaceError
-from .ledger import LedgerMixin
-from .registry_control import ControlMixin, worker_alive
-from .registry_schema import Transaction, connect
-from .registry_types import CheckpointReply, JobInfo, LedgerRow, Registry
+from ..errors import JobNotFoundError, JobStateError
+from ..tables import SQLiteTables, Tables, iter_items, iter_log, update
+from .coordination import leases, units, workers
+from .registry_types import JobInfo, LedgerRow
 from .states import RESUMABLE_STATES, JobState, check_transition
 
-__all__ = [
-    "CheckpointReply",
-    "JobInfo",
-    "LedgerRow",
-    "Registry",
-    "SQLiteRegistry",
-    "open_registry",
-]
+__all__ = ["JobInfo", "LedgerRow", "Registry", "SQLiteRegistry", "open_registry"]
+
+JOB = "job"
+EVENTS = "events"
+_COUNTERS = ("ok", "failed", "filtered")
+_event_seq = itertools.count()
 
 
-class SQLiteRegistry(LedgerMixin, ControlMixin):
-    """The registry in a SQLite file; safe across threads and processes."""
+class Registry:
+    """Jobs on top of a :class:`~plotpalette.tables.Tables` (see the module docstring)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()
-        try:
-            self._db = connect(self.path)
-        except sqlite3.Error as exc:
-            raise WorkspaceError(f"cannot open the job registry {self.path}: {exc}") from None
+    def __init__(self, tables: Tables, *, shared: bool = False) -> None:
+        self.tables = tables
+        self._shared = shared  # owned by a Workspace: only the workspace closes it
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        if not self._shared:
+            self.tables.close()
 
-    # -- plumbing --------------------------------------------------------------------
-    def _tx(self) -> Transaction:
-        return Transaction(self._db, self._lock)
-
-    def _row(
-        self, db: sqlite3.Connection, job_id: str, *, include_deleted: bool = False
-    ) -> JobInfo:
-        cur = db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise JobNotFoundError(f"no job {job_id!r} in {self.path.parent}")
-        info = self._info(cur.description, row)
-        if info.deleted_at is not None and not include_deleted:
+    # -- reading ---------------------------------------------------------------------
+    def _item(self, job_id: str, *, include_deleted: bool = False) -> dict[str, Any]:
+        item = self.tables.get(JOB, job_id)
+        if item is None:
+            raise JobNotFoundError(f"no job {job_id!r} in this workspace")
+        data = item.data
+        if data.get("deleted_at") is not None and not include_deleted:
             raise JobNotFoundError(
                 f"job {job_id!r} was deleted on "
-                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(info.deleted_at))}",
+                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(data['deleted_at']))}",
                 fix="Its files are gone; its cost history stays in the registry "
                 "(list_jobs(..., include_deleted=True)).",
             )
-        return info
+        return data
 
-    @staticmethod
-    def _info(description: Any, row: Sequence[Any]) -> JobInfo:
-        data = {d[0]: v for d, v in zip(description, row, strict=True)}
-        data["state"] = JobState(data["state"])
-        data["spec"] = json.loads(data["spec"])
-        data["error"] = json.loads(data["error"]) if data["error"] else None
-        data["price_tables"] = json.loads(data["price_tables"]) if data["price_tables"] else []
-        data["cancel_requested"] = bool(data["cancel_requested"])
-        data["paused"] = bool(data.get("paused"))
-        return JobInfo(**data)
+    def _info(self, job_id: str, data: dict[str, Any]) -> JobInfo:
+        budget = self.tables.get(leases.BUDGET, job_id)
+        b = budget.data if budget else leases.new_budget(None, None)
+        run = int(data.get("run", 0))
+        counts = dict(data.get("base_counts") or {})
+        live = []
+        for w in workers.list_workers(self.tables, job_id):
+            if w.run == run:
+                for k in _COUNTERS:
+                    counts[k] = counts.get(k, 0) + w.counts.get(k, 0)
+                counts["failed"] = counts.get("failed", 0) - w.counts.get("retried", 0)
+            if w.alive:
+                live.append(vars(w))
+        if data.get("final_counts") is not None and data["state"] != JobState.RUNNING.value:
+            counts = dict(data["final_counts"])
+        unit_items = units.units(self.tables, job_id)
+        alive = {w["worker"] for w in live}
+        first = live[0] if live else {}
+        return JobInfo(
+            job_id=job_id,
+            name=data.get("name"),
+            state=JobState(data["state"]),
+            spec=data["spec"],
+            fingerprint=data["fingerprint"],
+            template=data["template"],
+            batch_id=data.get("batch_id"),
+            records_total=data["records_total"],
+            records_ok=max(0, counts.get("ok", 0)),
+            records_failed=max(0, counts.get("failed", 0)),
+            records_filtered=max(0, counts.get("filtered", 0)),
+            budget_usd=b.get("budget_usd"),
+            budget_tokens=b.get("budget_tokens"),
+            settled_usd=b["spent_usd"],
+            reserved_usd=sum(x["usd"] for x in b["leases"].values()),
+            waste_usd=b["waste_usd"],
+            settled_tokens=b["spent_tokens"],
+            reserved_tokens=sum(x["tokens"] for x in b["leases"].values()),
+            calls=b["calls"],
+            error=data.get("error"),
+            price_tables=list(data.get("price_tables") or []),
+            owner=first.get("worker"),
+            owner_pid=first.get("pid"),
+            owner_host=first.get("host"),
+            heartbeat=first.get("heartbeat"),
+            cancel_requested=bool(data.get("cancel_requested")),
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            paused=bool(data.get("paused")),
+            deleted_at=data.get("deleted_at"),
+            workers=live,
+            units=units.unit_counts(unit_items, lambda w: w not in alive),
+            run=run,
+        )
 
-    # -- jobs ------------------------------------------------------------------------
+    def get(self, job_id: str, *, include_deleted: bool = False) -> JobInfo:
+        """A job; a deleted job raises JobNotFoundError unless ``include_deleted``."""
+        return self._info(job_id, self._item(job_id, include_deleted=include_deleted))
+
+    def job_data(self, job_id: str) -> dict[str, Any]:
+        """The raw job item (the engine's view; use :meth:`get` for a :class:`JobInfo`)."""
+        return self._item(job_id, include_deleted=True)
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        batch_id: str | None = None,
+        limit: int | None = None,
+        include_deleted: bool = False,
+    ) -> list[JobInfo]:
+        """Jobs, newest first, optionally filtered by state or batch (deleted ones only
+        with ``include_deleted``: their items stay for the cost history)."""
+        want = JobState(state.upper()).value if state else None
+        rows = []
+        for item in iter_items(self.tables, JOB):
+            d = item.data
+            if d.get("deleted_at") is not None and not include_deleted:
+                continue
+            if (want and d["state"] != want) or (batch_id and d.get("batch_id") != batch_id):
+                continue
+            rows.append(item)
+        rows.sort(key=lambda i: (-i.data["created_at"], i.key))
+        if limit:
+            rows = rows[: int(limit)]
+        return [self._info(i.key, i.data) for i in rows]
+
+    # -- writing ---------------------------------------------------------------------
     def create_job(
         self,
         job_id: str,
@@ -101,67 +159,50 @@ class SQLiteRegistry(LedgerMixin, ControlMixin):
     ) -> JobInfo:
         """Register a new QUEUED job; raises :class:`JobStateError` if the id exists."""
         now = time.time()
-        with self._tx() as db:
+        data = {
+            "name": name,
+            "state": JobState.QUEUED.value,
+            "spec": spec,
+            "fingerprint": fingerprint,
+            "template": template,
+            "batch_id": batch_id,
+            "records_total": records_total,
+            "created_at": now,
+            "updated_at": now,
+            "run": 0,
+            "base_counts": {},
+        }
+        if self.tables.create(JOB, job_id, data) is None:
+            gone = self.tables.get(JOB, job_id)
+            why = " (a deleted job's id: its cost history keeps it)"
+            raise JobStateError(
+                f"a job named {job_id!r} already exists"
+                + (why if gone and gone.data.get("deleted_at") else ""),
+                fix="Choose another job name.",
+            )
+        leases.set_budget(self.tables, job_id, spec.get("budget_usd"), spec.get("budget_tokens"))
+        return self.get(job_id)
+
+    def _update(self, job_id: str, fn: Any) -> dict[str, Any]:
+        box: dict[str, Any] = {}
+
+        def wrap(data: dict[str, Any]) -> dict[str, Any] | None:
+            box.pop("error", None)
             try:
-                db.execute(
-                    "INSERT INTO jobs (job_id, name, state, spec, fingerprint, template, "
-                    "batch_id, records_total, budget_usd, budget_tokens, created_at, "
-                    "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        job_id,
-                        name,
-                        JobState.QUEUED.value,
-                        json.dumps(spec),
-                        fingerprint,
-                        template,
-                        batch_id,
-                        records_total,
-                        spec.get("budget_usd"),
-                        spec.get("budget_tokens"),
-                        now,
-                        now,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                gone = db.execute(
-                    "SELECT deleted_at FROM jobs WHERE job_id=?", (job_id,)
-                ).fetchone()
-                why = " (a deleted job's id: its cost history keeps it)" if gone[0] else ""
-                raise JobStateError(
-                    f"a job named {job_id!r} already exists{why}", fix="Choose another job name."
-                ) from None
-            return self._row(db, job_id)
+                new = fn(data)
+            except JobStateError as exc:
+                box["error"] = exc
+                return None
+            new["updated_at"] = time.time()
+            return new
 
-    def get(self, job_id: str, *, include_deleted: bool = False) -> JobInfo:
-        """A job's row; a deleted job raises JobNotFoundError unless ``include_deleted``."""
-        with self._lock:
-            return self._row(self._db, job_id, include_deleted=include_deleted)
-
-    def list(
-        self,
-        *,
-        state: str | None = None,
-        batch_id: str | None = None,
-        limit: int | None = None,
-        include_deleted: bool = False,
-    ) -> list[JobInfo]:
-        """Jobs, newest first, optionally filtered by state or batch (deleted ones only
-        with ``include_deleted``: their rows stay for the cost history)."""
-        sql, args = "SELECT * FROM jobs WHERE 1=1", []
-        if not include_deleted:
-            sql += " AND deleted_at IS NULL"
-        if state:
-            sql += " AND state=?"
-            args.append(JobState(state.upper()).value)
-        if batch_id:
-            sql += " AND batch_id=?"
-            args.append(batch_id)
-        sql += " ORDER BY created_at DESC, job_id"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            cur = self._db.execute(sql, args)
-            return [self._info(cur.description, r) for r in cur.fetchall()]
+        item = update(self.tables, JOB, job_id, wrap)
+        if "error" in box:
+            raise box["error"]
+        if item is None:
+            self._item(job_id)  # raises JobNotFoundError
+            raise JobStateError(f"job {job_id} could not be updated")
+        return item.data
 
     def transition(
         self,
@@ -170,177 +211,209 @@ class SQLiteRegistry(LedgerMixin, ControlMixin):
         *,
         expected: Iterable[JobState],
         error: dict[str, Any] | None = None,
-        owner: str | None = None,
+        run: int | None = None,
+        final_counts: dict[str, int] | None = None,
     ) -> JobInfo:
-        """Move to ``new`` only if the job is in one of ``expected`` (and, when ``owner``
-        is given, still owned by it): a conditional update, as DynamoDB would do it."""
+        """Move to ``new`` only if the job is in one of ``expected`` (and, with ``run``,
+        still in that run): one conditional write, so racing finalizers agree."""
         expected = [JobState(s) for s in expected]
-        now = time.time()
-        with self._tx() as db:
-            info = self._row(db, job_id)
-            if info.state not in expected or (owner is not None and info.owner != owner):
+
+        def fn(data: dict[str, Any]) -> dict[str, Any]:
+            state = JobState(data["state"])
+            if state not in expected or (run is not None and data.get("run") != run):
                 raise JobStateError(
-                    f"job {job_id} is {info.state.value}, expected "
-                    f"{'/'.join(s.value for s in expected)}"
-                    + (f" owned by {owner}" if owner else "")
+                    f"job {job_id} is {state.value}, expected {'/'.join(s.value for s in expected)}"
                 )
-            check_transition(info.state, new, job_id=job_id)
-            final = new.is_final
-            db.execute(
-                "UPDATE jobs SET state=?, error=?, updated_at=?, finished_at=?, "
-                "owner=CASE WHEN ? THEN NULL ELSE owner END, "
-                "cancel_requested=CASE WHEN ? THEN 0 ELSE cancel_requested END, "
-                "paused=CASE WHEN ? THEN 0 ELSE paused END "
-                "WHERE job_id=?",
-                (
-                    new.value,
-                    json.dumps(error) if error else None,
-                    now,
-                    now if final else None,
-                    final,
-                    final,
-                    final,
-                    job_id,
-                ),
-            )
-            return self._row(db, job_id)
+            check_transition(state, new, job_id=job_id)
+            data.update(state=new.value, error=error)
+            if new.is_final:
+                data.update(finished_at=time.time(), cancel_requested=False, paused=False)
+                if final_counts is not None:
+                    data["final_counts"] = final_counts
+            return data
 
-    def acquire(
+        self._update(job_id, fn)
+        return self.get(job_id)
+
+    def start_run(
         self,
         job_id: str,
-        worker: str,
         *,
-        lease_s: float = 30.0,
-        budget_usd: float | None = ...,
-        budget_tokens: int | None = ...,  # type: ignore[assignment]
+        counts: dict[str, int],
         price_table: str | None = None,
-    ) -> JobInfo:
-        """Make ``worker`` the job's runner and set it RUNNING.
+        unit_size: int,
+    ) -> tuple[dict[str, Any], bool]:
+        """Join the job: a RUNNING job is joined as it is; a resumable one is started
+        (RUNNING, a new run number, units back to pending, ``counts`` from the shards as
+        the run's base). Returns ``(job data, started)``."""
+        started = {"v": False}
+        live = any(w.alive for w in workers.list_workers(self.tables, job_id))
 
-        Allowed from a resumable state, or from RUNNING when the previous owner is dead
-        (its process is gone on this host, or its heartbeat is older than ``lease_s``).
-        A dead owner's open reservations are turned into settled *waste* at their worst
-        case: what its in-flight calls really cost is unknown, so it is never undercounted.
-        Budgets given here replace the stored ones (resume with a bigger budget).
-        """
-        now = time.time()
-        host = socket.gethostname()
-        with self._tx() as db:
-            info = self._row(db, job_id)
-            if info.state is JobState.RUNNING:
-                if worker_alive(info, lease_s=lease_s, now=now):
-                    raise JobStateError(
-                        f"job {job_id} is RUNNING in process {info.owner_pid} on {info.owner_host}",
-                        fix="Wait for it to finish, or cancel it with `plotpalette cancel "
-                        f"{job_id}`.",
-                    )
-            elif info.state not in RESUMABLE_STATES:
-                check_transition(info.state, JobState.RUNNING, job_id=job_id)
-            self._recover_open(db, job_id, exclude=worker)
-            sets, args = (
-                [
-                    "state=?",
-                    "owner=?",
-                    "owner_pid=?",
-                    "owner_host=?",
-                    "heartbeat=?",
-                    "cancel_requested=0",
-                    "paused=0",
-                    "error=NULL",
-                    "updated_at=?",
-                    "finished_at=NULL",
-                    "started_at=COALESCE(started_at, ?)",
-                ],
-                [JobState.RUNNING.value, worker, os.getpid(), host, now, now, now],
+        def fn(data: dict[str, Any]) -> dict[str, Any]:
+            state = JobState(data["state"])
+            started["v"] = False
+            if state is JobState.RUNNING and (live or not data.get("stop")):
+                return data  # join the run (a stopping one: the joiner sees the stop)
+            if state is not JobState.RUNNING and state not in RESUMABLE_STATES:
+                check_transition(state, JobState.RUNNING, job_id=job_id)
+            now = time.time()
+            started["v"] = True
+            tables = list(data.get("price_tables") or [])
+            if price_table and price_table not in tables:
+                tables.append(price_table)
+            data.update(
+                state=JobState.RUNNING.value,
+                run=int(data.get("run", 0)) + 1,
+                base_counts=counts,
+                final_counts=None,
+                error=None,
+                stop=None,
+                cancel_requested=False,
+                paused=False,
+                finished_at=None,
+                started_at=data.get("started_at") or now,
+                price_tables=tables,
+                unit_size=data.get("unit_size") or unit_size,
             )
-            if budget_usd is not ...:
-                sets.append("budget_usd=?")
-                args.append(budget_usd)
-            if budget_tokens is not ...:
-                sets.append("budget_tokens=?")
-                args.append(budget_tokens)
-            if price_table and price_table not in info.price_tables:
-                sets.append("price_tables=?")
-                args.append(json.dumps([*info.price_tables, price_table]))
-            db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE job_id=?", [*args, job_id])
-            return self._row(db, job_id)
+            return data
 
-    def checkpoint(
-        self,
-        job_id: str,
-        worker: str,
-        *,
-        ledger: LedgerRow | None = None,
-        progress: dict[str, int] | None = None,
-        events: Sequence[tuple[str, dict[str, Any]]] = (),
-        paused: bool | None = None,
-        published_paused: bool = False,
-    ) -> CheckpointReply:
-        """Settle costs, update progress and heartbeat, append events, in one go.
+        data = self._update(job_id, fn)
+        if started["v"]:
+            units.reset_units(self.tables, job_id, data["records_total"], data["unit_size"])
+        return data, started["v"]
 
-        The reply tells the runner about a ``cancel`` or a pause issued from another
-        process, or a lost lease. Pause is synchronised here: ``paused`` is the worker's
-        own state and ``published_paused`` what its previous checkpoint stored. If the
-        stored flag differs from that, someone else changed it (:meth:`request_pause`)
-        and the worker adopts it; otherwise the worker's own state is stored. Either
-        way the reply's ``paused`` is the state to be in.
-        """
-        now = time.time()
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT owner, cancel_requested, paused FROM jobs WHERE job_id=?", (job_id,)
-            ).fetchone()
-            if row is None:
-                raise JobNotFoundError(f"no job {job_id!r}")
-            if ledger is not None:
-                self._append(db, ledger)  # the ledger is kept even if the lease was lost
-            owner_ok = row[0] == worker
-            stored = bool(row[2])
-            adopt = stored if paused is None or stored != published_paused else paused
-            if owner_ok:
-                sets, args = ["heartbeat=?", "updated_at=?", "paused=?"], [now, now, int(adopt)]
-                for key, value in (progress or {}).items():
-                    if key not in ("records_ok", "records_failed", "records_filtered"):
-                        raise ValueError(f"unknown progress counter {key}")
-                    sets.append(f"{key}=?")
-                    args.append(int(value))
-                db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE job_id=?", [*args, job_id])
-            for kind, data in events:
-                db.execute(
-                    "INSERT INTO events (job_id, ts, kind, data) VALUES (?,?,?,?)",
-                    (job_id, now, kind, json.dumps(data, default=str)),
+    def set_budget(self, job_id: str, budget_usd: Any = ..., budget_tokens: Any = ...) -> None:
+        leases.set_budget(self.tables, job_id, budget_usd, budget_tokens)
+
+    def set_stop(self, job_id: str, kind: str, error: dict[str, Any] | None) -> None:
+        """Record why the job must stop (the first reason wins); every worker stops at
+        its next checkpoint and the finalizer turns it into the final state."""
+
+        def fn(data: dict[str, Any]) -> dict[str, Any]:
+            if not data.get("stop"):
+                data["stop"] = {"kind": kind, "error": error}
+            return data
+
+        self._update(job_id, fn)
+
+    def set_paused(self, job_id: str, paused: bool) -> None:
+        self._update(job_id, lambda d: {**d, "paused": bool(paused)})
+
+    def request_cancel(self, job_id: str) -> None:
+        """Ask the job's workers to stop (they see the flag at their next checkpoint)."""
+        self._update(job_id, lambda d: {**d, "cancel_requested": True})
+
+    def request_pause(self, job_id: str, paused: bool) -> JobInfo:
+        """Ask the job's workers to pause (``True``) or go on (``False``); they adopt
+        the flag at their next checkpoint. Only a RUNNING job can be paused."""
+
+        def fn(data: dict[str, Any]) -> dict[str, Any]:
+            state = JobState(data["state"])
+            if state is not JobState.RUNNING:
+                raise JobStateError(
+                    f"job {job_id} is {state.value}; only a RUNNING job can be "
+                    + ("paused" if paused else "unpaused"),
+                    fix=f"Restart a stopped job with `plotpalette resume {job_id}`."
+                    if state.is_final and state is not JobState.COMPLETED
+                    else None,
                 )
-            return CheckpointReply(owner_ok, bool(row[1]), adopt)
+            data["paused"] = bool(paused)
+            return data
+
+        self._update(job_id, fn)
+        return self.get(job_id)
+
+    def mark_deleted(self, job_id: str) -> JobInfo:
+        """Hide the job (``deleted_at``) and keep its ledger. Refuses a RUNNING job with
+        a live worker; a RUNNING job whose workers are all dead is finalized first (their
+        budget leases reclaimed: the money of calls in flight stays counted)."""
+        from .coordination.finalize import reclaim_dead
+
+        info = self.get(job_id)
+        if info.state is JobState.RUNNING:
+            if info.workers:
+                w = info.workers[0]
+                raise JobStateError(
+                    f"job {job_id} is RUNNING in process {w['pid']} on {w['host']}; a "
+                    "running job is not deleted",
+                    fix=f"Cancel it first (`plotpalette cancel {job_id}`), or delete with "
+                    "force=True / --force, which cancels it and waits for it to stop.",
+                )
+            reclaim_dead(self.tables, job_id)
+            error = {"message": "its workers had stopped; the job was deleted"}
+
+            def stop(data: dict[str, Any]) -> dict[str, Any]:
+                if data["state"] == JobState.RUNNING.value:
+                    data.update(state=JobState.INTERRUPTED.value, error=error)
+                    data["finished_at"] = time.time()
+                return data
+
+            self._update(job_id, stop)
+        self._update(
+            job_id,
+            lambda d: {**d, "deleted_at": time.time(), "paused": False, "cancel_requested": False},
+        )
+        return self.get(job_id, include_deleted=True)
+
+    # -- ledger and events -----------------------------------------------------------
+    def ledger(self, job_id: str) -> list[LedgerRow]:
+        """The job's cost ledger: one row per budget write, as deltas per lease."""
+        rows: list[LedgerRow] = []
+        last: dict[str, dict[str, Any]] = {}
+        for n, entry in enumerate(iter_log(self.tables, leases.LEDGER, f"{job_id}/")):
+            d = entry.data
+            prev = last.get(d["worker"], {})
+            rows.append(
+                LedgerRow(
+                    job_id,
+                    d["worker"],
+                    d["kind"],
+                    reserve_usd=d["leased_usd"] - prev.get("leased_usd", 0.0),
+                    settle_usd=d["booked_usd"] - prev.get("booked_usd", 0.0),
+                    reserve_tokens=d["leased_tokens"] - prev.get("leased_tokens", 0),
+                    settle_tokens=d["booked_tokens"] - prev.get("booked_tokens", 0),
+                    waste_usd=d["waste_usd"] - prev.get("waste_usd", 0.0),
+                    calls=d["calls"] - prev.get("calls", 0),
+                    ts=d["ts"],
+                    seq=n + 1,
+                )
+            )
+            last[d["worker"]] = d
+        return rows
+
+    def ledger_spend(self, job_id: str) -> float:
+        """Dollars booked according to the ledger alone (the latest entry per lease)."""
+        last: dict[str, float] = {}
+        for entry in iter_log(self.tables, leases.LEDGER, f"{job_id}/"):
+            last[entry.data["worker"]] = entry.data["booked_usd"]
+        return sum(last.values())
 
     def add_event(self, job_id: str, kind: str, data: dict[str, Any]) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO events (job_id, ts, kind, data) VALUES (?,?,?,?)",
-                (job_id, time.time(), kind, json.dumps(data, default=str)),
-            )
+        now = time.time()
+        key = f"{job_id}/{now:017.6f}-{os.getpid()}-{next(_event_seq):06d}"
+        self.tables.append(EVENTS, key, {"ts": now, "kind": kind, "data": data})
 
-    def events(
-        self, job_id: str, *, after: int = 0, limit: int = 1000
-    ) -> list[tuple[int, float, str, dict[str, Any]]]:
-        """Stored events after sequence number ``after``: ``(seq, ts, kind, data)``."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, ts, kind, data FROM events WHERE job_id=? AND seq>? "
-                "ORDER BY seq LIMIT ?",
-                (job_id, after, limit),
-            ).fetchall()
-        return [(s, t, k, json.loads(d)) for s, t, k, d in rows]
+    def events(self, job_id: str, *, limit: int = 1000) -> list[tuple[float, str, dict[str, Any]]]:
+        """The job's stored events, oldest first: ``(ts, kind, data)``."""
+        out = []
+        for entry in iter_log(self.tables, EVENTS, f"{job_id}/"):
+            out.append((entry.data["ts"], entry.data["kind"], entry.data["data"]))
+            if len(out) >= limit:
+                break
+        return out
 
     def __repr__(self) -> str:
-        return f"SQLiteRegistry({str(self.path)!r})"
+        return f"Registry({self.tables!r})"
 
 
-def open_registry(workspace: Any) -> SQLiteRegistry:
-    """The registry of a (local) workspace."""
-    root = getattr(workspace, "root", None)
-    if root is None:
-        raise WorkspaceError(
-            f"{workspace!r} has no local folder for the SQLite registry",
-            fix="Use a local workspace; the DynamoDB registry comes with the AWS deployment.",
-        )
-    return SQLiteRegistry(Path(root) / layout.REGISTRY_FILE)
+class SQLiteRegistry(Registry):
+    """The registry in a SQLite file (``registry.sqlite`` at a local workspace's root)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        super().__init__(SQLiteTables(self.path))
+
+
+def open_registry(workspace: Any) -> Registry:
+    """The registry of ``workspace`` (its own, shared instance: do not close it)."""
+    return workspace.registry

@@ -1,21 +1,15 @@
-"""The registry's data: a job's row (:class:`JobInfo`), a cost-ledger entry
-(:class:`LedgerRow`), and the :class:`Registry` interface the engine needs.
-
-SQLite implements it now (:mod:`plotpalette.jobs.registry`); a DynamoDB registry comes
-with the AWS deployment, so every operation is one conditional write on one job plus
-appended rows.
-"""
+"""The registry's data: a job as the registry shows it (:class:`JobInfo`) and a
+cost-ledger entry (:class:`LedgerRow`)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from .states import JobState
 
-__all__ = ["CheckpointReply", "JobInfo", "LedgerRow", "Registry"]
+__all__ = ["JobInfo", "LedgerRow"]
 
 
 @dataclass
@@ -56,6 +50,16 @@ class JobInfo:
     # next checkpoint (<= flush_seconds) and keeps the state RUNNING.
     paused: bool = False
     deleted_at: float | None = None  # set by delete_job; such a row is hidden by default
+    # live workers (one dict each: worker, pid, host, heartbeat, counts, unit, in_flight,
+    # rate), work units by state ({"done", "leased", "left"}) and budget leased to them
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    units: dict[str, int] = field(default_factory=dict)
+    run: int = 0  # how many times the job was started (1 + resumes)
+
+    @property
+    def leased_usd(self) -> float:
+        """Budget leased to workers and not yet booked (the same as ``reserved_usd``)."""
+        return self.reserved_usd
 
     @property
     def spend_usd(self) -> float:
@@ -80,7 +84,7 @@ class LedgerRow:
 
     job_id: str
     worker: str
-    kind: str  # "reserve" | "settle" | "recover"
+    kind: str  # "lease" (booked on a budget lease) | "close" | "reclaim" (a dead worker's)
     reserve_usd: float = 0.0
     settle_usd: float = 0.0
     reserve_tokens: int = 0
@@ -90,75 +94,3 @@ class LedgerRow:
     note: str | None = None
     ts: float = field(default_factory=time.time)
     seq: int | None = None
-
-
-class CheckpointReply(NamedTuple):
-    """What a checkpoint tells the worker about requests from other processes."""
-
-    owner_ok: bool  # False: another worker took the job over (or it was deleted)
-    cancel_requested: bool
-    paused: bool  # the pause state the worker must adopt now
-
-
-class Registry(Protocol):
-    """What the job engine needs from a registry (SQLite now, DynamoDB later)."""
-
-    def create_job(
-        self,
-        job_id: str,
-        *,
-        spec: dict[str, Any],
-        fingerprint: str,
-        template: str,
-        records_total: int,
-        name: str | None = None,
-        batch_id: str | None = None,
-    ) -> JobInfo: ...
-    def get(self, job_id: str, *, include_deleted: bool = False) -> JobInfo: ...
-    def list(
-        self,
-        *,
-        state: str | None = None,
-        batch_id: str | None = None,
-        limit: int | None = None,
-        include_deleted: bool = False,
-    ) -> list[JobInfo]: ...
-    def transition(
-        self,
-        job_id: str,
-        new: JobState,
-        *,
-        expected: Iterable[JobState],
-        error: dict[str, Any] | None = None,
-        owner: str | None = None,
-    ) -> JobInfo: ...
-    def acquire(
-        self,
-        job_id: str,
-        worker: str,
-        *,
-        lease_s: float = 30.0,
-        budget_usd: float | None = ...,
-        budget_tokens: int | None = ...,
-        price_table: str | None = None,
-    ) -> JobInfo: ...
-    def reserve(self, job_id: str, worker: str, usd: float, tokens: int) -> bool: ...
-    def checkpoint(
-        self,
-        job_id: str,
-        worker: str,
-        *,
-        ledger: LedgerRow | None = None,
-        progress: dict[str, int] | None = None,
-        events: Sequence[tuple[str, dict[str, Any]]] = (),
-        paused: bool | None = None,
-        published_paused: bool = False,
-    ) -> CheckpointReply: ...
-    def request_cancel(self, job_id: str) -> None: ...
-    def request_pause(self, job_id: str, paused: bool) -> JobInfo: ...
-    def mark_deleted(self, job_id: str, *, lease_s: float = 30.0) -> JobInfo: ...
-    def ledger(self, job_id: str) -> list[LedgerRow]: ...
-    def add_event(self, job_id: str, kind: str, data: dict[str, Any]) -> None: ...
-    def events(
-        self, job_id: str, *, after: int = 0, limit: int = 1000
-    ) -> list[tuple[int, float, str, dict[str, Any]]]: ...

@@ -1,21 +1,25 @@
-"""The asyncio engine: many records at once, checkpoints, stops, and the final state.
+"""The asyncio engine of one worker: claim units, run records, checkpoint, stop, finalize.
 
-One :class:`Runner` drives one job in one process. ``concurrency`` worker coroutines
-pull record indices (skipping those already in the shards) and hand them to the
-:class:`~plotpalette.jobs.execute.RecordExecutor`. A ticker writes checkpoints:
-finished records to a new shard first, then one registry transaction with the cost
-settlement, progress counters and heartbeat. That order matters: a crash in between
-leaves records whose cost is still covered by open reservations, never the reverse.
+A job may have many workers (processes, tasks, or several in one loop); each runs one
+:class:`Runner`. It joins the job (starting it when it was stopped), then claims work
+units (:mod:`.coordination.units`) one at a time and runs ``concurrency`` records at
+once through the :class:`~plotpalette.jobs.execute.RecordExecutor`, skipping indices
+the shards already settle. Money comes from the worker's budget lease
+(:class:`~plotpalette.jobs.budget.BudgetGovernor`).
 
-Pause works across processes: the checkpoint publishes this runner's pause state to the
-registry and adopts a flag another process set there (``request_pause``), so a paused
-job stays RUNNING, keeps its heartbeat and starts no new record.
+A ticker checkpoints: finished records go to a new shard first, then the worker's
+heartbeat (with counts and its spend mark), and every few seconds a budget booking.
+That order matters: a crash in between leaves records whose cost is still covered by
+the lease and the mark, never the reverse. A unit is marked done only after its
+records are in the shards. Every blocking store/registry call runs off the event loop.
 
-Stops (budget exhausted, cancel, SIGTERM/Ctrl-C via :class:`JobControls`, a fatal
-error, the error rate over a window passing the threshold) all end the same way: no
-new records, calls in flight get ``grace_s`` to finish (then are abandoned), the last
-shard is written, and the state is chosen from what the shards hold: COMPLETED only
-if every index is settled (see :mod:`.outcome`).
+Stops: the job's flags (cancel, pause, a fatal error or the error rate recorded by any
+worker) are read at each checkpoint; SIGTERM/Ctrl-C (:class:`JobControls`) stop this
+worker only; a budget that cannot cover the next call stops this worker, which hands
+its lease back so others can use it. In every case no new record starts, calls in flight
+get ``grace_s`` to finish (then they are abandoned and booked at worst case), the last
+shard is written, the lease closed, unfinished units handed back, and the finalizer
+run (:mod:`.coordination.finalize`): the last worker out decides the job's state.
 """
 
 from __future__ import annotations
@@ -25,19 +29,21 @@ import collections
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BudgetExceededError, JobStateError, PlotPaletteError
+from ..errors import BudgetExceededError, PlotPaletteError
 from ..records import Record
 from ..store import Store
 from .budget import BudgetGovernor
+from .coordination import quota
+from .coordination import units as unit_rules
+from .coordination.finalize import finalize
+from .coordination.workers import Fenced, WorkerItem, fence, worker_key
 from .events import EventCallback, JobControls, JobEvent
 from .execute import FatalJobError, RecordExecutor, RecordUnsettled
 from .outcome import RunOutcome, final_state
-from .registry import Registry
-from .shards import ShardWriter, scan_shards, write_manifest
+from .shards import ShardIndex, ShardWriter
 from .states import JobState
 
 __all__ = ["RunOptions", "RunOutcome", "Runner"]
@@ -51,23 +57,33 @@ class RunOptions:
     flush_records: int = 500  # write a shard after this many finished records...
     flush_seconds: float = 1.0  # ...or this often, whichever comes first
     progress_seconds: float = 0.5
-    grace_s: float = 60.0  # calls in flight may finish within this after a stop
-    lease_s: float = 30.0  # a RUNNING job with an older heartbeat is taken over
-    grant_calls: int = 32  # a budget grant covers at most this many calls...
-    grant_seconds: float = 0.01  # ...and about this long of calls at the current rate
+    grace_s: float = 30.0  # calls in flight may finish within this after a stop
+    lease_s: float = 30.0  # a worker silent for this long is presumed dead
+    lease_seconds: float = 10.0  # a budget lease covers about this long of spend
+    mark_seconds: float = 1.0  # the spend mark runs this far ahead of spend
+    settle_seconds: float = 10.0  # bookings on the budget item at most this often
     persist_progress_seconds: float = 10.0  # progress events stored in the registry
+    unit_size: int | None = None  # records per work unit (None: chosen from the job)
+    idle_poll_s: float = 0.5  # how often a worker with nothing to claim looks again
+
+
+class _Unit:
+    def __init__(self, claim: unit_rules.Claim, todo: list[int]) -> None:
+        self.claim = claim
+        self.todo = collections.deque(todo)
+        self.outstanding = 0
+        self.counts: collections.Counter[str] = collections.Counter()
 
 
 class Runner:
-    """Runs (or resumes) one job; see the module docstring."""
+    """One worker of one job; see the module docstring."""
 
     def __init__(
         self,
         *,
         job_id: str,
         store: Store,
-        registry: Registry,
-        total: int,
+        registry: Any,
         make_executor: Any,
         backend: Any,
         options: RunOptions,
@@ -78,11 +94,12 @@ class Runner:
         budget_usd: float | None = ...,
         budget_tokens: int | None = ...,  # type: ignore[assignment]
         price_table: str | None = None,
+        total: int | None = None,
     ) -> None:
         self.job_id = job_id
         self.store = store
         self.registry = registry
-        self.total = total
+        self.tables = registry.tables
         self.make_executor = make_executor
         self.backend = backend
         self.options = options
@@ -91,10 +108,10 @@ class Runner:
         self.worker = f"w{secrets.token_hex(4)}"
         self.budget = {"budget_usd": budget_usd, "budget_tokens": budget_tokens}
         self.price_table = price_table
+        self.total = total or 0
         self.window: collections.deque[bool] = collections.deque(maxlen=error_window)
         self.error_threshold = error_threshold
-        self.counts: collections.Counter[str] = collections.Counter()
-        self.new_counts: collections.Counter[str] = collections.Counter()
+        self.counts: collections.Counter[str] = collections.Counter()  # this worker's
         self.unsettled = 0
         self.stop: tuple[str, PlotPaletteError | str] | None = None
         self.last_error: PlotPaletteError | None = None
@@ -102,13 +119,19 @@ class Runner:
         self._rate: collections.deque[tuple[float, int]] = collections.deque(maxlen=40)
         self._stop_at: float | None = None
         self._lost_lease = False
-        self._published_pause = False  # the pause flag the last checkpoint stored
+        self._published_pause = False
+        self._unit: _Unit | None = None  # the unit new records come from
+        self._active: list[_Unit] = []  # units with records not yet settled here
+        self._units_done = 0
+        self._claim_lock = asyncio.Lock()
+        self._no_more_work = False
+        self._taken_over = 0
+        self._throttles_seen: dict[str, int] = {}
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.on_event is not None:
-            # a broken subscriber must not break the job
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # a broken subscriber must not break the job
                 self.on_event(JobEvent(kind, self.job_id, data))
 
     def _request_stop(self, kind: str, cause: PlotPaletteError | str) -> None:
@@ -116,61 +139,91 @@ class Runner:
             self.stop = (kind, cause)
             self._stop_at = time.monotonic()
 
+    async def _io(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
     # -- main ------------------------------------------------------------------------
     async def run(self) -> RunOutcome:
         started = time.monotonic()
-        info = self.registry.acquire(
+        self.index = await self._io(ShardIndex(self.store, self.job_id).refresh)
+        base = {"ok": 0, "failed": len(self.index.failed), "filtered": 0}
+        job = await self._io(self.registry.job_data, self.job_id)
+        self.total = job["records_total"]
+        if any(v is not ... for v in self.budget.values()):
+            await self._io(self.registry.set_budget, self.job_id, **self.budget)
+        size = self.options.unit_size or unit_rules.unit_size(self.total)
+        ok_like = await self._io(self._count_good)
+        base.update(ok_like)
+        job, _ = await self._io(
+            self.registry.start_run,
             self.job_id,
-            self.worker,
-            lease_s=self.options.lease_s,
+            counts=base,
             price_table=self.price_table,
-            **{k: v for k, v in self.budget.items() if v is not ...},
+            unit_size=size,
         )
+        self.run_no = job["run"]
+        self.me = WorkerItem(self.tables, self.job_id, self.worker, lease_s=self.options.lease_s)
+        await self._io(self.me.join, self.run_no)
         self._emit("state", {"state": JobState.RUNNING.value, "error": None, "worker": self.worker})
-        self.base_spend = info.settled_usd + info.reserved_usd
-        scan = scan_shards(self.store, self.job_id)
-        # Failed records are run again on resume; their new outcome will be counted.
-        self.counts.update({k: v for k, v in scan.counts.items() if k != "failed"})
-        done = scan.indices - scan.failed
+        budget = await self._io(self.tables.get, "budget", self.job_id)
+        self.base_spend = budget.data["spent_usd"] if budget else 0.0
         self.governor = BudgetGovernor(
-            self.registry,
+            self.tables,
             self.job_id,
-            self.worker,
-            grant_calls=self.options.grant_calls,
-            grant_seconds=self.options.grant_seconds,
+            self.me,
+            lease_seconds=self.options.lease_seconds,
+            mark_seconds=self.options.mark_seconds,
+            settle_seconds=self.options.settle_seconds,
         )
         self.writer = ShardWriter(self.store, self.job_id, self.worker)
         self.executor: RecordExecutor = self.make_executor(self.governor)
-        pending: Iterator[int] = (i for i in range(self.total) if i not in done)
-        self._settled_before = len(done)
+        # take this process's share of the quota before the first call
+        models = sorted({m for plan in getattr(self.executor, "plans", []) for m in plan.models})
+        quota.prime(self.backend, models)
+        await self._io(
+            quota.apply_shares,
+            self.tables,
+            self.backend,
+            self.options.lease_s,
+            self._throttles_seen,
+        )
         self._rate.append((time.monotonic(), 0))
         workers = [
-            asyncio.create_task(self._work(pending))
-            for _ in range(max(1, self.options.concurrency))
+            asyncio.create_task(self._work()) for _ in range(max(1, self.options.concurrency))
         ]
         ticker = asyncio.create_task(self._tick())
         try:
-            await self._wait(workers)
+            await self._wait([*workers, ticker])
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
         request = self.controls.stop_request
-        if request is not None:  # a stop that came in while the last records finished
+        if request is not None:
             self._request_stop(*request)
-        self._check_short_run_error_rate()
-        self._checkpoint(final=True)
-        self._emit("progress", self.progress())  # the final figures, however short the run
-        return self._finish(started)
+        return await self._finish(started)
 
-    async def _wait(self, workers: list[asyncio.Task[None]]) -> None:
+    def _count_good(self) -> dict[str, int]:
+        from .shards import scan_shards
+
+        scan = scan_shards(self.store, self.job_id)
+        return {"ok": scan.counts.get("ok", 0), "filtered": scan.counts.get("filtered", 0)}
+
+    async def _wait(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for the record tasks (the last task is the ticker, which never ends by
+        itself: if it does, it failed, and the failure is raised)."""
+        workers, ticker = tasks[:-1], tasks[-1]
         while True:
             _, pending = await asyncio.wait(workers, timeout=0.05)
+            if ticker.done() and not ticker.cancelled() and ticker.exception() is not None:
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                raise ticker.exception()  # type: ignore[misc]
             if not pending:
                 break
             request = self.controls.stop_request
             if request is not None:
-                kind, reason = request
-                self._request_stop(kind, reason)
+                self._request_stop(*request)
             if (
                 self.stop is not None
                 and self._stop_at is not None
@@ -188,16 +241,85 @@ class Runner:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
-    async def _work(self, pending: Iterator[int]) -> None:
+    # -- units -----------------------------------------------------------------------
+    async def _next_index(self) -> tuple[_Unit, int] | None:
+        while self.stop is None:
+            unit = self._unit
+            if unit is not None and unit.todo:
+                return unit, unit.todo.popleft()
+            async with self._claim_lock:
+                if self._unit is not unit:
+                    continue  # another coroutine claimed meanwhile
+                if unit is not None and unit.outstanding > 0:
+                    pass  # its last records are running: the next unit may start
+                claim, busy = await self._io(
+                    unit_rules.claim_unit,
+                    self.tables,
+                    self.job_id,
+                    self.worker,
+                    owner_dead=self._owner_dead,
+                )
+                if claim is None:
+                    if busy == 0:
+                        self._no_more_work = True
+                        return None
+                    await asyncio.sleep(self.options.idle_poll_s)
+                    continue
+                if claim.taken_over:
+                    self._taken_over += 1
+                    await self._io(self.index.refresh)
+                todo = [i for i in range(claim.start, claim.end) if i not in self.index.good]
+                self._unit = _Unit(claim, todo)
+                self._active.append(self._unit)
+                await self._io(self.me.write, unit=claim.key)
+                if not todo:
+                    await self._complete(self._unit)
+        return None
+
+    def _owner_dead(self, worker: str) -> bool:
+        # fencing the owner first means it can no longer raise its mark; then book it
+        final = fence(self.tables, self.job_id, worker)
+        if final is None:
+            return False
+        from .coordination.finalize import reclaim_dead
+
+        reclaim_dead(self.tables, self.job_id)
+        return True
+
+    async def _complete(self, unit: _Unit) -> None:
+        """All of the unit's records are settled here: write them, then mark it done."""
+        await self._flush()
+        ok = await self._io(
+            unit_rules.finish_unit,
+            self.tables,
+            self.worker,
+            unit.claim,
+            done=True,
+            counts=dict(unit.counts),
+        )
+        if not ok:
+            self._fenced("the unit was taken over by another worker")
+        else:
+            self._units_done += 1
+        if self._unit is unit:
+            self._unit = None
+        if unit in self._active:
+            self._active.remove(unit)
+
+    def _fenced(self, why: str) -> None:
+        if not self._lost_lease:
+            self._lost_lease = True
+            self._request_stop("lost_lease", f"this worker was presumed dead: {why}")
+
+    # -- records -----------------------------------------------------------------------
+    async def _work(self) -> None:
         threshold, window = self.error_threshold, self.window
         min_window = min(window.maxlen or 1, 10)
         since_yield = 0
         while True:
             since_yield += 1
             if since_yield >= 64:
-                # an instant backend never suspends: let the ticker (checkpoints,
-                # progress, stop requests) run now and then
-                since_yield = 0
+                since_yield = 0  # an instant backend never suspends: let the ticker run
                 await asyncio.sleep(0)
             request = self.controls.stop_request
             if request is not None:
@@ -207,9 +329,11 @@ class Runner:
             if self.controls.paused:
                 await asyncio.sleep(0.05)
                 continue
-            index = next(pending, None)
-            if index is None:
+            got = await self._next_index()
+            if got is None:
                 return
+            unit, index = got
+            unit.outstanding += 1
             try:
                 record = await self.executor.run(index)
             except RecordUnsettled as exc:
@@ -217,85 +341,102 @@ class Runner:
                 self.last_error = exc.cause
                 window.append(True)
             except BudgetExceededError as exc:
+                unit.todo.appendleft(index)
                 self._request_stop("budget", exc)
                 return
             except FatalJobError as exc:
                 self._request_stop("fatal", exc.cause)
                 return
+            except Fenced as exc:
+                self._fenced(str(exc))
+                return
+            except asyncio.CancelledError:
+                unit.todo.appendleft(index)  # abandoned at the stop: not settled here
+                raise
             else:
                 self.writer.add(record)
+                if index in self.index.failed and record.status != "failed":
+                    self.counts["retried"] += 1
                 self.counts[record.status] += 1
-                self.new_counts[record.status] += 1
+                unit.counts[record.status] += 1
                 self._recent.append(record)
                 failed = record.status == "failed"
                 window.append(failed)
                 if failed and record.error:
                     self.last_error = PlotPaletteError(record.error, fix="See the record's error.")
                 if self.writer.pending >= self.options.flush_records:
-                    self._checkpoint()
+                    await self._flush()
+            finally:
+                unit.outstanding -= 1
+            if not unit.todo and unit.outstanding == 0 and self.stop is None:
+                await self._complete(unit)
             if len(window) >= min_window and window.count(True) / len(window) >= threshold:
                 cause = self.last_error or PlotPaletteError("too many failed records")
                 self._request_stop("error_rate", cause)
                 return
 
-    def _check_short_run_error_rate(self) -> None:
-        """The error-rate rule once more at the end, over the whole job: the windowed
-        check needs ten finished records, so a 5-record job whose every call was refused
-        would otherwise end COMPLETED. Job-wide, so a resume finishing the last few
-        records of a big job is not judged on those few alone."""
-        settled = sum(self.counts.values())
-        if self.stop is not None or not self.window or not settled:
+    # -- checkpoints -----------------------------------------------------------------
+    async def _flush(self) -> None:
+        taken = self.writer.take()
+        if taken is None:
             return
-        if self.counts.get("failed", 0) / settled >= self.error_threshold:
-            cause = self.last_error or PlotPaletteError("too many failed records")
-            self._request_stop("error_rate", cause)
+        # a fenced worker (a zombie woken up) writes no shard: its unit is someone else's
+        mine = await self._io(self.tables.get, "worker", worker_key(self.job_id, self.worker))
+        if mine is None or mine.data.get("state") != "running":
+            self._fenced("its worker item was fenced")
+            return
+        await self._io(self.writer.write, *taken)
 
     async def _tick(self) -> None:
         opts = self.options
-        last_flush = last_persist = time.monotonic()
+        last_flush = last_persist = last_beat = time.monotonic()
         last_progress = last_flush
-        # wake often enough for both: a flush interval shorter than the progress interval
-        # (a worker that must lose little on kill -9) is honoured
         interval = max(0.001, min(opts.progress_seconds, opts.flush_seconds))
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
             if now - last_flush >= opts.flush_seconds:
-                persist = now - last_persist >= opts.persist_progress_seconds
-                self._checkpoint(persist_progress=persist)
                 last_flush = now
-                if persist:
+                beat = now - last_beat >= min(opts.flush_seconds, opts.lease_s / 3)
+                await self._checkpoint(beat=beat)
+                if beat:
+                    last_beat = now
+                if now - last_persist >= opts.persist_progress_seconds:
                     last_persist = now
+                    await self._io(
+                        self.registry.add_event,
+                        self.job_id,
+                        "progress",
+                        self.progress(limiters=False),
+                    )
             if now - last_progress >= opts.progress_seconds:
                 last_progress = now
                 self._emit("progress", self.progress())
 
-    # -- checkpoints -----------------------------------------------------------------
-    def _checkpoint(self, *, final: bool = False, persist_progress: bool = False) -> None:
-        self.writer.flush()  # records first: their cost is still covered by reservations
-        row = self.governor.ledger_row(final=final)
-        events = [("progress", self.progress(limiters=False))] if persist_progress else []
-        local_paused = self.controls.paused
-        owner_ok, cancel, paused = self.registry.checkpoint(
-            self.job_id,
-            self.worker,
-            ledger=row,
-            progress={f"records_{k}": self.counts.get(k, 0) for k in ("ok", "failed", "filtered")},
-            events=events,
-            paused=local_paused,
-            published_paused=self._published_pause,
-        )
-        if owner_ok:
-            self._published_pause = paused
-            if paused and not local_paused:  # another process paused the job...
-                self.controls.pause()
-            elif local_paused and not paused:  # ...or let it go on
-                self.controls.resume()
-        if not owner_ok and not self._lost_lease:
-            self._lost_lease = True
-            self._request_stop("lost_lease", "another worker took over this job")
-        if cancel:
-            self._request_stop("cancel", "cancelled (requested through the registry)")
+    async def _checkpoint(self, *, beat: bool = True) -> None:
+        try:
+            await self._flush()
+            await self.governor.checkpoint()
+            if beat:
+                await self._io(
+                    self.me.write,
+                    counts=dict(self.counts),
+                    in_flight=self.governor.in_flight_calls,
+                    rate=self._records_per_s(),
+                )
+                # this worker's share of the workspace-wide quota (AIMD across workers)
+                await self._io(
+                    quota.apply_shares,
+                    self.tables,
+                    self.backend,
+                    self.options.lease_s,
+                    self._throttles_seen,
+                )
+        except Fenced as exc:
+            self._fenced(str(exc))
+            return
+        job = await self._io(self.registry.job_data, self.job_id)
+        await self._adopt_flags(job)
         if self._recent:
             self._emit("records", {"records": self._recent})
             self._recent = []
@@ -303,22 +444,44 @@ class Runner:
             self._emit(
                 "warning",
                 {
-                    "message": f"{self.governor.overruns} call(s) cost more "
-                    "than their reservation; the backend under-estimated "
-                    "input tokens"
+                    "message": f"{self.governor.overruns} call(s) cost more than their "
+                    "reservation; the backend under-estimated input tokens"
                 },
             )
             self.governor.overruns = 0
 
-    def progress(self, *, limiters: bool = True) -> dict[str, Any]:
-        """The figures the progress event carries."""
+    async def _adopt_flags(self, job: dict[str, Any]) -> None:
+        if job.get("deleted_at") or job["state"] != JobState.RUNNING.value:
+            self._request_stop("interrupt", "the job was stopped elsewhere")
+        if job.get("cancel_requested"):
+            self._request_stop("cancel", "cancelled (requested through the registry)")
+        stop = job.get("stop")
+        if stop:
+            kind = stop["kind"]
+            err = stop.get("error") or {}
+            self._request_stop(kind, PlotPaletteError(err.get("message", kind), fix=err.get("fix")))
+        local = self.controls.paused
+        stored = bool(job.get("paused"))
+        if local != self._published_pause:  # paused/unpaused here: publish it
+            await self._io(self.registry.set_paused, self.job_id, local)
+            self._published_pause = local
+        elif stored != local:  # another process paused the job, or let it go on
+            self.controls.pause() if stored else self.controls.resume()
+            self._published_pause = stored
+
+    def _records_per_s(self) -> float:
         now = time.monotonic()
-        done = sum(self.new_counts.values())
+        done = sum(v for k, v in self.counts.items() if k != "retried")
         self._rate.append((now, done))
         t0, d0 = self._rate[0]
+        return (done - d0) / (now - t0) if now > t0 else 0.0
+
+    def progress(self, *, limiters: bool = True) -> dict[str, Any]:
+        """The figures the progress event carries (this worker's, plus the job total)."""
+        done = sum(v for k, v in self.counts.items() if k != "retried")
         data: dict[str, Any] = {
             "total": self.total,
-            "settled": self._settled_before + done,
+            "settled": len(self.index.good) + done,
             "ok": self.counts.get("ok", 0),
             "failed": self.counts.get("failed", 0),
             "filtered": self.counts.get("filtered", 0),
@@ -326,12 +489,15 @@ class Runner:
             "spend_usd": self.base_spend + self.governor.spent_usd,
             "run_spend_usd": self.governor.spent_usd,
             "reserved_usd": self.governor.open_usd,
+            "leased_usd": self.governor.open_usd,
             "waste_usd": self.governor.waste_usd,
             "tokens": self.governor.spent_tokens,
             "in_flight": self.governor.in_flight_calls,
-            "records_per_s": (done - d0) / (now - t0) if now > t0 else 0.0,
+            "records_per_s": self._records_per_s(),
             "paused": self.controls.paused,
             "stopping": self.stop[0] if self.stop else None,
+            "worker": self.worker,
+            "units_done": self._units_done,
         }
         if limiters:
             try:
@@ -341,39 +507,80 @@ class Runner:
         return data
 
     # -- the end -----------------------------------------------------------------------
-    def _finish(self, started: float) -> RunOutcome:
-        scan = scan_shards(self.store, self.job_id)
-        settled = len(scan.indices)
-        self.counts = collections.Counter(scan.counts)
-        missing = self.total - settled
-        state, error = final_state(self.stop, missing, self.last_error, self.unsettled)
-        write_manifest(
-            self.store,
-            self.job_id,
-            state=state.value,
-            records_total=self.total,
-            scan=scan,
-            extra={"error": error},
-        )
-        if not self._lost_lease:
-            try:
-                self.registry.transition(
-                    self.job_id, state, expected=[JobState.RUNNING], error=error, owner=self.worker
-                )
-            except JobStateError:
-                self._lost_lease = True
-        self._emit("state", {"state": state.value, "error": error})
+    def _check_short_run_error_rate(self) -> None:
+        """The error-rate rule once more at the end, over what this worker settled: the
+        windowed check needs ten finished records, so a 5-record job whose every call
+        was refused would otherwise end COMPLETED."""
+        settled = sum(v for k, v in self.counts.items() if k != "retried")
+        if self.stop is not None or not self.window or not settled:
+            return
+        if self.counts.get("failed", 0) / settled >= self.error_threshold:
+            cause = self.last_error or PlotPaletteError("too many failed records")
+            self._request_stop("error_rate", cause)
+
+    async def _finish(self, started: float) -> RunOutcome:
+        self._check_short_run_error_rate()
+        kind = self.stop[0] if self.stop else None
+        # abandoned calls were booked at worst case by the executor; records in the
+        # buffer go to a shard before the lease closes (their cost is covered until then)
+        await self._flush()
+        if self._recent:
+            self._emit("records", {"records": self._recent})
+            self._recent = []
+        with contextlib.suppress(Fenced):
+            await self.governor.checkpoint(final=True)
+        for unit in list(self._active) if not self._lost_lease else []:
+            done = not unit.todo and unit.outstanding == 0
+            await self._io(
+                unit_rules.finish_unit,
+                self.tables,
+                self.worker,
+                unit.claim,
+                done=done,
+                counts=dict(unit.counts),
+            )
+        error = None
+        if kind in ("fatal", "error_rate", "budget", "interrupt") and self.stop is not None:
+            _, error = final_state(self.stop, 1, self.last_error, self.unsettled)
+        if kind in ("fatal", "error_rate"):
+            await self._io(self.registry.set_stop, self.job_id, kind, error)
+        if kind == "cancel":
+            await self._io(self.registry.request_cancel, self.job_id)
+        with contextlib.suppress(Fenced):
+            await self._io(
+                self.me.write,
+                state="exited",
+                exit_reason=kind,
+                exit_error=error,
+                counts=dict(self.counts),
+                in_flight=0,
+                unit=None,
+            )
+        state = await self._io(finalize, self.registry, self.store, self.job_id)
+        if state is None:
+            state = JobState.RUNNING  # other workers go on with the job
+        self._emit("progress", self.progress())
+        info = await self._io(self.registry.job_data, self.job_id)
+        self._emit("state", {"state": state.value, "error": info.get("error")})
         return RunOutcome(
             state=state,
-            error=error,
-            counts=dict(self.counts),
-            settled=settled,
+            error=info.get("error") if state.is_final else None,
+            counts={k: v for k, v in self.counts.items() if k != "retried"},
+            settled=len(self.index.good) + sum(self.counts.values()),
             total=self.total,
             spent_usd=self.governor.spent_usd,
             waste_usd=self.governor.waste_usd,
             tokens=self.governor.spent_tokens,
-            unsettled=missing,
+            unsettled=self.unsettled,
             elapsed_s=time.monotonic() - started,
             worker=self.worker,
-            extra={"lost_lease": self._lost_lease},
+            extra={
+                "lost_lease": self._lost_lease,
+                "stop": kind,
+                "units_done": self._units_done,
+                "taken_over": self._taken_over,
+                "budget_writes": self.governor.budget_writes,
+                "mark_writes": self.governor.mark_writes,
+                "calls": self.governor.calls,
+            },
         )

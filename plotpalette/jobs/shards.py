@@ -30,6 +30,7 @@ from ..records import Record
 from ..store import Store
 
 __all__ = [
+    "ShardIndex",
     "ShardScan",
     "ShardWriter",
     "iter_records",
@@ -88,24 +89,33 @@ class ShardWriter:
         if self._first < 0 or record.index < self._first:
             self._first = record.index
 
-    def flush(self) -> str | None:
-        """Write the buffer as one shard; returns its key (``None`` if empty)."""
+    def take(self) -> tuple[bytes, int, int] | None:
+        """Empty the buffer: ``(shard bytes, first index, records)``, or ``None``."""
         if not self._lines:
             return None
-        data = ("\n".join(self._lines) + "\n").encode()
+        taken = (("\n".join(self._lines) + "\n").encode(), self._first, len(self._lines))
+        self._lines, self._first = [], -1
+        return taken
+
+    def write(self, data: bytes, first: int, records: int) -> str:
+        """Publish what :meth:`take` returned as a new shard (blocking: call it off the
+        event loop)."""
         while True:
             self._seq += 1
             key = layout.record_shard_key(
-                self.job_id, f"{self._first:09d}-{self.writer_id}-{self._seq:06d}"
+                self.job_id, f"{first:09d}-{self.writer_id}-{self._seq:06d}"
             )
             if self.store.create(key, data):
                 break
         self.shards_written += 1
-        self.records_written += len(self._lines)
+        self.records_written += records
         self.bytes_written += len(data)
-        self._lines = []
-        self._first = -1
         return key
+
+    def flush(self) -> str | None:
+        """Write the buffer as one shard; returns its key (``None`` if empty)."""
+        taken = self.take()
+        return None if taken is None else self.write(*taken)
 
 
 def shard_keys(store: Store, job_id: str) -> list[str]:
@@ -164,6 +174,31 @@ def scan_shards(workspace_or_store: Any, job_id: str) -> ShardScan:
         scan.counts["failed"] = len(scan.failed)
     scan.cost_usd += sum(failed_cost.values())
     return scan
+
+
+class ShardIndex:
+    """Which indices the shards settle, kept up to date by reading only new shards
+    (a worker that takes a unit over re-reads just what was written since)."""
+
+    def __init__(self, store: Store, job_id: str) -> None:
+        self.store, self.job_id = store, job_id
+        self.seen: set[str] = set()
+        self.good: set[int] = set()  # ok or filtered
+        self.failed: set[int] = set()  # only failed copies so far
+
+    def refresh(self) -> ShardIndex:
+        for key in shard_keys(self.store, self.job_id):
+            if key in self.seen:
+                continue
+            self.seen.add(key)
+            for data in _shard_lines(self.store, key):
+                if data["status"] == "failed":
+                    if data["index"] not in self.good:
+                        self.failed.add(data["index"])
+                else:
+                    self.good.add(data["index"])
+                    self.failed.discard(data["index"])
+        return self
 
 
 def iter_records(

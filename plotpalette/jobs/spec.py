@@ -80,7 +80,8 @@ class JobSpec:
     backend: str | None = None  # "local" | "bedrock"; None = the workspace setting
     sampling: str = "sequential"
     sampling_seed: int = 0
-    concurrency: int | None = None  # None = settings.concurrency
+    concurrency: int | None = None  # None = settings.concurrency (per worker)
+    workers: int | None = None  # workers sharing the job in run_job (None = 1)
     rate_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)  # check name -> policy
     max_tokens: int | None = None  # cap on every step's max_tokens: min(step, cap)
@@ -133,6 +134,13 @@ class JobSpec:
             not isinstance(self.concurrency, int) or self.concurrency < 1
         ):
             raise ConfigError(f"JobSpec.concurrency must be >= 1, got {self.concurrency!r}")
+        if self.workers is not None and (
+            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
+        ):
+            raise ConfigError(
+                f"JobSpec.workers must be a whole number >= 1, got {self.workers!r}",
+                fix="Pass e.g. workers=4, or None for one worker.",
+            )
         for name, policy in self.checks.items():
             if name not in CHECK_NAMES:
                 raise ConfigError(

@@ -31,6 +31,7 @@ from ..errors import (
     ThrottledError,
     TransientModelError,
 )
+from .attempts import before_retry, mark_unknown
 from .base import LimiterStats, ModelRequest, ModelResponse, Usage
 from .bedrock_errors import map_bedrock_error
 from .limits import Clock, LimiterRegistry
@@ -164,8 +165,8 @@ def parse_converse_response(
             int(usage.get("cacheWriteInputTokens", 0) or 0),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise TransientModelError(
-            f"{model} returned a malformed response (keys: {sorted(raw)[:6]})"
+        raise mark_unknown(  # the call ran (and was billed); its usage is lost
+            TransientModelError(f"{model} returned a malformed response (keys: {sorted(raw)[:6]})")
         ) from None
     parsed = None
     if request.json_schema is not None:
@@ -300,6 +301,7 @@ class BedrockBackend:
                 limiter.release(permit, "throttled" if throttled else "error")
                 if not self.retry.should_retry(err, attempt):
                     raise final_error(err, attempt) from None
+                await before_retry(err)  # the engine books an unknown bill, or refuses
                 limiter.note_retry()
                 await limiter.clock.sleep(self.retry.delay(attempt, self._rng))
                 continue

@@ -18,6 +18,7 @@ from ..errors import (
     ThrottledError,
     TransientModelError,
 )
+from .attempts import mark_unknown
 
 __all__ = ["map_bedrock_error"]
 
@@ -104,7 +105,11 @@ def map_bedrock_error(exc: BaseException, *, model: str, region: str | None) -> 
             bx.ReadTimeoutError,
         ),
     ):
-        return _transient(f"network error calling {model}: {type(exc).__name__}: {exc}")
+        err = _transient(f"network error calling {model}: {type(exc).__name__}: {exc}")
+        # sent but no usable reply (not a refused connection): it may have been billed
+        if not isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
+            mark_unknown(err)
+        return err
     return ModelError(f"unexpected error calling {model}: {type(exc).__name__}: {exc}")
 
 

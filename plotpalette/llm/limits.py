@@ -266,6 +266,21 @@ class ModelLimiter:
     def note_retry(self) -> None:
         self.retries += 1
 
+    def set_share(self, fraction: float, fleet_per_s: float | None = None) -> None:
+        """Pace at ``fraction`` of the configured quota (this process's share of a
+        quota shared by several workers) and, once the fleet learnt a rate from
+        throttling, at ``fraction`` of that rate. Set by the job engine's quota sharing
+        (:mod:`plotpalette.jobs.coordination.quota`)."""
+        now = self.clock.now()
+        fraction = min(1.0, max(1e-3, fraction))
+        for bucket, limit in ((self._rpm, self.rpm_limit), (self._tpm, self.tpm_limit)):
+            if bucket is not None and limit:
+                bucket._refill(now)
+                bucket.set_rate(limit * 0.98 * fraction)
+        if fleet_per_s is not None and fleet_per_s > 0:
+            self.rate.per_s = fleet_per_s * fraction
+            self._sync_adaptive(now)
+
     def _sync_adaptive(self, now: float) -> None:
         if self.rate.per_s is None:
             return
@@ -359,3 +374,7 @@ class LimiterRegistry:
 
     def stats(self) -> list[LimiterStats]:
         return [limiter.stats() for limiter in self._limiters.values()]
+
+    def all(self) -> list[ModelLimiter]:
+        """The limiters created so far (one per model and Region used)."""
+        return list(self._limiters.values())

@@ -95,6 +95,9 @@ class BedrockEmulator:
         self.requests: list[dict[str, Any]] = []  # bodies received (converse/stream)
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
+        # called as on_billed(model, reply, lost) for every call the "provider" ran and
+        # would bill, lost=True when the reply never reached the client (see .billing)
+        self.on_billed: Any = None
         self.configure(**config)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -185,6 +188,8 @@ class BedrockEmulator:
             failure = self._next_failure()
             if failure in ("reset", "malformed"):
                 self._count("failures")
+                if self.on_billed is not None:
+                    self.on_billed(model, reply, True)
                 return break_connection(h, failure)
             if failure is not None:
                 status, etype, message = _ERRORS[failure]
@@ -195,6 +200,8 @@ class BedrockEmulator:
             time.sleep(self._latency())
             self._release(model, reserved, reply.input_tokens + reply.output_tokens)
             self._count("ok")
+            if self.on_billed is not None:
+                self.on_billed(model, reply, False)
             latency_ms = int((time.monotonic() - started) * 1000)
             if op == "converse-stream":
                 return send_stream(h, reply, latency_ms)

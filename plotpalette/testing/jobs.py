@@ -93,16 +93,16 @@ def worker_command(
     flush_records: int | None = None,
     grace: float | None = None,
 ) -> list[str]:
-    """The argv of ``python -m plotpalette.jobs.worker`` running ``job_id`` on the
-    InstantBackend (``latency`` seconds a call)."""
+    """The argv of ``python -m plotpalette.testing.worker`` running ``job_id`` on the
+    InstantBackend (``latency`` seconds a call): the production worker with a test
+    backend."""
     cmd = [
         sys.executable,
         "-m",
-        "plotpalette.jobs.worker",
+        "plotpalette.testing.worker",
         job_id,
         "--workspace",
         workspace.location,
-        "--instant",
         "--latency",
         str(latency),
         "--concurrency",
@@ -137,7 +137,7 @@ def wait_until_running(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         info = job_status(workspace, job_id)
-        if info.state is JobState.RUNNING and info.owner_pid == proc.pid:
+        if info.state is JobState.RUNNING and any(w["pid"] == proc.pid for w in info.workers):
             return True
         time.sleep(0.02)
     return False

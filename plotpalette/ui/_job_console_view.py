@@ -18,7 +18,7 @@ import ipywidgets as widgets
 from ..jobs import JobInfo, JobState
 from ..jobs.states import RESUMABLE_STATES
 from ._base import App
-from ._job_figures import job_figures
+from ._job_figures import job_figures, workers_text
 from ._job_html import (
     failures_html,
     format_duration,
@@ -148,6 +148,7 @@ class JobConsoleView(App):
             self.stats_html.value = (
                 f"{tokens}{f['per_min']:.1f} records/min · ETA {format_duration(f['eta_s'])}"
                 f" · {f['in_flight']} calls in flight · {f['mode']} view"
+                f"<br>{workers_text(f).strip()}"
             )
             self.limits_html.value = limiter_table(f["limiters"])
             self.failures_html.value = failures_html(f)

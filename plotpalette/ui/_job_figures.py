@@ -6,7 +6,7 @@ from typing import Any
 
 from ._job_html import format_duration, format_usd
 
-__all__ = ["job_figures", "summary_text"]
+__all__ = ["job_figures", "summary_text", "workers_text"]
 
 
 def job_figures(
@@ -63,6 +63,12 @@ def job_figures(
         "error": info.error,
         "progress": done / total if total else 0.0,
         "mode": "live" if running_here else "registry",
+        # the job's workers (every process, from the registry), its work units, and
+        # the budget leased to workers vs spent
+        "workers": len(getattr(info, "workers", []) or []),
+        "units": dict(getattr(info, "units", {}) or {}),
+        "spent": info.settled_usd,
+        "leased": info.reserved_usd,
     }
 
 
@@ -74,8 +80,19 @@ def summary_text(job_id: str, f: dict[str, Any]) -> str:
         f"{f['filtered']} filtered)",
         f"  spend:   {format_usd(f['spend'])} of {format_usd(f['budget'])}",
         f"  rate:    {f['per_min']:.1f} records/min, ETA {format_duration(f['eta_s'])}",
+        workers_text(f),
     ]
     if f["error"]:
         lines.append(f"  reason:  {f['error'].get('message')}")
         lines.append(f"  fix:     {f['error'].get('fix')}")
     return "\n".join(lines)
+
+
+def workers_text(f: dict[str, Any]) -> str:
+    """Live workers, work units and budget leased vs spent, in one line."""
+    u = f.get("units") or {}
+    return (
+        f"  workers: {f.get('workers', 0)} live · units {u.get('done', 0)} done / "
+        f"{u.get('leased', 0)} leased / {u.get('left', 0)} left · spent "
+        f"{format_usd(f.get('spent', 0.0))}, leased {format_usd(f.get('leased', 0.0))}"
+    )

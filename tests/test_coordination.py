@@ -1,0 +1,237 @@
+"""The multi-worker rules (units, budget leases, marks, fencing, finalizer) on real tables."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+
+import pytest
+
+from plotpalette import layout
+from plotpalette.errors import BudgetExceededError, JobNotFoundError
+from plotpalette.jobs.budget import BudgetGovernor
+from plotpalette.jobs.coordination import leases, units, workers
+from plotpalette.jobs.coordination.finalize import reclaim_dead
+from plotpalette.jobs.registry import SQLiteRegistry
+from plotpalette.tables import tables_from_url
+
+
+@pytest.fixture
+def reg(tmp_path):
+    r = SQLiteRegistry(tmp_path / layout.REGISTRY_FILE)
+    r.create_job("j1", spec={"budget_usd": 1.0}, fingerprint="f", template="t@1", records_total=5)
+    yield r
+    r.close()
+
+
+def _worker(reg, name: str, lease_s: float = 30.0) -> workers.WorkerItem:
+    me = workers.WorkerItem(reg.tables, "j1", name, lease_s=lease_s)
+    me.join(run=1)
+    return me
+
+
+def _settle(used: float, want: float, **kw) -> leases.Settlement:
+    return leases.Settlement(
+        used_usd=used,
+        used_tokens=0,
+        waste_usd=0.0,
+        calls=0,
+        want_usd=want,
+        want_tokens=0,
+        need_usd=kw.pop("need", 0.0),
+        **kw,
+    )
+
+
+def test_unknown_job(reg):
+    with pytest.raises(JobNotFoundError):
+        reg.get("missing")
+
+
+def test_leases_never_exceed_the_budget(reg):
+    a, _ = leases.sync_lease(reg.tables, "j1", "wa", _settle(0, 0.7, need=0.7, create=True))
+    b, _ = leases.sync_lease(reg.tables, "j1", "wb", _settle(0, 0.7, need=0.1, create=True))
+    assert a.usd == pytest.approx(0.7)
+    assert b.usd <= 0.3 + 1e-12  # only what is free
+    info = reg.get("j1")
+    assert info.spend_usd <= 1.0 + 1e-12 and info.leased_usd == pytest.approx(0.7 + b.usd)
+    # a lease that was never opened cannot be written: the worker is fenced
+    assert leases.sync_lease(reg.tables, "j1", "ghost", _settle(0.1, 0.1)) is None
+
+
+def test_near_the_end_leases_are_a_fair_share(reg):
+    got, _ = leases.sync_lease(
+        reg.tables, "j1", "wa", _settle(0, 5.0, need=0.01, live_workers=4, create=True)
+    )
+    # 1.0 free among 4 workers: at most half of a quarter each time
+    assert got.usd == pytest.approx(1.0 / 8)
+
+
+def test_settle_books_and_close_returns_the_rest(reg):
+    leases.sync_lease(reg.tables, "j1", "wa", _settle(0, 0.5, need=0.5, create=True))
+    leases.sync_lease(reg.tables, "j1", "wa", _settle(0.2, 0.3))
+    info = reg.get("j1")
+    assert info.settled_usd == pytest.approx(0.2) and info.leased_usd == pytest.approx(0.3)
+    leases.sync_lease(reg.tables, "j1", "wa", _settle(0.25, 0.0, close=True))
+    info = reg.get("j1")
+    assert info.settled_usd == pytest.approx(0.25) and info.leased_usd == 0
+    assert reg.ledger_spend("j1") == pytest.approx(0.25)
+    assert sum(r.settle_usd for r in reg.ledger("j1")) == pytest.approx(0.25)
+    # closed is closed: a late write of the same worker is refused
+    assert leases.sync_lease(reg.tables, "j1", "wa", _settle(0.3, 0.1, create=True)) is None
+
+
+def test_reclaim_books_the_mark_not_the_whole_lease(reg):
+    me = _worker(reg, "wdead", lease_s=-1)  # already expired
+    leases.sync_lease(reg.tables, "j1", "wdead", _settle(0, 0.6, need=0.6, create=True))
+    leases.sync_lease(reg.tables, "j1", "wdead", _settle(0.1, 0.5))
+    with pytest.raises(workers.Fenced):  # the item expired, but it is not fenced yet...
+        me.lease_s = 30
+        reclaim_dead(reg.tables, "j1")  # ...now it is
+        me.write(cap_usd=0.5)  # a zombie raising its mark after the fence: refused
+    info = reg.get("j1")
+    # no mark was written (cap 0 <= booked): nothing more than what was booked
+    assert info.settled_usd == pytest.approx(0.1) and info.leased_usd == 0
+    assert reclaim_dead(reg.tables, "j1") == 0.0  # twice is harmless
+
+
+def test_reclaim_of_a_worker_with_a_mark(reg):
+    me = _worker(reg, "wm", lease_s=0.05)
+    leases.sync_lease(reg.tables, "j1", "wm", _settle(0, 0.6, need=0.6, create=True))
+    me.write(cap_usd=0.25)  # it may have spent up to 0.25 on the lease
+    import time
+
+    time.sleep(0.1)
+    assert reclaim_dead(reg.tables, "j1") == pytest.approx(0.25)
+    info = reg.get("j1")
+    assert info.settled_usd == pytest.approx(0.25) and info.waste_usd == pytest.approx(0.25)
+    assert [r.kind for r in reg.ledger("j1")][-1] == "reclaim"
+
+
+def test_units_claim_fence_and_finish(reg):
+    units.ensure_units(reg.tables, "j1", 5, 2)
+    alive = {"wa": True, "wb": True}
+
+    def dead(w):
+        return not alive.get(w, False)
+
+    got = [units.claim_unit(reg.tables, "j1", w, owner_dead=dead)[0] for w in ("wa", "wb", "wa")]
+    assert sorted((c.start, c.end) for c in got) == [(0, 2), (2, 4), (4, 5)]
+    claim, busy = units.claim_unit(reg.tables, "j1", "wc", owner_dead=dead)
+    assert claim is None and busy == 3
+    alive["wb"] = False  # wb dies: wc takes its unit over with a new epoch
+    taken, _ = units.claim_unit(reg.tables, "j1", "wc", owner_dead=dead)
+    old = got[1]
+    assert (taken.start, taken.end) == (old.start, old.end) and taken.taken_over
+    assert taken.epoch == old.epoch + 1
+    # the old owner's writes about the unit are refused
+    assert not units.finish_unit(reg.tables, "wb", old, done=True, counts={})
+    assert units.finish_unit(reg.tables, "wc", taken, done=True, counts={"ok": 2})
+
+
+def _claim_all(url: str, name: str, out) -> None:  # pragma: no cover - child process
+    t = tables_from_url(url)
+    n = 0
+    while True:
+        claim, _ = units.claim_unit(t, "j1", name, owner_dead=lambda w: False)
+        if claim is None:
+            break
+        n += claim.end - claim.start
+    out.put(n)
+
+
+def test_units_are_claimed_once_across_processes(tmp_path):
+    reg = SQLiteRegistry(tmp_path / layout.REGISTRY_FILE)
+    units.ensure_units(reg.tables, "j1", 1000, 10)
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claim_all, args=(reg.tables.url, f"w{i}", out)) for i in range(3)]
+    for p in procs:
+        p.start()
+    claimed = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert sum(claimed) == 1000  # every record once, whoever claimed it
+
+
+def test_governor_settles_to_real_cost_and_closes(reg):
+    me = _worker(reg, "wg")
+    gov = BudgetGovernor(reg.tables, "j1", me)
+
+    async def go():
+        res = await gov.reserve(0.1, 50)
+        gov.settle(res, 0.02, 20)
+        res2 = await gov.reserve(0.1, 50)
+        gov.release(res2)
+        await gov.checkpoint(final=True)
+
+    asyncio.run(go())
+    info = reg.get("j1")
+    assert info.settled_usd == pytest.approx(0.02) and info.leased_usd == 0
+    assert info.settled_tokens == 20
+    # the mark never runs ahead of the lease and covered every call
+    assert 0.1 <= me.data["cap_usd"] <= 1.0
+
+
+def test_governor_refuses_a_call_that_cannot_fit(reg):
+    me = _worker(reg, "wr")
+    gov = BudgetGovernor(reg.tables, "j1", me)
+
+    async def go():
+        first = await gov.reserve(0.7, 0)
+        waiting = asyncio.ensure_future(gov.reserve(0.7, 0))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # it waits for the call in flight, never overspends
+        gov.settle(first, 0.6, 0)  # 0.6 spent: 0.4 left, the 0.7 call cannot fit
+        with pytest.raises(BudgetExceededError):
+            await waiting
+        await gov.checkpoint(final=True)
+
+    asyncio.run(go())
+    info = reg.get("j1")
+    assert info.spend_usd == pytest.approx(0.6)
+
+
+def test_an_unknown_outcome_is_booked_at_worst_case_for_every_attempt(reg):
+    me = _worker(reg, "wu")
+    gov = BudgetGovernor(reg.tables, "j1", me)
+
+    async def go():
+        res = await gov.reserve(0.2, 0)
+        await gov.rebook(res)  # attempt 1: timed out after sending
+        await gov.rebook(res)  # attempt 2: reset
+        gov.settle(res, 0.05, 0)  # attempt 3 answered
+        with pytest.raises(BudgetExceededError):
+            res = await gov.reserve(0.2, 0)
+            await gov.rebook(res)  # 0.45 + 0.2 + 0.2 ... the budget stops the retries
+            await gov.rebook(res)
+            await gov.rebook(res)
+        await gov.checkpoint(final=True)
+
+    asyncio.run(go())
+    info = reg.get("j1")
+    assert info.settled_usd <= 1.0 + 1e-9
+    assert info.waste_usd >= 0.4 - 1e-9 and info.leased_usd == 0
+
+
+def test_quota_shares_rebalance_and_a_storm_cuts_the_fleet_rate_once(reg):
+    from plotpalette.jobs.coordination import quota
+
+    t = reg.tables
+    kw = {"lease_s": 30, "measured_per_s": 5.0, "limit_per_s": 10.0}
+    assert quota.sync_share(t, "m@r", "a", throttled=False, **kw) == (1.0, None)
+    share, rate = quota.sync_share(t, "m@r", "b", throttled=False, **kw)
+    assert share == 0.5 and rate is None  # two live members: half each
+    # both see the same throttle storm: the fleet rate is cut once, not twice
+    _, cut = quota.sync_share(t, "m@r", "a", throttled=True, **kw)
+    assert cut == pytest.approx(5.0 * 2 * quota.BACKOFF)
+    _, again = quota.sync_share(t, "m@r", "b", throttled=True, **kw)
+    assert again == pytest.approx(cut)
+    _, grown = quota.sync_share(t, "m@r", "a", throttled=False, **kw)
+    assert cut <= grown <= 10.0  # probes up with time, never above the configured limit
+    share, _ = quota.sync_share(
+        t, "m@r", "c", throttled=False, lease_s=-1, measured_per_s=0, limit_per_s=None
+    )
+    assert share == pytest.approx(1 / 3)
+    share, _ = quota.sync_share(t, "m@r", "a", throttled=False, **kw)
+    assert share == 0.5  # c's entry expired: the shares rebalance
