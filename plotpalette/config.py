@@ -44,6 +44,7 @@ class Settings:
     backend: str = "local"
     region: str | None = None
     aws_profile: str | None = None
+    table: str | None = None  # DynamoDB registry table of an s3:// workspace
     bedrock_endpoint_url: str | None = None
     tiers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TIERS))
     price_overrides: str | None = None
@@ -151,6 +152,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 
 
 def _read_workspace_config(workspace: Path) -> dict[str, Any]:
+    if str(workspace).startswith("s3:"):  # S3 workspaces: arguments and environment only
+        return {}
     path = workspace / CONFIG_FILE
     if not path.is_file():
         return {}

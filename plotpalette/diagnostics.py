@@ -19,7 +19,9 @@ __all__ = ["info", "info_table"]
 def info(settings: Settings | None = None, *, check_aws: bool = True) -> dict[str, Any]:
     """Version, workspace, backend, local model and AWS credential status.
 
-    Makes no AWS call: credentials are looked up in the local chain only.
+    For a local workspace this makes no AWS call (credentials are looked up in the
+    local chain only); an ``s3://`` workspace is opened read-only to report its store
+    and registry unless ``check_aws`` is false.
     """
     settings = settings or Settings.load()
     model_file = local_model_file()
@@ -39,11 +41,38 @@ def info(settings: Settings | None = None, *, check_aws: bool = True) -> dict[st
             "llama_cpp": llama_cpp_available(),
         },
     }
+    data["storage"] = _storage(settings, check_aws=check_aws)
     if check_aws:
         from .aws.credentials import credentials_status
 
         data["aws"] = credentials_status(settings.aws_profile, settings.region)
     return data
+
+
+def _storage(settings: Settings, *, check_aws: bool) -> dict[str, Any]:
+    """Which store and registry the workspace uses. An ``s3://`` workspace is opened
+    (read-only checks) only when AWS may be called."""
+    where = settings.workspace
+    if not where.startswith("s3://"):
+        from pathlib import Path
+
+        from .layout import REGISTRY_FILE
+
+        root = Path(where).expanduser()
+        return {"store": f"local folder {root}", "registry": f"SQLite {root / REGISTRY_FILE}"}
+    table = settings.table or "named in the workspace marker"
+    facts: dict[str, Any] = {"store": f"S3 {where}", "registry": f"DynamoDB table {table}"}
+    if check_aws:
+        from .aws.workspace import describe_s3_workspace, open_s3_workspace
+        from .errors import PlotPaletteError
+
+        try:
+            store, tables = open_s3_workspace(where, settings, create=False)
+            facts = describe_s3_workspace(store, tables)
+        except PlotPaletteError as exc:
+            facts["error"] = exc.message
+            facts["fix"] = exc.fix
+    return facts
 
 
 def info_table(data: dict[str, Any]) -> pd.DataFrame:

@@ -1,8 +1,7 @@
 """Open a workspace: where templates, seeds, jobs and the registry live.
 
-A workspace is a local folder by default. Its location is a string so that
-``s3://bucket/prefix`` can be opened the same way once the AWS stores land; until
-then an ``s3://`` location is refused with an error saying so.
+A workspace is a local folder by default, or ``s3://bucket/prefix`` with a DynamoDB
+registry table (see :mod:`plotpalette.aws.workspace`).
 """
 
 from __future__ import annotations
@@ -75,10 +74,13 @@ class Workspace:
             settings = settings.replace(workspace=str(location))
         where = settings.workspace
         if where.startswith("s3://"):
-            raise WorkspaceError(
-                f"S3 workspaces ({where}) are not available in this release",
-                fix="Use a local folder for now; S3 stores arrive with the AWS deployment.",
-            )
+            from .aws.workspace import open_s3_workspace  # boto3 only for S3 locations
+            from .jobs.registry import Registry
+
+            store, tables = open_s3_workspace(where, settings, create=create)
+            ws = cls(store, settings, Registry(tables, shared=True))
+            ws._check_marker()
+            return ws
         root = Path(where).expanduser()
         if root.exists() and not root.is_dir():
             raise WorkspaceError(f"workspace {root} exists and is not a folder")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 # The Bedrock emulator fixture (`bedrock_emulator`) ships with the package.
-pytest_plugins = ["plotpalette.testing.pytest_plugin"]
+pytest_plugins = ["plotpalette.testing.pytest_plugin", "tests.aws_fixtures"]
 
 
 @pytest.fixture(autouse=True)

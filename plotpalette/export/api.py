@@ -24,7 +24,7 @@ from typing import Any
 from .. import layout
 from ..errors import ExportError, WorkspaceError
 from ..records import Record
-from ..store import LocalStore, Store
+from ..store import LocalStore, Store, store_from_url
 from ..workspace import Workspace
 from . import hf
 from .card import CardFacts, render_card
@@ -84,15 +84,11 @@ def _destination(
     """(store, key prefix ending in '/', a printable location)."""
     if dest is None:
         prefix = layout.export_prefix(job_id) + f"{fmt}/"
-        local = ws.store.local_path(prefix.rstrip("/"))
-        return ws.store, prefix, str(local) if local else f"{ws.store.url}/{prefix}"
+        return ws.store, prefix, ws.store.location(prefix.rstrip("/"))
     text = str(dest)
-    if "://" in text:
-        raise ExportError(
-            f"destination {text!r} is not a local folder",
-            fix="Export to a local folder (S3 destinations arrive with the "
-            "AWS stores), or leave dest out to export into the workspace.",
-        )
+    if "://" in text:  # s3://bucket/prefix (or file://): the export streams into it
+        store = store_from_url(text, region=ws.settings.region, profile=ws.settings.aws_profile)
+        return store, "", store.location()
     path = Path(text).expanduser().resolve()
     if path.parent == path:
         raise ExportError(
@@ -127,7 +123,7 @@ def _clear(store: Store, prefix: str, where: str, overwrite: bool) -> None:
             f"{where} holds files that are not a Plot Palette export; refusing to delete them",
             fix="Choose an empty folder or a previous export's folder.",
         )
-    store.delete(prefix.rstrip("/"))
+    store.delete_prefix(prefix)
 
 
 def _command(job_id: str, fmt: str, where: str, *, default_dest: bool, **opts: Any) -> str:
@@ -178,7 +174,9 @@ def export_job(
     Args:
         workspace: a :class:`Workspace` or its location (``None``: the default one).
         job_id: the job to export; :class:`JobNotFoundError` if unknown.
-        dest: a local folder; default ``jobs/<id>/exports/<format>/`` in the workspace.
+        dest: a local folder or an ``s3://bucket/prefix`` (files stream there; Parquet
+            as multipart uploads); default ``jobs/<id>/exports/<format>/`` in the
+            workspace.
         format: ``parquet``, ``jsonl``, ``csv`` or ``hf`` (Hugging Face ``save_to_disk``).
         columns: exactly these columns, in order (see ``plan_columns``); default: the
             template's output columns plus ``metadata``.
@@ -230,10 +228,11 @@ def export_job(
     tally = _Tally()
     file_format = "parquet" if format == "hf" else format
     published = False
+    staging = contextlib.ExitStack()  # the hf staging folder lives until the push is done
     try:
         if format == "hf":
             written, files, dataset = _write_hf(
-                store, prefix, plan, tally.wrap(kept.records), shard_size
+                store, prefix, plan, tally.wrap(kept.records), shard_size, staging
             )
         else:
             written = write_files(
@@ -316,7 +315,8 @@ def export_job(
         # (as push_dataset's fix says) and a retry with overwrite=True may replace it.
         published = True
         if push_to_hub:
-            card = store.local_path(prefix + "README.md")
+            card = Path(staging.enter_context(tempfile.TemporaryDirectory())) / "README.md"
+            card.write_text(card_text, encoding="utf-8")
             result.hub_url = hf.push_dataset(
                 dataset, push_to_hub, token=hub_token or "", private=private, card_path=card
             )
@@ -330,6 +330,8 @@ def export_job(
                 fix="Choose a writable destination with free space.",
             ) from exc
         raise
+    finally:
+        staging.close()
     return result
 
 
@@ -347,33 +349,34 @@ def _remove_unpublished(store: Store, prefix: str) -> None:
 
 
 def _shown(store: Store, key: str) -> str:
-    local = store.local_path(key)
-    return str(local) if local is not None else f"{store.url}/{key}"
+    return store.location(key)
 
 
 def _write_hf(
-    store: Store, prefix: str, plan: ColumnPlan, records: Iterable[Record], shard_size: int | None
+    store: Store,
+    prefix: str,
+    plan: ColumnPlan,
+    records: Iterable[Record],
+    shard_size: int | None,
+    staging: contextlib.ExitStack,
 ) -> tuple[WriteResult, list[str], Any]:
-    """Stream Parquet to a staging folder, then ``save_to_disk`` into the destination."""
-    target = store.local_path(prefix.rstrip("/"))
-    if target is None:
-        raise ExportError("format='hf' needs a local destination", fix="Pass dest= a local folder.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".pp-hf-", dir=target.parent) as tmp:
-        staging = LocalStore(tmp)
-        written = write_files(records, plan, staging, "parquet/", "parquet", shard_size=shard_size)
-        parquet = [staging.local_path(k) for k in written.keys]
-        built = Path(tmp) / "dataset"
-        hf.save_dataset(
-            parquet, built, cache_dir=Path(tmp) / "cache", rows=written.rows, shard_size=shard_size
-        )
-        if target.exists():
-            target.rmdir()  # emptied by _clear; a non-empty folder here is a bug
-        shutil.move(str(built), str(target))
-    keys = sorted(
-        prefix + p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()
+    """Stream Parquet to a local staging folder, ``save_to_disk`` there, then stream the
+    dataset's files into the destination store (a folder or ``s3://``)."""
+    tmp = Path(staging.enter_context(tempfile.TemporaryDirectory(prefix="pp-hf-")))
+    local = LocalStore(tmp)
+    written = write_files(records, plan, local, "parquet/", "parquet", shard_size=shard_size)
+    parquet = [Path(local.location(k)) for k in written.keys]
+    built = tmp / "dataset"
+    hf.save_dataset(
+        parquet, built, cache_dir=tmp / "cache", rows=written.rows, shard_size=shard_size
     )
+    keys = []
+    for path in sorted(p for p in built.rglob("*") if p.is_file()):
+        key = prefix + path.relative_to(built).as_posix()
+        with path.open("rb") as src, store.open_writer(key) as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        keys.append(key)
     from datasets import load_from_disk
 
     result = WriteResult(keys=keys, rows=written.rows)
-    return result, [_shown(store, k) for k in keys], load_from_disk(str(target))
+    return result, [_shown(store, k) for k in keys], load_from_disk(str(built))

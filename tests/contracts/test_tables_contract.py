@@ -24,10 +24,18 @@ from plotpalette.tables import (
 )
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "dynamodb"])
 def tables(request, tmp_path):
     if request.param == "sqlite":
         t = SQLiteTables(tmp_path / "registry.sqlite")
+    else:  # DynamoDB on moto's threaded server (real HTTP, fake credentials)
+        from plotpalette.aws.dynamo import DynamoTables, create_table
+        from plotpalette.aws.moto_server import unique_name
+
+        server = request.getfixturevalue("aws_env")
+        name = unique_name("pp-registry")
+        create_table(server.client("dynamodb"), name)
+        t = DynamoTables(name)
     yield t
     t.close()
 
