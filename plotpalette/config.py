@@ -32,6 +32,29 @@ DEFAULT_TIERS: dict[str, str] = {
 }
 
 
+AWS_KEYS = (
+    "backup_vault",
+    "bedrock_batch_role_arn",
+    "bucket",
+    "dashboard",
+    "env",
+    "events_log_group",
+    "job_definition",
+    "job_queue",
+    "kms_key_arn",
+    "log_group",
+    "region",
+    "scheduler_role_arn",
+    "stack",
+    "table",
+    "topic_arn",
+    "wheelhouse",
+    "worker_role_arn",
+    "workspace",
+)
+NOTIFY_KEYS = ("sns", "timeout_s", "topic_arn", "webhook_secret_env", "webhook_url")
+
+
 def default_workspace() -> str:
     return str(Path.home() / "plotpalette-workspace")
 
@@ -50,6 +73,11 @@ class Settings:
     price_overrides: str | None = None
     concurrency: int = 8
     rate_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Written by `plotpalette deploy` (keys listed in AWS_KEYS): where this
+    # workspace's stack keeps its table, job queue, topic, ...
+    aws: dict[str, str] = field(default_factory=dict)
+    # Terminal-state notifications (keys in NOTIFY_KEYS; see plotpalette.aws.notify).
+    notify: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -121,6 +149,8 @@ class Settings:
 
 
 def _env_value(name: str) -> str | None:
+    if name in ("aws", "notify"):  # mappings: config.yaml or arguments only
+        return None
     if name == "tiers":
         tiers = {
             t: os.environ[f"{ENV_PREFIX}TIER_{t.upper()}"]
@@ -146,6 +176,16 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"rate_limits must map model ids to {{rpm, tpm}} ({source})")
         return {str(k): {kk: int(vv) for kk, vv in dict(v).items()} for k, v in value.items()}
+    if name in ("aws", "notify"):
+        allowed = AWS_KEYS if name == "aws" else NOTIFY_KEYS
+        if not isinstance(value, dict) or set(map(str, value)) - set(allowed):
+            raise ConfigError(
+                f"{name} must be a mapping with keys from: {', '.join(allowed)} ({source})",
+                fix=f"Fix the {name}: section (`plotpalette deploy` writes aws: for you).",
+            )
+        if name == "aws":
+            return {str(k): str(v) for k, v in value.items()}
+        return {str(k): v for k, v in value.items()}
     if name == "workspace":
         return str(value)
     return str(value) if not isinstance(value, str) else value

@@ -34,7 +34,11 @@ documented identifier (see the error-codes reference in the book).
     │   ├── JobNotFoundError
     │   └── JobStateError            e.g. resuming a COMPLETED job
     ├── ExportError                  unwritable destination, unsupported column
-    └── QualityError                 bad rubric, filter or review input; no judge yet
+    ├── QualityError                 bad rubric, filter or review input; no judge yet
+    └── InfraError                   the AWS stack (plotpalette deploy / teardown / schedule)
+        ├── StackError               a stack operation failed (names the resource + fix)
+        ├── TeardownRefusedError     jobs still running on the stack's queue
+        └── WebhookRefusedError      not https://, or resolves to a non-public address
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ __all__ = [
     "ConflictError",
     "CredentialsError",
     "ExportError",
+    "InfraError",
     "JobError",
     "JobNotFoundError",
     "JobStateError",
@@ -59,6 +64,8 @@ __all__ = [
     "SeedError",
     "SeedFormatError",
     "SeedValidationError",
+    "StackError",
+    "TeardownRefusedError",
     "TemplateError",
     "TemplateFormatError",
     "TemplateInUseError",
@@ -67,6 +74,7 @@ __all__ = [
     "TemplateSecurityError",
     "ThrottledError",
     "TransientModelError",
+    "WebhookRefusedError",
     "WorkspaceError",
 ]
 
@@ -246,3 +254,31 @@ class ExportError(PlotPaletteError):
 class QualityError(PlotPaletteError):
     code = "PP900"
     default_fix = "See the quality page of the Plot Palette guide (`plotpalette quality --help`)."
+
+
+class InfraError(PlotPaletteError):
+    code = "PP850"
+    default_fix = "See the deployment page of the guide; `plotpalette status` shows the stack."
+
+
+class StackError(InfraError):
+    code = "PP851"
+    default_fix = (
+        "Read the failed resource's reason above, fix it, and run `plotpalette deploy` again."
+    )
+
+
+class TeardownRefusedError(InfraError):
+    code = "PP852"
+    default_fix = (
+        "Wait for the jobs to finish or cancel them (`plotpalette cancel JOB_ID`), then run "
+        "`plotpalette teardown` again."
+    )
+
+
+class WebhookRefusedError(InfraError):
+    code = "PP853"
+    default_fix = (
+        "Use an https:// URL whose host resolves only to public addresses; webhooks to "
+        "private, loopback and link-local addresses are refused on purpose."
+    )

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 # The Bedrock emulator fixture (`bedrock_emulator`) ships with the package.
-pytest_plugins = ["plotpalette.testing.pytest_plugin", "tests.aws_fixtures"]
+pytest_plugins = [
+    "plotpalette.testing.pytest_plugin",
+    "tests.aws_fixtures",
+    "tests.infra_support",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -29,8 +29,10 @@ from . import export as export_cmd
 from . import info as info_cmd
 from . import jobs as jobs_cmd
 from . import models as models_cmd
+from . import ops as ops_cmd
 from . import quality as quality_cmd
 from . import seeds as seeds_cmd
+from . import stack as stack_cmd
 from . import templates as templates_cmd
 from . import workspace as workspace_cmd
 from .common import common_options
@@ -51,6 +53,7 @@ EXIT_CODES = {
 COMMAND_MODULES = [info_cmd, jobs_cmd, templates_cmd, seeds_cmd, models_cmd, export_cmd]
 COMMAND_MODULES.append(quality_cmd)
 COMMAND_MODULES.append(workspace_cmd)
+COMMAND_MODULES += [stack_cmd, ops_cmd]  # AWS stack: deploy, stack, outputs, teardown, schedule
 
 
 def build_parser() -> argparse.ArgumentParser:
