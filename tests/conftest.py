@@ -9,6 +9,7 @@ pytest_plugins = [
     "plotpalette.testing.pytest_plugin",
     "tests.aws_fixtures",
     "tests.infra_support",
+    "tests.batch_fixtures",
 ]
 
 

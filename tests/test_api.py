@@ -40,6 +40,7 @@ EXPECTED = [
     "run_batch",
     "run_job",
     "sample_seeds",
+    "submit_job",
     "to_pandas",
     "unpause_job",
     "validate_rows",
