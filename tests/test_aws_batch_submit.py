@@ -48,7 +48,7 @@ def test_submit_sends_one_array_job_of_n_workers_on_the_stacks_queue(batch_stack
     info = job_status(stack.workspace.location, done.job_id)
     assert info.state is JobState.QUEUED
     assert info.aws["batch_job_id"] == done.batch_job_id and info.aws["workers"] == 4
-    assert info.spec["runtime"] == "aws"
+    assert info.spec["runtime"] == "aws" and info.spec["backend"] == "bedrock"
 
 
 def test_the_job_definition_runs_the_worker_and_retries_only_interruptions(batch_stack):

@@ -85,9 +85,13 @@ def submit_job(
         )
     target = BatchTarget.for_workspace(ws)
     if isinstance(job, JobSpec):
-        if job.runtime != "aws":
-            job = job.replace(runtime="aws")
-        job_id = create_job(ws, job)
+        if job.backend == "local":
+            raise ConfigError(
+                "a job on AWS cannot use the local model: the workers call Bedrock",
+                fix="Leave JobSpec.backend unset (or 'bedrock') for runtime='aws'.",
+            )
+        # models and prices resolve for Bedrock, whatever this machine's backend is
+        job_id = create_job(ws, job.replace(runtime="aws", backend="bedrock"))
     else:
         job_id = job
     info = ws.registry.get(job_id)
@@ -96,6 +100,12 @@ def submit_job(
             f"job {job_id} is {info.state.value}"
             + (f" with {len(info.workers)} live worker(s)" if info.workers else ""),
             fix="Wait for it, or cancel it first; a COMPLETED job is final.",
+        )
+    if info.spec.get("backend") == "local":
+        raise ConfigError(
+            f"job {job_id} was created for the local model; workers on AWS call Bedrock",
+            fix="Submit a JobSpec instead (plotpalette submit --spec FILE), which is "
+            "created for Bedrock.",
         )
     count = workers or int(info.spec.get("workers") or 1)
     sub = submit_workers(

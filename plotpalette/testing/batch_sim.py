@@ -133,10 +133,12 @@ class BatchSimulator:
         return argv + self.extra_args
 
     def environment(self, child: Child) -> dict[str, str]:
-        container = self.definition["containerProperties"]
-        overrides = (self.submitted.get("container") or {}).get("environment") or []
+        base = self.definition["containerProperties"].get("environment", [])
+        # the submitted job shows the definition's variables merged with the overrides;
+        # the overrides are the pairs the definition does not have, and they win
+        merged = (self.submitted.get("container") or {}).get("environment") or []
         env = {**os.environ, **self.env}
-        for pair in [*container.get("environment", []), *overrides]:
+        for pair in [*base, *(p for p in merged if p not in base)]:
             env[pair["name"]] = pair["value"]
         env["AWS_BATCH_JOB_ID"] = f"{self.job_id}:{child.index}" if self.size > 1 else self.job_id
         env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(child.index)
