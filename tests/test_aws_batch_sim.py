@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from plotpalette import JobSpec, JobState, iter_records, job_status, submit_job
+from plotpalette import JobSpec, JobState, cancel_job, iter_records, job_status, submit_job
 from plotpalette.config import DEFAULT_TIERS
 from plotpalette.testing.batch_sim import SPOT_REASON, BatchSimulator
 from tests.batch_fixtures import SEEDS
@@ -104,3 +104,24 @@ def test_no_model_access_fails_the_job_once_and_batch_retries_nobody(batch_stack
     assert {c.attempts[0].action for c in children} == {"EXIT"}
     assert {c.attempts[0].exit_code for c in children} <= {0, 4}
     assert any(c.attempts[0].exit_code == 4 for c in children)
+
+
+@pytest.mark.slow
+def test_a_cancelled_job_stays_cancelled_until_it_is_submitted_again(batch_stack, bedrock_emulator):
+    ws = batch_stack.workspace
+    first = submit_job(ws, JobSpec(template="qa", seeds=SEEDS, records=30, workers=2))
+    assert cancel_job(ws, first.job_id).state is JobState.CANCELLED
+    # children of the cancelled submission that start anyway do no work and ask no retry
+    old = _simulator(batch_stack, bedrock_emulator, first.batch_job_id).run(timeout_s=120)
+    assert [(c.status, len(c.attempts), c.attempts[0].exit_code) for c in old] == [
+        ("SUCCEEDED", 1, 0)
+    ] * 2
+    assert job_status(ws, first.job_id).state is JobState.CANCELLED
+    assert job_status(ws, first.job_id).calls == 0
+
+    again = submit_job(ws, first.job_id, workers=2)
+    assert again.batch_job_id != first.batch_job_id
+    _simulator(batch_stack, bedrock_emulator, again.batch_job_id).run(timeout_s=300)
+    info = job_status(ws, first.job_id)
+    assert info.state is JobState.COMPLETED, info.error
+    assert sorted(r.index for r in iter_records(ws, first.job_id)) == list(range(30))

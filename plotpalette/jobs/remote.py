@@ -26,7 +26,13 @@ from .registry import JOB
 from .spec import JobSpec
 from .states import JobState
 
-__all__ = ["Submitted", "orchestrated", "submit_job", "terminate_remote"]
+__all__ = [
+    "Submitted",
+    "orchestrated",
+    "resubmitted",
+    "submit_job",
+    "terminate_remote",
+]
 
 # Set by AWS Batch in every container it starts.
 BATCH_ENV = "AWS_BATCH_JOB_ID"
@@ -57,6 +63,18 @@ class Submitted:
 def orchestrated() -> bool:
     """True in a worker that AWS Batch started (its retries are Batch's decision)."""
     return bool(os.environ.get(BATCH_ENV))
+
+
+def resubmitted(data: dict[str, Any]) -> bool:
+    """True when this Batch worker belongs to a submission made after the job stopped
+    (``submit JOB_ID`` of a cancelled or failed job): it may restart the job."""
+    aws = data.get("aws") or {}
+    parent = os.environ.get(BATCH_ENV, "").split(":")[0]
+    return (
+        bool(parent)
+        and parent == aws.get("batch_job_id")
+        and (float(data.get("finished_at") or 0) < float(aws.get("submitted_at") or 0))
+    )
 
 
 def submit_job(

@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import PlotPaletteError
 from ..workspace import Workspace
 from .api import JobResult, run_job
-from .remote import orchestrated
+from .remote import orchestrated, resubmitted
 from .runner import RunOptions
 from .states import EXIT_BY_STATE, JobState
 
@@ -92,6 +92,8 @@ def orchestrated_exit(ws: Workspace, job_id: str) -> int | None:
     state = ws.registry.get(job_id).state
     if state not in _NOT_RESTARTED:
         return None
+    if state is not JobState.COMPLETED and resubmitted(ws.registry.job_data(job_id)):
+        return None  # `submit JOB_ID` after the stop: this Batch job is meant to restart it
     print(
         f"job {job_id} is {state.value}: this worker does not restart it (a Batch retry "
         "must not undo that); `plotpalette resume` or `submit` does",
