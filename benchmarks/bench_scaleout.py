@@ -68,10 +68,13 @@ def fanout(records: int, counts: list[int], rpm: int = 600) -> None:
                 ok, req = emu.counts["ok"], emu.counts["requests"]
                 thr = emu.counts["throttled"]
                 per_min = ok / wall * 60
+                # from the first worker's start to the finalizer (process start-up excluded)
+                span = (info.finished_at or time.time()) - (info.started_at or 0)
+                steady = ok / span * 60 if span > 0 else 0.0
                 print(
                     f"{mode:9} workers={n}: {info.state.value} {info.records_ok}/{records} in "
-                    f"{wall:.1f} s; {per_min:.0f} calls/min = {per_min / rpm:.3f} of the "
-                    f"{rpm} RPM bound (incl. start-up); throttled {thr}/{req} "
+                    f"{wall:.1f} s; {per_min / rpm:.3f} of the {rpm} RPM bound incl. process "
+                    f"start-up, {steady / rpm:.3f} while the job ran; throttled {thr}/{req} "
                     f"({100 * thr / max(1, req):.1f}%); exit codes {codes}; "
                     f"load {_load()}"
                 )
@@ -112,14 +115,14 @@ def waste(records: int, kills: int) -> None:
     rng = random.Random(7)
 
     def start() -> subprocess.Popen[bytes]:
-        cmd = worker_command(ws, job_id, latency=0.01, concurrency=8, flush_seconds=0.2)
+        cmd = worker_command(ws, job_id, latency=0.05, concurrency=8, flush_seconds=0.2)
         return subprocess.Popen(
             [*cmd, "--lease-seconds", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
 
     procs = [start() for _ in range(4)]
     done = 0
-    while done < kills and job_status(ws, job_id).state.value == "RUNNING":
+    while done < kills and job_status(ws, job_id).state.value in ("QUEUED", "RUNNING"):
         time.sleep(rng.uniform(0.2, 0.8))
         working = {w["pid"] for w in job_status(ws, job_id).workers}
         alive = [p for p in procs if p.poll() is None and p.pid in working]
@@ -140,7 +143,7 @@ def waste(records: int, kills: int) -> None:
     reclaims = sum(1 for r in ledger if r.kind == "reclaim")
     print(f"machine: {machine()}; load average {_load()}")
     print(
-        f"{info.state.value}: {info.records_done}/{records} records; spend "
+        f"{done} kills; {info.state.value}: {info.records_done}/{records} records; spend "
         f"${info.settled_usd:.5f}; waste ${info.waste_usd:.5f} "
         f"({100 * info.waste_usd / max(info.settled_usd, 1e-12):.2f}% of spend); booked at "
         f"{reclaims} reclaims of killed workers' leases ${reclaimed:.5f} "

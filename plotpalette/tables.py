@@ -173,26 +173,24 @@ class _Fetched:
         return self.rows
 
 
-def iter_items(tables: Tables, kind: str, prefix: str = "", *, page: int = 500) -> Iterator[Item]:
-    """Every item of ``kind`` whose key starts with ``prefix``, in key order."""
+def _all_pages(fetch: Callable[[str | None], Page]) -> Iterator[Item]:
     token: str | None = None
     while True:
-        got = tables.query(kind, prefix, limit=page, token=token)
+        got = fetch(token)
         yield from got.items
         if got.next_token is None:
             return
         token = got.next_token
+
+
+def iter_items(tables: Tables, kind: str, prefix: str = "", *, page: int = 500) -> Iterator[Item]:
+    """Every item of ``kind`` whose key starts with ``prefix``, in key order."""
+    return _all_pages(lambda token: tables.query(kind, prefix, limit=page, token=token))
 
 
 def iter_log(tables: Tables, log: str, prefix: str = "", *, page: int = 1000) -> Iterator[Item]:
     """Every entry of ``log`` whose key starts with ``prefix``, in key order."""
-    token: str | None = None
-    while True:
-        got = tables.read_log(log, prefix, limit=page, token=token)
-        yield from got.items
-        if got.next_token is None:
-            return
-        token = got.next_token
+    return _all_pages(lambda token: tables.read_log(log, prefix, limit=page, token=token))
 
 
 def tables_from_url(url: str) -> Tables:

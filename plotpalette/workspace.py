@@ -45,7 +45,11 @@ class Workspace:
                     f"{self.location} has no registry tables configured",
                     fix="Open remote workspaces with Workspace.open(url).",
                 )
-            tables = SQLiteTables(Path(self.root) / layout.REGISTRY_FILE)
+            path = Path(self.root) / layout.REGISTRY_FILE
+            tables = SQLiteTables(path)
+            from .jobs.migrate import migrate_sqlite_v1
+
+            migrate_sqlite_v1(path, tables)  # jobs of the first registry format, once
             self._registry = Registry(tables, shared=True)
         return self._registry
 

@@ -235,3 +235,86 @@ def test_quota_shares_rebalance_and_a_storm_cuts_the_fleet_rate_once(reg):
     assert share == pytest.approx(1 / 3)
     share, _ = quota.sync_share(t, "m@r", "a", throttled=False, **kw)
     assert share == 0.5  # c's entry expired: the shares rebalance
+
+
+OLD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY, name TEXT, state TEXT NOT NULL, spec TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, template TEXT NOT NULL, batch_id TEXT,
+    records_total INTEGER NOT NULL, records_ok INTEGER DEFAULT 0,
+    records_failed INTEGER DEFAULT 0, records_filtered INTEGER DEFAULT 0,
+    budget_usd REAL, budget_tokens INTEGER,
+    settled_usd REAL DEFAULT 0, reserved_usd REAL DEFAULT 0, waste_usd REAL DEFAULT 0,
+    settled_tokens INTEGER DEFAULT 0, reserved_tokens INTEGER DEFAULT 0,
+    calls INTEGER DEFAULT 0, error TEXT, price_tables TEXT, owner TEXT, owner_pid INTEGER,
+    owner_host TEXT,
+    heartbeat REAL, cancel_requested INTEGER DEFAULT 0, paused INTEGER DEFAULT 0,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, started_at REAL, finished_at REAL,
+    deleted_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id);
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, worker TEXT NOT NULL,
+    ts REAL NOT NULL, kind TEXT NOT NULL, reserve_usd REAL DEFAULT 0,
+    settle_usd REAL DEFAULT 0, reserve_tokens INTEGER DEFAULT 0,
+    settle_tokens INTEGER DEFAULT 0, waste_usd REAL DEFAULT 0, calls INTEGER DEFAULT 0,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS ledger_job ON ledger(job_id, worker);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, ts REAL NOT NULL,
+    kind TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_job ON events(job_id, seq);
+"""
+
+
+def test_jobs_of_the_first_registry_format_are_migrated_once(tmp_path):
+    """A workspace written by the previous release keeps its jobs and their spend."""
+    import json
+    import sqlite3
+
+    from plotpalette import Workspace
+    from plotpalette.jobs import JobState, list_jobs
+
+    root = tmp_path / "old"
+    root.mkdir()
+    db = sqlite3.connect(root / layout.REGISTRY_FILE)
+    db.executescript(OLD_SCHEMA)
+    for job_id, state, reserved in (("done-job", "COMPLETED", 0.0), ("crashed", "RUNNING", 0.02)):
+        db.execute(
+            "INSERT INTO jobs (job_id, state, spec, fingerprint, template, records_total, "
+            "records_ok, budget_usd, settled_usd, reserved_usd, waste_usd, calls, created_at, "
+            "updated_at, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                job_id,
+                state,
+                json.dumps({"records": 5}),
+                "fp",
+                "t@1",
+                5,
+                3,
+                1.0,
+                0.1,
+                reserved,
+                0.01,
+                6,
+                1.0,
+                2.0,
+                1.5,
+            ),
+        )
+    db.commit()
+    db.close()
+    ws = Workspace.open(str(root))
+    jobs = {j.job_id: j for j in list_jobs(ws)}
+    assert set(jobs) == {"done-job", "crashed"}
+    assert jobs["done-job"].state is JobState.COMPLETED and jobs["done-job"].records_ok == 3
+    crashed = jobs["crashed"]
+    assert crashed.state is JobState.INTERRUPTED  # resumable; its worker is gone
+    # its open reservation is booked as spent and wasted, never dropped
+    assert crashed.settled_usd == pytest.approx(0.12) and crashed.waste_usd == pytest.approx(0.03)
+    assert ws.registry.ledger_spend("crashed") == pytest.approx(0.12)
+    ws.close()
+    again = Workspace.open(str(root))
+    assert len(list_jobs(again)) == 2  # opening again changes nothing

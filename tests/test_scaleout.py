@@ -231,6 +231,9 @@ def test_worker_exit_codes_and_nothing_left(ws):
 def test_sigterm_stops_one_worker_and_the_others_finish(ws):
     job_id = create_job(ws, _spec(records=300))
     procs = [_worker(ws, job_id, latency=0.01) for _ in range(3)]
+    # once its worker item exists its signal handlers are installed
+    joined = lambda: procs[0].pid in {w["pid"] for w in job_status(ws, job_id).workers}  # noqa: E731
+    assert until(joined, timeout=60)
     assert until(lambda: job_status(ws, job_id).records_done > 10, timeout=60)
     procs[0].send_signal(signal.SIGTERM)
     assert procs[0].wait(60) == EXIT_INTERRUPTED

@@ -97,6 +97,7 @@ class BudgetGovernor:
         self._rate = 0.0  # dollars of worst case per second
         self._last_settle = time.monotonic()
         self._last_grant = 0.0
+        self._free_grant = 1
 
     # -- figures ---------------------------------------------------------------------
     @property
@@ -192,7 +193,7 @@ class BudgetGovernor:
             async with self._lock:
                 room_usd, room_tok = self._room()
                 if room_usd + _EPS < usd + keep or room_tok < tokens:
-                    await self._sync(need_usd=usd + keep, need_tokens=tokens)
+                    await self._sync(need_usd=usd + keep, need_tokens=tokens, topup=True)
                     room_usd, room_tok = self._room()
                     if room_usd + _EPS < usd + keep or room_tok < tokens:
                         return False
@@ -235,15 +236,20 @@ class BudgetGovernor:
         self.mark_writes += 1
 
     async def _sync(
-        self, *, need_usd: float = 0.0, need_tokens: int = 0, close: bool = False
+        self,
+        *,
+        need_usd: float = 0.0,
+        need_tokens: int = 0,
+        close: bool = False,
+        topup: bool = False,
     ) -> None:
         """One budget write: book what was used, and top the lease up (or close it)."""
         if self.closed:
             return
-        if self.exhausted and not close and need_usd == 0:
+        if self.exhausted and not close and not topup:
             return
         booked_after = self.used_usd
-        if close or need_usd == 0:  # close, or a periodic settle that keeps the lease
+        if close or not topup:  # close, or a periodic settle that keeps the lease
             keep_usd = self.booked_usd + self.lease_usd - booked_after
             keep_tok = self.booked_tokens + self.lease_tokens - self.used_tokens
             want_usd, want_tok = max(0.0, keep_usd), max(0, keep_tok)
@@ -252,9 +258,11 @@ class BudgetGovernor:
             grow = min(2 * self._last_grant, 1024 * need_usd)
             extra = max(2 * need_usd, self._rate_now() * self.lease_seconds, grow)
             self._last_grant = extra
-            per_call = need_tokens / need_usd if need_usd > 0 else 0
+            # tokens in the same proportion (free calls: a growing number of calls' worth)
+            calls = extra / need_usd if need_usd > 0 else 2 * self._free_grant
+            self._free_grant = min(1024, max(1, 2 * self._free_grant))
             want_usd = self.in_flight_usd + extra
-            want_tok = self.in_flight_tokens + max(2 * need_tokens, int(extra * per_call))
+            want_tok = self.in_flight_tokens + max(2 * need_tokens, int(calls * need_tokens))
         settlement = leases.Settlement(
             used_usd=self.used_usd,
             used_tokens=self.used_tokens,

@@ -39,10 +39,12 @@ from .budget import BudgetGovernor
 from .coordination import quota
 from .coordination import units as unit_rules
 from .coordination.finalize import finalize
-from .coordination.workers import Fenced, WorkerItem, fence, worker_key
+from .coordination.workers import Fenced, WorkerItem
 from .events import EventCallback, JobControls, JobEvent
 from .execute import FatalJobError, RecordExecutor, RecordUnsettled
 from .outcome import RunOutcome, final_state
+from .runner_checkpoints import CheckpointMixin
+from .runner_units import UnitsMixin, _Unit
 from .shards import ShardIndex, ShardWriter
 from .states import JobState
 
@@ -67,15 +69,7 @@ class RunOptions:
     idle_poll_s: float = 0.5  # how often a worker with nothing to claim looks again
 
 
-class _Unit:
-    def __init__(self, claim: unit_rules.Claim, todo: list[int]) -> None:
-        self.claim = claim
-        self.todo = collections.deque(todo)
-        self.outstanding = 0
-        self.counts: collections.Counter[str] = collections.Counter()
-
-
-class Runner:
+class Runner(UnitsMixin, CheckpointMixin):
     """One worker of one job; see the module docstring."""
 
     def __init__(
@@ -180,13 +174,7 @@ class Runner:
         # take this process's share of the quota before the first call
         models = sorted({m for plan in getattr(self.executor, "plans", []) for m in plan.models})
         quota.prime(self.backend, models)
-        await self._io(
-            quota.apply_shares,
-            self.tables,
-            self.backend,
-            self.options.lease_s,
-            self._throttles_seen,
-        )
+        await self._share_quota()
         self._rate.append((time.monotonic(), 0))
         workers = [
             asyncio.create_task(self._work()) for _ in range(max(1, self.options.concurrency))
@@ -201,6 +189,16 @@ class Runner:
         if request is not None:
             self._request_stop(*request)
         return await self._finish(started)
+
+    async def _share_quota(self) -> None:
+        """This process's share of the workspace-wide quota (AIMD across workers)."""
+        await self._io(
+            quota.apply_shares,
+            self.tables,
+            self.backend,
+            self.options.lease_s,
+            self._throttles_seen,
+        )
 
     def _count_good(self) -> dict[str, int]:
         from .shards import scan_shards
@@ -240,76 +238,6 @@ class Runner:
         for task in workers:  # surface engine bugs instead of hiding them
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
-
-    # -- units -----------------------------------------------------------------------
-    async def _next_index(self) -> tuple[_Unit, int] | None:
-        while self.stop is None:
-            unit = self._unit
-            if unit is not None and unit.todo:
-                return unit, unit.todo.popleft()
-            async with self._claim_lock:
-                if self._unit is not unit:
-                    continue  # another coroutine claimed meanwhile
-                if unit is not None and unit.outstanding > 0:
-                    pass  # its last records are running: the next unit may start
-                claim, busy = await self._io(
-                    unit_rules.claim_unit,
-                    self.tables,
-                    self.job_id,
-                    self.worker,
-                    owner_dead=self._owner_dead,
-                )
-                if claim is None:
-                    if busy == 0:
-                        self._no_more_work = True
-                        return None
-                    await asyncio.sleep(self.options.idle_poll_s)
-                    continue
-                if claim.taken_over:
-                    self._taken_over += 1
-                    await self._io(self.index.refresh)
-                todo = [i for i in range(claim.start, claim.end) if i not in self.index.good]
-                self._unit = _Unit(claim, todo)
-                self._active.append(self._unit)
-                await self._io(self.me.write, unit=claim.key)
-                if not todo:
-                    await self._complete(self._unit)
-        return None
-
-    def _owner_dead(self, worker: str) -> bool:
-        # fencing the owner first means it can no longer raise its mark; then book it
-        final = fence(self.tables, self.job_id, worker)
-        if final is None:
-            return False
-        from .coordination.finalize import reclaim_dead
-
-        reclaim_dead(self.tables, self.job_id)
-        return True
-
-    async def _complete(self, unit: _Unit) -> None:
-        """All of the unit's records are settled here: write them, then mark it done."""
-        await self._flush()
-        ok = await self._io(
-            unit_rules.finish_unit,
-            self.tables,
-            self.worker,
-            unit.claim,
-            done=True,
-            counts=dict(unit.counts),
-        )
-        if not ok:
-            self._fenced("the unit was taken over by another worker")
-        else:
-            self._units_done += 1
-        if self._unit is unit:
-            self._unit = None
-        if unit in self._active:
-            self._active.remove(unit)
-
-    def _fenced(self, why: str) -> None:
-        if not self._lost_lease:
-            self._lost_lease = True
-            self._request_stop("lost_lease", f"this worker was presumed dead: {why}")
 
     # -- records -----------------------------------------------------------------------
     async def _work(self) -> None:
@@ -374,137 +302,6 @@ class Runner:
                 cause = self.last_error or PlotPaletteError("too many failed records")
                 self._request_stop("error_rate", cause)
                 return
-
-    # -- checkpoints -----------------------------------------------------------------
-    async def _flush(self) -> None:
-        taken = self.writer.take()
-        if taken is None:
-            return
-        # a fenced worker (a zombie woken up) writes no shard: its unit is someone else's
-        mine = await self._io(self.tables.get, "worker", worker_key(self.job_id, self.worker))
-        if mine is None or mine.data.get("state") != "running":
-            self._fenced("its worker item was fenced")
-            return
-        await self._io(self.writer.write, *taken)
-
-    async def _tick(self) -> None:
-        opts = self.options
-        last_flush = last_persist = last_beat = time.monotonic()
-        last_progress = last_flush
-        interval = max(0.001, min(opts.progress_seconds, opts.flush_seconds))
-        while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            if now - last_flush >= opts.flush_seconds:
-                last_flush = now
-                beat = now - last_beat >= min(opts.flush_seconds, opts.lease_s / 3)
-                await self._checkpoint(beat=beat)
-                if beat:
-                    last_beat = now
-                if now - last_persist >= opts.persist_progress_seconds:
-                    last_persist = now
-                    await self._io(
-                        self.registry.add_event,
-                        self.job_id,
-                        "progress",
-                        self.progress(limiters=False),
-                    )
-            if now - last_progress >= opts.progress_seconds:
-                last_progress = now
-                self._emit("progress", self.progress())
-
-    async def _checkpoint(self, *, beat: bool = True) -> None:
-        try:
-            await self._flush()
-            await self.governor.checkpoint()
-            if beat:
-                await self._io(
-                    self.me.write,
-                    counts=dict(self.counts),
-                    in_flight=self.governor.in_flight_calls,
-                    rate=self._records_per_s(),
-                )
-                # this worker's share of the workspace-wide quota (AIMD across workers)
-                await self._io(
-                    quota.apply_shares,
-                    self.tables,
-                    self.backend,
-                    self.options.lease_s,
-                    self._throttles_seen,
-                )
-        except Fenced as exc:
-            self._fenced(str(exc))
-            return
-        job = await self._io(self.registry.job_data, self.job_id)
-        await self._adopt_flags(job)
-        if self._recent:
-            self._emit("records", {"records": self._recent})
-            self._recent = []
-        if self.governor.overruns:
-            self._emit(
-                "warning",
-                {
-                    "message": f"{self.governor.overruns} call(s) cost more than their "
-                    "reservation; the backend under-estimated input tokens"
-                },
-            )
-            self.governor.overruns = 0
-
-    async def _adopt_flags(self, job: dict[str, Any]) -> None:
-        if job.get("deleted_at") or job["state"] != JobState.RUNNING.value:
-            self._request_stop("interrupt", "the job was stopped elsewhere")
-        if job.get("cancel_requested"):
-            self._request_stop("cancel", "cancelled (requested through the registry)")
-        stop = job.get("stop")
-        if stop:
-            kind = stop["kind"]
-            err = stop.get("error") or {}
-            self._request_stop(kind, PlotPaletteError(err.get("message", kind), fix=err.get("fix")))
-        local = self.controls.paused
-        stored = bool(job.get("paused"))
-        if local != self._published_pause:  # paused/unpaused here: publish it
-            await self._io(self.registry.set_paused, self.job_id, local)
-            self._published_pause = local
-        elif stored != local:  # another process paused the job, or let it go on
-            self.controls.pause() if stored else self.controls.resume()
-            self._published_pause = stored
-
-    def _records_per_s(self) -> float:
-        now = time.monotonic()
-        done = sum(v for k, v in self.counts.items() if k != "retried")
-        self._rate.append((now, done))
-        t0, d0 = self._rate[0]
-        return (done - d0) / (now - t0) if now > t0 else 0.0
-
-    def progress(self, *, limiters: bool = True) -> dict[str, Any]:
-        """The figures the progress event carries (this worker's, plus the job total)."""
-        done = sum(v for k, v in self.counts.items() if k != "retried")
-        data: dict[str, Any] = {
-            "total": self.total,
-            "settled": len(self.index.good) + done,
-            "ok": self.counts.get("ok", 0),
-            "failed": self.counts.get("failed", 0),
-            "filtered": self.counts.get("filtered", 0),
-            "unsettled": self.unsettled,
-            "spend_usd": self.base_spend + self.governor.spent_usd,
-            "run_spend_usd": self.governor.spent_usd,
-            "reserved_usd": self.governor.open_usd,
-            "leased_usd": self.governor.open_usd,
-            "waste_usd": self.governor.waste_usd,
-            "tokens": self.governor.spent_tokens,
-            "in_flight": self.governor.in_flight_calls,
-            "records_per_s": self._records_per_s(),
-            "paused": self.controls.paused,
-            "stopping": self.stop[0] if self.stop else None,
-            "worker": self.worker,
-            "units_done": self._units_done,
-        }
-        if limiters:
-            try:
-                data["limiters"] = [vars(s) for s in self.backend.stats()]
-            except Exception:  # figures are best effort
-                data["limiters"] = []
-        return data
 
     # -- the end -----------------------------------------------------------------------
     def _check_short_run_error_rate(self) -> None:
