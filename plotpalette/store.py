@@ -187,13 +187,19 @@ class LocalStore(StoreBase):
 
     Writes go to a temp file that is fsynced and then renamed or linked into place.
     ``replace_if``, ``write_bytes`` and ``delete`` take a per-key-stripe file lock
-    (``fcntl``), so compare-and-swap holds across threads and processes.
+    (``fcntl``, lock files in the system temp folder), so compare-and-swap holds across
+    threads and processes of one machine.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
         self.url = self.root.as_uri()
         self._thread_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        # Lock files live outside the folder (no litter in an export destination); every
+        # process on this machine that opens the same folder finds the same ones.
+        user = os.getuid() if hasattr(os, "getuid") else "user"
+        digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:16]
+        self._lock_dir = Path(tempfile.gettempdir()) / f"plotpalette-locks-{user}" / digest
 
     # -- helpers -----------------------------------------------------------------
     def _path(self, key: str) -> Path:
@@ -222,9 +228,13 @@ class LocalStore(StoreBase):
             except ImportError:  # Windows: threads of one process are still serialised
                 yield
                 return
-            locks = self.root / f"{RESERVED}locks"
-            locks.mkdir(parents=True, exist_ok=True)
-            with open(locks / f"{stripe:02d}", "a+b") as fh:
+            try:
+                self._lock_dir.mkdir(parents=True, exist_ok=True)
+                fh = open(self._lock_dir / f"{stripe:02d}", "a+b")  # noqa: SIM115
+            except OSError:  # no writable temp folder: threads are still serialised
+                yield
+                return
+            with fh:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
                 try:
                     yield

@@ -126,7 +126,7 @@ def _table_name(location: str, query: dict[str, str], settings: Any, marker: dic
         raise WorkspaceError(
             f"no DynamoDB registry table is known for {location}",
             fix="Name it: PLOTPALETTE_TABLE=NAME, the table setting, or "
-            f"{location.split('?')[0]}?table=NAME (the stack's RegistryTable output; "
+            f"{location.split('?')[0]}?table=NAME (the deployed stack's TableName output; "
             "`plotpalette workspace create-table NAME` makes one).",
         )
     return name
