@@ -15,6 +15,7 @@ from plotpalette.aws.metrics import (
     emf_documents,
     job_metrics,
     metric_data_from_emf,
+    metrics_frame,
     writer_from_env,
 )
 from plotpalette.cli import main
@@ -158,3 +159,10 @@ def test_cli_metrics_view(published, capsys):
     assert "records   ok 2  failed 1" in out
     assert "cost      $0.003000" in out
     assert "latency   average 150 ms  max 300 ms" in out
+
+
+def test_a_notebook_gets_the_series_as_a_dataframe(published):
+    data = job_metrics("job-1", stack="plotpalette-dev", cloudwatch=published)
+    frame = metrics_frame(data)
+    assert frame["RecordsOk"].sum() == 2 and frame["CostUSD"].sum() == pytest.approx(0.003)
+    assert frame.index.is_monotonic_increasing and frame.index.name == "time"

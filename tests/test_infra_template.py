@@ -308,3 +308,19 @@ def test_checkov_skips_are_justified_allowed_and_documented():
         assert check_id not in NEVER_SKIP, check_id
         assert len(comment.split()) >= 8, f"{check_id} needs a real justification"
         assert re.search(rf"\b{check_id}\b", page), f"{check_id} is not in book/security.md"
+
+
+def test_dashboard_body_is_valid_json_showing_the_emitted_metrics():
+    body = R["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    filled = re.sub(r"\$\{SpendPerHourThresholdUsd\}", "5", body)
+    filled = re.sub(r"\$\{[^}]+\}", "x", filled)
+    widgets = json.loads(filled)["widgets"]
+    shown = {
+        m[1]
+        for w in widgets
+        for m in w["properties"].get("metrics", [])
+        if m[0] in ("PlotPalette", "PlotPalette/x")
+    }
+    assert {"RecordsOk", "CostUSD", "InputTokens", "LatencyMs", "Throttles"} <= shown
+    alarms = next(w for w in widgets if w["type"] == "alarm")["properties"]["alarms"]
+    assert len(alarms) == 8

@@ -54,6 +54,7 @@ __all__ = [
     "emf_documents",
     "job_metrics",
     "metric_data_from_emf",
+    "metrics_frame",
     "writer_from_env",
 ]
 
@@ -373,3 +374,17 @@ def job_metrics(
         "latency_ms": latency,
         "series": series,
     }
+
+
+def metrics_frame(result: Mapping[str, Any]) -> Any:
+    """:func:`job_metrics`'s series as a pandas DataFrame for a notebook: one row per
+    period (UTC time index), one column per metric, missing periods as 0."""
+    import pandas as pd
+
+    columns = {
+        name: pd.Series({pd.Timestamp(t): v for t, v in points}, dtype="float64")
+        for name, points in result["series"].items()
+    }
+    frame = pd.DataFrame(columns).fillna(0.0).sort_index()
+    frame.index.name = "time"
+    return frame
