@@ -32,16 +32,15 @@ class Stack:
         return self.server.client(service)
 
 
-_ROLE: dict[str, str] = {}
-
-
 def _service_linked_role(server: MotoServer) -> str:
-    """moto wants a ServiceRole on compute environments; one per server suffices."""
-    if server.endpoint_url not in _ROLE:
-        iam = server.client("iam")
-        role = iam.create_service_linked_role(AWSServiceName="batch.amazonaws.com")["Role"]
-        _ROLE[server.endpoint_url] = role["Arn"]
-    return _ROLE[server.endpoint_url]
+    """moto wants a ServiceRole on compute environments. moto's state is shared by every
+    server in this process and other tests reset it, so look the role up each time."""
+    iam = server.client("iam")
+    path = "/aws-service-role/batch.amazonaws.com/"
+    roles = iam.list_roles(PathPrefix=path)["Roles"]
+    if roles:
+        return roles[0]["Arn"]
+    return iam.create_service_linked_role(AWSServiceName="batch.amazonaws.com")["Role"]["Arn"]
 
 
 @pytest.fixture
