@@ -35,6 +35,7 @@ from .jobs import (
     resume_job,
     run_job,
     run_sweep,
+    submit_job,
     unpause_job,
 )
 from .llm import PriceTable, make_backend
@@ -79,6 +80,7 @@ __all__ = [
     "run_job",
     "run_sweep",
     "sample_seeds",
+    "submit_job",
     "to_pandas",
     "unpause_job",
     "validate_rows",

@@ -7,8 +7,9 @@ import pytest
 # The Bedrock emulator fixture (`bedrock_emulator`) ships with the package.
 pytest_plugins = [
     "plotpalette.testing.pytest_plugin",
-    "tests.infra_support",
     "tests.aws_fixtures",
+    "tests.infra_support",
+    "tests.batch_fixtures",
 ]
 
 

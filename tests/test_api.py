@@ -42,6 +42,7 @@ EXPECTED = [
     "run_job",
     "run_sweep",
     "sample_seeds",
+    "submit_job",
     "to_pandas",
     "unpause_job",
     "validate_rows",

@@ -34,6 +34,7 @@ from . import ops as ops_cmd
 from . import quality as quality_cmd
 from . import seeds as seeds_cmd
 from . import stack as stack_cmd
+from . import submit as submit_cmd
 from . import templates as templates_cmd
 from . import workspace as workspace_cmd
 from .common import common_options
@@ -56,6 +57,7 @@ COMMAND_MODULES.append(quality_cmd)
 COMMAND_MODULES += [stack_cmd, ops_cmd]  # AWS stack: deploy, stack, outputs, teardown, schedule
 COMMAND_MODULES.append(workspace_cmd)
 COMMAND_MODULES.append(docs_cmd)
+COMMAND_MODULES.append(submit_cmd)  # jobs on AWS Batch
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -253,6 +253,8 @@ def _status_text(ws: Workspace, info: Any) -> str:
             f"{sum(v for k, v in c.items() if k != 'retried')} records, "
             f"{w.get('in_flight', 0)} in flight, {w.get('rate', 0.0):.1f} rec/s"
         )
+    if info.aws:
+        lines.append(_aws_line(info.aws))
     history = [e for e in ws.registry.events(info.job_id) if e[1] == "state"][-5:]
     for ts, _, data in history:  # the stored events: how the job got here
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
@@ -265,6 +267,19 @@ def _status_text(ws: Workspace, info: Any) -> str:
     if info.state not in (JobState.COMPLETED, JobState.RUNNING, JobState.QUEUED):
         lines.append(f"  resume:   plotpalette --workspace {ws.location} resume {info.job_id}")
     return "\n".join(lines)
+
+
+def _aws_line(aws: dict[str, Any]) -> str:
+    """Where the job's workers run on AWS, and their Batch states (best effort)."""
+    line = f"  aws:      Batch job {aws['batch_job_id']}, {aws['workers']} worker(s)"
+    try:
+        from ..aws.batch import child_states
+
+        states = child_states(aws["batch_job_id"], region=aws.get("region"))
+        line += ": " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    except Exception as exc:  # boto errors too: status still prints the registry's view
+        line += f" (Batch states unavailable: {type(exc).__name__}: {exc})"
+    return line
 
 
 def cmd_list(args: argparse.Namespace) -> int:

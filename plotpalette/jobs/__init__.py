@@ -15,6 +15,7 @@ from .events import JobControls, JobEvent
 from .handle import JobHandle
 from .manage import DeletedJob, delete_job, pause_job, unpause_job
 from .registry import JobInfo, LedgerRow, Registry, SQLiteRegistry, open_registry
+from .remote import Submitted, submit_job
 from .runner import RunOptions
 from .shards import iter_records, read_manifest, scan_shards
 from .spec import JobSpec, fingerprint
@@ -35,6 +36,7 @@ __all__ = [
     "Registry",
     "RunOptions",
     "SQLiteRegistry",
+    "Submitted",
     "SweepResult",
     "cancel_job",
     "compare_sweep",
@@ -52,6 +54,7 @@ __all__ = [
     "run_job",
     "run_sweep",
     "scan_shards",
+    "submit_job",
     "sweep_specs",
     "unpause_job",
 ]

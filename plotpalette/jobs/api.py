@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import layout
 from .._sync import run_sync
-from ..errors import JobStateError
+from ..errors import ConfigError, JobStateError
 from ..records import Record
 from ..workspace import Workspace
 from .coordination.finalize import finalize
@@ -327,6 +327,12 @@ def run_job(
     (``plotpalette run --workers N`` runs N processes instead).
     """
     ws = _workspace(workspace)
+    if isinstance(job, JobSpec) and job.runtime == "aws":
+        raise ConfigError(
+            "this JobSpec has runtime='aws': its workers run on AWS Batch, not in run_job",
+            fix="Call plotpalette.submit_job(workspace, spec) (returns at once; follow it "
+            "with job_status or a JobConsole), or use runtime='local'.",
+        )
     job_id = create_job(ws, job) if isinstance(job, JobSpec) else job
     if handle_signals is None:
         handle_signals = threading.current_thread() is threading.main_thread()
@@ -383,8 +389,18 @@ def cancel_job(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
     """Cancel a job. Running workers are asked to stop (they checkpoint, then the job
     ends CANCELLED); a stopped or queued job becomes CANCELLED at once, and so does a
     RUNNING one whose workers are all gone. Paid-for records are kept and a cancelled
-    job can still be resumed."""
+    job can still be resumed. A job submitted to AWS also has its Batch job terminated
+    (queued workers never start, none is retried)."""
     ws = _workspace(workspace)
+    info = _cancel(ws, job_id)
+    if info.aws:
+        from .remote import terminate_remote
+
+        terminate_remote(ws, job_id, reason=f"plotpalette cancel {job_id}")
+    return info
+
+
+def _cancel(ws: Workspace, job_id: str) -> JobInfo:
     registry = ws.registry
     info = registry.get(job_id)
     if info.state is JobState.CANCELLED:

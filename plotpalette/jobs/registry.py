@@ -111,6 +111,7 @@ class Registry:
             workers=live,
             units=units.unit_counts(unit_items, lambda w: w not in alive),
             run=run,
+            aws=data.get("aws"),
         )
 
     def get(self, job_id: str, *, include_deleted: bool = False) -> JobInfo:

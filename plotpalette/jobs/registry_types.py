@@ -55,6 +55,9 @@ class JobInfo:
     workers: list[dict[str, Any]] = field(default_factory=list)
     units: dict[str, int] = field(default_factory=dict)
     run: int = 0  # how many times the job was started (1 + resumes)
+    # set by submit_job: the AWS Batch job running its workers (batch_job_id, workers,
+    # job_queue, region, submitted_at, history of every submission)
+    aws: dict[str, Any] | None = None
 
     @property
     def leased_usd(self) -> float:

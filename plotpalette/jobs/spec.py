@@ -82,6 +82,7 @@ class JobSpec:
     sampling_seed: int = 0
     concurrency: int | None = None  # None = settings.concurrency (per worker)
     workers: int | None = None  # workers sharing the job in run_job (None = 1)
+    runtime: str = "local"  # "local": run_job here; "aws": submit_job to AWS Batch
     rate_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)  # check name -> policy
     max_tokens: int | None = None  # cap on every step's max_tokens: min(step, cap)
@@ -140,6 +141,11 @@ class JobSpec:
             raise ConfigError(
                 f"JobSpec.workers must be a whole number >= 1, got {self.workers!r}",
                 fix="Pass e.g. workers=4, or None for one worker.",
+            )
+        if self.runtime not in ("local", "aws"):
+            raise ConfigError(
+                f"JobSpec.runtime {self.runtime!r} is not known",
+                fix="Use 'local' (run_job on this machine) or 'aws' (submit_job to AWS Batch).",
             )
         for name, policy in self.checks.items():
             if name not in CHECK_NAMES:

@@ -11,6 +11,11 @@ Exit codes: 0 when the job is finished or nothing is left for this worker; 5
 (:data:`EXIT_INTERRUPTED`) when this worker was interrupted or fenced (an orchestrator
 should start another); 3 BUDGET_EXCEEDED, 4 FAILED when this worker ended the job so;
 1 for an error before it could start.
+
+Started by AWS Batch (``AWS_BATCH_JOB_ID`` is set), the worker never restarts a job
+that ended FAILED, BUDGET_EXCEEDED, CANCELLED or COMPLETED — a Batch retry must not
+undo a decision — and exits 4/3/0/0 for them; 5 stays reserved for "retry me". Its
+default grace is 20 s: Batch sends SIGKILL 30 s after SIGTERM.
 """
 
 from __future__ import annotations
@@ -24,19 +29,31 @@ from typing import Any
 from ..errors import PlotPaletteError
 from ..workspace import Workspace
 from .api import JobResult, run_job
+from .remote import orchestrated, resubmitted
 from .runner import RunOptions
 from .states import EXIT_BY_STATE, JobState
 
-__all__ = ["EXIT_BY_STATE", "EXIT_INTERRUPTED", "add_arguments", "main", "run_worker"]
+__all__ = [
+    "EXIT_BY_STATE",
+    "EXIT_INTERRUPTED",
+    "add_arguments",
+    "main",
+    "orchestrated_exit",
+    "run_worker",
+]
 
 EXIT_INTERRUPTED = 5
+BATCH_GRACE_S = 20.0  # AWS Batch: SIGKILL 30 s after SIGTERM; 10 s to flush and settle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_id")
     parser.add_argument("--budget", type=float, default=None, help="new total budget (USD)")
     parser.add_argument(
-        "--grace", type=float, default=30.0, help="seconds calls in flight get after a stop"
+        "--grace",
+        type=float,
+        default=None,
+        help="seconds calls in flight get after a stop (default 30; 20 under AWS Batch)",
     )
     parser.add_argument("--concurrency", type=int, default=None, help="records in flight")
     parser.add_argument("--flush-records", type=int, default=500)
@@ -49,18 +66,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def exit_code(result: JobResult) -> int:
     """The worker's exit code (see the module docstring)."""
-    if result.extra.get("stop") in ("interrupt", "lost_lease"):
+    stopped = result.extra.get("stop") in ("interrupt", "lost_lease")
+    if stopped and not (orchestrated() and result.state in _NOT_RESTARTED):
         return EXIT_INTERRUPTED
     if result.state is JobState.RUNNING:
         return 0  # other workers are finishing the job
+    if result.state is JobState.CANCELLED and orchestrated():
+        return 0  # cancelled: nothing left for this worker, and nothing to retry
     return EXIT_BY_STATE[result.state]
+
+
+# Under an orchestrator these end a worker instead of restarting the job.
+_NOT_RESTARTED = (
+    JobState.COMPLETED,
+    JobState.FAILED,
+    JobState.BUDGET_EXCEEDED,
+    JobState.CANCELLED,
+)
+
+
+def orchestrated_exit(ws: Workspace, job_id: str) -> int | None:
+    """Under AWS Batch: the exit code for a job this worker must not restart, else None."""
+    if not orchestrated():
+        return None
+    state = ws.registry.get(job_id).state
+    if state not in _NOT_RESTARTED:
+        return None
+    if state is not JobState.COMPLETED and resubmitted(ws.registry.job_data(job_id)):
+        return None  # `submit JOB_ID` after the stop: this Batch job is meant to restart it
+    print(
+        f"job {job_id} is {state.value}: this worker does not restart it (a Batch retry "
+        "must not undo that); `plotpalette resume` or `submit` does",
+        file=sys.stderr,
+    )
+    return 0 if state is JobState.CANCELLED else EXIT_BY_STATE[state]
 
 
 def run_worker(ws: Workspace, args: argparse.Namespace, *, backend: Any = None) -> JobResult:
     if args.endpoint_url:
         ws.settings = ws.settings.replace(backend="bedrock", bedrock_endpoint_url=args.endpoint_url)
+    grace = args.grace
+    if grace is None:
+        grace = BATCH_GRACE_S if orchestrated() else 30.0
     options = RunOptions(
-        grace_s=args.grace,
+        grace_s=grace,
         flush_records=args.flush_records,
         flush_seconds=args.flush_seconds,
         lease_s=args.lease_seconds,
@@ -94,6 +143,9 @@ def main(
     args = parser.parse_args(argv)
     try:
         ws = Workspace.open(args.workspace) if args.workspace else Workspace.open()
+        refused = orchestrated_exit(ws, args.job_id)
+        if refused is not None:
+            return refused
         result = run_worker(ws, args, backend=backend)
     except PlotPaletteError as exc:
         print(json.dumps(exc.to_dict()), file=sys.stderr)

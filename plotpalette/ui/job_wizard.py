@@ -21,7 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..config import BACKENDS
-from ..jobs import Estimate, JobHandle, JobSpec, estimate_job
+from ..jobs import Estimate, JobHandle, JobSpec, estimate_job, submit_job
 from ..workspace import Workspace
 from ._base import App, no_positional
 from ._job_html import format_usd, table
@@ -144,6 +144,13 @@ class JobWizard(App):
             description="backend", options=list(BACKENDS), value=backend, style=style
         )
         self.name = widgets.Text(description="job name", placeholder="optional", style=style)
+        # "AWS Batch" submits the job's workers to the stack (s3:// workspaces only)
+        self.run_on = widgets.ToggleButtons(
+            description="run on", options=["this machine", "AWS Batch"], style=style
+        )
+        self.workers = widgets.BoundedIntText(
+            description="AWS workers", min=1, max=10_000, value=1, style=style
+        )
         self.review_button = widgets.Button(description="Review", icon="search")
         self.launch_button = widgets.Button(
             description="Launch", icon="rocket", button_style="success"
@@ -174,6 +181,7 @@ class JobWizard(App):
                 self.max_tokens,
                 self.backend,
                 self.name,
+                widgets.HBox([self.run_on, self.workers]),
                 widgets.HBox([self.review_button, self.launch_button, self.status]),
                 self.review_html,
                 self.log,
@@ -255,6 +263,7 @@ class JobWizard(App):
 
     def spec(self) -> JobSpec:
         """The :class:`JobSpec` the form describes (raises ConfigError naming a field)."""
+        aws = self.run_on.value == "AWS Batch"
         return JobSpec(
             template=self.template.value.strip(),
             seeds=self.seed_object if self.seed_object is not None else self.seeds.value.strip(),
@@ -262,9 +271,11 @@ class JobWizard(App):
             budget_usd=None if self.unlimited.value else float(self.budget_usd.value),
             models=self.models,
             tier=None if self.tier.value == _DEFAULT else self.tier.value,
-            backend=self.backend.value,
+            backend="bedrock" if aws else self.backend.value,
             max_tokens=int(self.max_tokens.value) or None,
             name=self.name.value.strip() or None,
+            runtime="aws" if aws else "local",
+            workers=int(self.workers.value) if aws else None,
         )
 
     def _form(self) -> dict[str, Any]:
@@ -360,7 +371,16 @@ class JobWizard(App):
         """
         if self._reviewed != self._form():
             self.review()
-        handle = JobHandle(self.workspace, self.spec(), backend=self.model_backend)
+        spec = self.spec()
+        if spec.runtime == "aws":  # the workers run on AWS Batch; follow the registry
+            submitted = submit_job(self.workspace, spec)
+            if self.console is not None:
+                self.console.close()
+            self.console = JobConsole(submitted.job_id, self.workspace)
+            self.console_box.children = (self.console.widget,)
+            self.info(f"submitted {submitted.job_id} to AWS Batch as {submitted.batch_job_id}")
+            return self.console
+        handle = JobHandle(self.workspace, spec, backend=self.model_backend)
         self.handle = handle
         if self.console is not None:
             self.console.close()
