@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import layout
 from ._version import __version__
 from .config import Settings
 from .errors import WorkspaceError
 from .store import Store, store_from_url
+
+if TYPE_CHECKING:  # the registry imports the jobs package, which imports this module
+    from .jobs.registry import Registry
 
 __all__ = ["Workspace"]
 
@@ -26,13 +29,13 @@ class Workspace:
     >>> ws.store.write_bytes("notes/a.txt", b"hello")   # doctest: +SKIP
     """
 
-    def __init__(self, store: Store, settings: Settings, registry: Any = None) -> None:
+    def __init__(self, store: Store, settings: Settings, registry: Registry | None = None) -> None:
         self.store = store
         self.settings = settings
         self._registry = registry
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> Registry:
         """The job registry of this workspace, built on first use and owned by it (a
         :class:`~plotpalette.jobs.registry.Registry`; do not close it, the workspace
         does in :meth:`close`)."""
