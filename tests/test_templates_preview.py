@@ -75,7 +75,7 @@ def test_preview_with_a_model_is_a_budgeted_job_in_the_ledger(workspace):
     assert result.rows[0].actual_usd is not None and result.rows[0].outputs
     # the calls were reserved and settled in the job's ledger, within the budget
     info = job_status(workspace, result.job_id)
-    assert info.name == f"preview {tpl.ref}" and info.records_ok == 2
+    assert info.name == f"preview of {tpl.ref}" and info.records_ok == 2
     assert result.spent_usd == pytest.approx(info.spend_usd) and 0 < info.spend_usd <= 0.5
     registry = open_registry(workspace)
     try:
@@ -85,6 +85,7 @@ def test_preview_with_a_model_is_a_budgeted_job_in_the_ledger(workspace):
     # a budget lease was taken and closed: what it reserved is all handed back
     assert {row.kind for row in ledger} >= {"lease", "close"}
     assert sum(row.reserve_usd for row in ledger) == pytest.approx(0.0, abs=1e-12)
+    assert any(row.reserve_usd > 0 for row in ledger)  # budget reserved before calls
     assert sum(row.settle_usd for row in ledger) == pytest.approx(info.spend_usd)
     assert sum(row.calls for row in ledger) == 4
     assert [j.job_id for j in list_jobs(workspace)] == [result.job_id]
@@ -226,3 +227,19 @@ def test_preview_accepts_a_library_reference():
     pinned = preview("question_answer@1", rows)
     assert by_name.template == "question_answer@1" == pinned.template
     assert rows[0]["poem"]["title"] in by_name.rows[0].steps[0].prompt
+
+
+def test_failed_rows_do_not_stop_a_preview_with_a_model(workspace):
+    from plotpalette.errors import ModelRequestError
+    from plotpalette.testing import InstantBackend
+
+    def first_eight(request, index):
+        return ModelRequestError("refused for the test") if index < 8 else None
+
+    backend = InstantBackend(failures=first_eight)
+    result = preview(builtin_templates()["poem"], sample_rows()[:20], backend=backend, budget_usd=1)
+    errors = [r.error for r in result.rows if r.error]
+    # the first rows fail (a job would stop early): each shows the model's error and
+    # every later row still runs, so the preview shows all of them
+    assert len(errors) == 8 and all("refused for the test" in e for e in errors)
+    assert sum(1 for r in result.rows if not r.error and r.steps[0].generated) == 12

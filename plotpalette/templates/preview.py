@@ -53,6 +53,7 @@ class PreviewStep:
     worst_case_usd: float | None
     actual_usd: float | None = None
     note: str = ""
+    output_tokens: int | None = None  # what the model really returned (a paid preview)
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Preview with a model: real calls, charged to a budget and written to the cost ledger.
 
 A preview that calls a model spends money like a job does, so it *is* a job: the sample
-rows become a small job (named ``preview <template>@<version>``, sequential rows, every
-quality check set to ``keep`` so every output is shown) run by the ordinary engine. Every
+rows become a small job (named ``preview of <template>@<version>``, sequential rows, every
+quality check set to ``keep``, and it stops early on failed rows only when every row
+fails, so every output and each row's failure is shown) run by the ordinary engine. Every
 call therefore goes through the budget governor (worst case reserved before the call,
 settled to the reported usage after it) and lands in the registry's append-only ledger,
 in ``plotpalette costs`` and in the cost analytics. Nothing here calls a backend itself.
@@ -67,7 +68,8 @@ def paid_preview(
         sampling="sequential",  # record i is row i
         sampling_seed=rng_seed,
         checks=dict.fromkeys(DEFAULT_CHECKS, "keep"),
-        name=f"preview {stored.ref}",
+        error_threshold=1.0,  # show each row's failure; stop early only if every row fails
+        name=f"preview of {stored.ref}",
     )
     result = run_job(workspace, spec, backend=backend, handle_signals=False)
     found = {r.index: r for r in iter_records(workspace, result.job_id)}
@@ -144,6 +146,7 @@ def _row(tpl: Template, index: int, seed: Any, record: Any, prices: Any, state: 
                 worst if not result.skipped else 0.0,
                 actual_usd=result.cost_usd,
                 note=note,
+                output_tokens=None if result.skipped else result.output_tokens,
             )
         )
     return PreviewRow(index, seed, steps, dict(record.outputs), error=record.error)

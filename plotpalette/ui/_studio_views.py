@@ -53,14 +53,17 @@ PREVIEW_COLUMNS = (
     "prompt",
     "input_tokens",
     "max_output_tokens",
+    "output_tokens",  # returned by the model (a preview with the model), else empty
     "worst_case_usd",
     "output",
     "error",
+    "cost_usd",  # billed: set for a preview with the model, else empty
 )
 
 
 def preview_frame(result: PreviewResult, seeds: SeedSet) -> pd.DataFrame:
-    """The library's preview as one table row per (seed row, step)."""
+    """The library's preview as one table row per (seed row, step), with the billed
+    cost of each call when the model was called."""
     import pandas as pd
 
     records = []
@@ -80,9 +83,11 @@ def preview_frame(result: PreviewResult, seeds: SeedSet) -> pd.DataFrame:
                     "prompt": step.prompt,
                     "input_tokens": step.input_tokens,
                     "max_output_tokens": step.max_output_tokens,
+                    "output_tokens": step.output_tokens,
                     "worst_case_usd": step.worst_case_usd,
                     "output": step.output,
                     "error": row.error,
+                    "cost_usd": step.actual_usd,
                 }
             )
     return pd.DataFrame(records, columns=list(PREVIEW_COLUMNS))
@@ -131,7 +136,7 @@ def _facts(rec: dict[str, Any]) -> str:
     billed = rec.get("cost_usd")
     if billed is not None and billed == billed:  # a model preview: what it really cost
         return (
-            f"{rec['input_tokens']} input tokens, {rec['max_output_tokens']} out, "
+            f"{rec['input_tokens']} input tokens, {rec['output_tokens']:.0f} out, "
             f"billed {format_cost(billed)}"
         )
     cost = rec["worst_case_usd"]

@@ -26,7 +26,7 @@ from ._base import App, reject_positional_workspace
 from ._sources import load_seed_source, open_workspace, template_choices
 from ._studio_fields import check_fields, fields_html
 from ._studio_file import FileFollower, StudioFiles
-from ._studio_model import ModelPreview, model_preview_frame
+from ._studio_model import ModelPreview
 from ._studio_versions import StudioVersions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,7 +93,7 @@ class TemplateStudio(StudioFiles, StudioVersions):
         self.estimate: dict[str, Any] = {}
         self.history_frame: pd.DataFrame | None = None
         self._seeds_object: Any = None if isinstance(seeds, str) else seeds
-        self.model_preview = ModelPreview(self.workspace)
+        self.model_preview = ModelPreview(self.library)
         self.follower = FileFollower(self._from_file)
         self.last_job_id: str | None = None
         self._build_widgets(seeds, records)
@@ -287,21 +287,24 @@ class TemplateStudio(StudioFiles, StudioVersions):
     def preview(self) -> pd.DataFrame:
         """Render every step for the first ``sample_rows`` seed rows; estimate tokens and cost.
 
-        Calls :func:`plotpalette.templates.preview.preview` (no model is called): earlier
-        steps' outputs are marked placeholders and the cost is the worst case (every
-        input token plus ``max_tokens`` out). With ``with_model`` ticked the steps also
-        run on the model, as a small *job* of the saved version under ``preview_budget``
-        (budget governor, ledger, the jobs table: see :mod:`._studio_model`); its id is
-        ``last_job_id``. Sets ``last_result`` (the library's PreviewResult),
-        ``last_preview`` (a DataFrame, one row per seed row and step) and ``estimate``
-        (per record and for ``records`` records).
+        Calls :func:`plotpalette.templates.preview.preview`. Without ``with_model`` no
+        model is called: earlier steps' outputs are marked placeholders. With it ticked
+        the same function runs the steps on the model (``call_model=True``), as a small
+        *job* of the saved version under ``preview_budget`` — budget governor, ledger,
+        the jobs table (see :mod:`._studio_model`); its id is ``last_job_id`` and each
+        call's billed cost is shown. The estimate is always the free worst case (every
+        input token plus ``max_tokens`` out). Sets ``last_result`` (the library's
+        PreviewResult), ``last_preview`` (a DataFrame, one row per seed row and step)
+        and ``estimate`` (per record and for ``records`` records).
         """
         from ..templates.preview import preview
 
         tpl = self.validate()
+        budget = self.preview_budget.value
+        if self.with_model.value:  # refuse before anything runs
+            self.model_preview.check(self.current, tpl, budget)
         seeds = self.seed_rows()
         rows = list(seeds.rows[: self.sample_rows.value])
-        ref = self._model_ref(tpl) if self.with_model.value else None
         result = preview(
             tpl,
             rows,
@@ -309,15 +312,14 @@ class TemplateStudio(StudioFiles, StudioVersions):
             library=self.library,
             records=self.records.value,
         )
+        self.estimate = views.estimate_dict(result)
+        if self.with_model.value and self.current is not None:
+            result = self.model_preview.run(self.current, rows, budget, self.records.value)
+            self.last_job_id = result.job_id
+            spent = views.format_cost(result.spent_usd or 0.0)
+            self.info(f"model preview: job {result.job_id} spent {spent}")
         self.last_result = result
         self.last_preview = views.preview_frame(result, seeds)
-        if ref is not None:
-            job = self.model_preview.run(ref, seeds, len(rows), self.preview_budget.value)
-            self.last_job_id = job.job_id
-            self.last_preview = model_preview_frame(job, seeds)
-            spent = views.format_cost(job.run_spend_usd)
-            self.info(f"model preview: job {job.job_id} ended {job.state.value}, spent {spent}")
-        self.estimate = views.estimate_dict(result)
         self.preview_view.value = views.preview_html(self.last_preview)
         self.estimate_view.value = views.estimate_html(self.estimate)
         failed = [r for r in result.rows if r.error]
@@ -326,22 +328,10 @@ class TemplateStudio(StudioFiles, StudioVersions):
         label = self._label(tpl)
         self.status.value = html.escape(
             f"previewed {label} on {len(rows)} row(s)"
-            + (f"; {len(failed)} failed to render (see log)" if failed else "")
+            + (f"; {len(failed)} failed (see log)" if failed else "")
         )
         self.info(f"previewed {label} on {len(rows)} rows of {seeds.source}")
         return self.last_preview
-
-    def _model_ref(self, tpl: Template) -> str:
-        """The saved version a model preview runs: jobs run saved templates only."""
-        cur = self.current
-        if cur is None or cur.content_hash != tpl.content_hash:
-            raise TemplateError(
-                "a preview with the model runs as a small billed job, and jobs run saved "
-                "template versions; the editor has unsaved edits",
-                fix="Press 'Save new version' first, or untick 'Run steps with the model' "
-                "to preview without calling it.",
-            )
-        return cur.ref
 
     # -- helpers ---------------------------------------------------------------------
     def _label(self, tpl: Template) -> str:
