@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import ModelRequestError
 
-__all__ = ["check_json_schema"]
+__all__ = ["check_json_schema", "schema_violation"]
 
 
 def check_json_schema(schema: Any) -> None:
@@ -26,3 +26,15 @@ def check_json_schema(schema: Any) -> None:
             f"json_schema is not a valid JSON Schema at {path}: {exc.message}",
             fix="Correct the step's json_schema.",
         ) from None
+
+
+def schema_violation(value: Any, schema: dict[str, Any]) -> str | None:
+    """Why ``value`` does not validate against ``schema`` (``None`` when it does)."""
+    import jsonschema
+
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return None
+    path = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    return f"at {path}: {error.message}"
