@@ -21,6 +21,7 @@ from ..workspace import Workspace
 from .events import EventCallback, JobControls
 from .execute import RecordExecutor
 from .loader import load_job, step_plans, store_job
+from .preflight import apply_job_limits, backend_region
 from .registry import JobInfo, SQLiteRegistry, open_registry
 from .runner import Runner, RunOptions, RunOutcome
 from .sampling import Sampler
@@ -166,11 +167,12 @@ def _execute(
     loaded = load_job(ws, job_id)
     spec = loaded.spec
     backend = _build_backend(ws, spec, backend)
-    prices = PriceTable.load(ws.settings.price_overrides)
+    prices = PriceTable.load(ws.settings.price_overrides, region=backend_region(backend))
     plans = step_plans(loaded, backend)
     opts = options or RunOptions()
     if options is None:
         opts.concurrency = spec.concurrency or ws.settings.concurrency
+    apply_job_limits(backend, opts.concurrency, spec.rate_limits)
     sampler = Sampler(spec.sampling, len(loaded.rows), spec.sampling_seed)
 
     def make_executor(governor: Any) -> RecordExecutor:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BudgetExceededError, JobStateError, PlotPaletteError
+from ..errors import BudgetExceededError, DailyQuotaError, JobStateError, PlotPaletteError
 from ..records import Record
 from ..store import Store
 from .budget import BudgetGovernor
@@ -39,6 +39,7 @@ from .outcome import RunOutcome, final_state
 from .registry import Registry
 from .shards import ShardWriter, scan_shards, write_manifest
 from .states import JobState
+from .watchdog import ProgressWatchdog
 
 __all__ = ["RunOptions", "RunOutcome", "Runner"]
 
@@ -141,6 +142,8 @@ class Runner:
         )
         self.writer = ShardWriter(self.store, self.job_id, self.worker)
         self.executor: RecordExecutor = self.make_executor(self.governor)
+        self.watchdog = ProgressWatchdog.for_plans(self.executor.plans, self.backend)
+        await self._preflight()
         pending: Iterator[int] = (i for i in range(self.total) if i not in done)
         self._settled_before = len(done)
         self._rate.append((time.monotonic(), 0))
@@ -213,9 +216,11 @@ class Runner:
             try:
                 record = await self.executor.run(index)
             except RecordUnsettled as exc:
+                # transient (throttled, 5xx): not counted by the error-rate stop
                 self.unsettled += 1
                 self.last_error = exc.cause
-                window.append(True)
+                if isinstance(exc.cause, DailyQuotaError):
+                    self._request_stop("quota_day", exc.cause)
             except BudgetExceededError as exc:
                 self._request_stop("budget", exc)
                 return
@@ -269,6 +274,21 @@ class Runner:
             if now - last_progress >= opts.progress_seconds:
                 last_progress = now
                 self._emit("progress", self.progress())
+            # progress: a call billed, or a record finished (even one left unsettled)
+            moved = self.governor.spent_tokens + sum(self.new_counts.values()) + self.unsettled
+            stalled = self.watchdog.check(moved, self.governor.in_flight_calls)
+            if stalled is not None:
+                self._request_stop("stalled", stalled)
+
+    async def _preflight(self) -> None:
+        """Every step's model priced, accepted and callable before the first record."""
+        try:
+            for warning in await self.executor.preflight():
+                self._emit("warning", {"message": warning})
+        except BudgetExceededError as exc:
+            self._request_stop("budget", exc)
+        except PlotPaletteError as exc:
+            self._request_stop("fatal", exc)
 
     # -- checkpoints -----------------------------------------------------------------
     def _checkpoint(self, *, final: bool = False, persist_progress: bool = False) -> None:

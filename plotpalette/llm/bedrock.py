@@ -42,7 +42,7 @@ from .bedrock_request import (
     validate_request,
 )
 from .calls import DaemonPool
-from .capabilities import call_deadline_s, capabilities, structured_output_mode
+from .capabilities import call_deadline_s, quota_usage, structured_output_mode
 from .limits import Clock, LimiterRegistry
 from .retry import RetryPolicy, final_error
 from .schema import check_json_schema
@@ -71,11 +71,8 @@ class StreamEvent:
 
 
 def quota_tokens(model: str, usage: Usage) -> int:
-    """Tokens a call takes from the per-minute/per-day token quotas, as AWS counts
-    them: input + cache writes + output × the model's burndown (cache reads are free)."""
-    caps = capabilities(model)
-    burn = caps.tpm_burndown if caps else 1
-    return usage.input_tokens + usage.cache_write_tokens + usage.output_tokens * burn
+    """Tokens a call took from the token quotas (see :func:`.capabilities.quota_usage`)."""
+    return quota_usage(model, usage.input_tokens, usage.output_tokens, usage.cache_write_tokens)
 
 
 class BedrockBackend:
@@ -220,9 +217,7 @@ class BedrockBackend:
         return self.deadline_s or call_deadline_s(model, max_tokens)
 
     def _reserve(self, request: ModelRequest, model: str) -> int:
-        caps = capabilities(model)
-        burn = caps.tpm_burndown if caps else 1
-        return approx_tokens(request.prompt_text) + request.max_tokens * burn
+        return quota_usage(model, approx_tokens(request.prompt_text), request.max_tokens)
 
     async def generate(self, request: ModelRequest) -> ModelResponse:
         model = self.resolve_model(request.model)

@@ -28,6 +28,7 @@ __all__ = [
     "call_deadline_s",
     "capabilities",
     "capability_table",
+    "quota_usage",
     "structured_output_mode",
 ]
 
@@ -102,6 +103,14 @@ def structured_output_mode(model_id: str) -> str:
     """
     caps = capabilities(model_id)
     return caps.structured_output if caps else "prompt"
+
+
+def quota_usage(model_id: str, input_tokens: int, output_tokens: int, cache_write: int = 0) -> int:
+    """Tokens a call takes from the per-minute and per-day token quotas, as AWS counts
+    them: input + cache writes + output × the model's burndown (cache reads are free)."""
+    caps = capabilities(model_id)
+    burn = caps.tpm_burndown if caps else 1
+    return input_tokens + cache_write + output_tokens * burn
 
 
 def call_deadline_s(model_id: str, max_tokens: int) -> float:

@@ -215,7 +215,9 @@ def preview(
     if prices is None:
         from ..llm import PriceTable
 
-        prices = PriceTable.load(getattr(settings, "price_overrides", None))
+        prices = PriceTable.load(
+            getattr(settings, "price_overrides", None), region=getattr(settings, "region", None)
+        )
     notes: list[str] = []
     if backend is not None:
         name = str(backend.name)
