@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..config import parse_rate_limits
 from ..errors import ConfigError
 from ..jobs import (
     JobEvent,
@@ -59,6 +60,13 @@ def _spec_options(p: argparse.ArgumentParser, *, template_required: bool = False
     p.add_argument("--seed", type=int, help="sampling/random seed (default 0)")
     p.add_argument("--concurrency", type=int, help="records in flight at once")
     p.add_argument(
+        "--rate-limit",
+        action="append",
+        default=[],
+        metavar="MODEL=rpm:N,tpm:N",
+        help="the model's quota (repeatable; overrides the rate_limits setting)",
+    )
+    p.add_argument(
         "--max-tokens",
         type=int,
         help="cap every step's max_tokens at N (shorter, cheaper outputs; changes records)",
@@ -102,6 +110,11 @@ def _build_spec(args: argparse.Namespace) -> JobSpec:
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     data["models"] = models
+    if args.rate_limit:
+        data["rate_limits"] = {
+            **dict(data.get("rate_limits") or {}),
+            **parse_rate_limits("; ".join(args.rate_limit), "--rate-limit"),
+        }
     data.setdefault("seeds", "sample:poetry")
     if not data.get("template"):
         raise ConfigError("no template given", fix="Pass --template NAME[@VERSION] or --spec.")

@@ -167,12 +167,12 @@ def _execute(
     loaded = load_job(ws, job_id)
     spec = loaded.spec
     backend = _build_backend(ws, spec, backend)
-    prices = PriceTable.load(ws.settings.price_overrides, region=backend_region(backend))
-    plans = step_plans(loaded, backend)
     opts = options or RunOptions()
     if options is None:
         opts.concurrency = spec.concurrency or ws.settings.concurrency
     apply_job_limits(backend, opts.concurrency, spec.rate_limits)
+    prices = PriceTable.load(ws.settings.price_overrides, region=backend_region(backend))
+    plans = step_plans(loaded, backend)
     sampler = Sampler(spec.sampling, len(loaded.rows), spec.sampling_seed)
 
     def make_executor(governor: Any) -> RecordExecutor:

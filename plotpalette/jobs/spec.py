@@ -142,6 +142,10 @@ class JobSpec:
             not isinstance(self.concurrency, int) or self.concurrency < 1
         ):
             raise ConfigError(f"JobSpec.concurrency must be >= 1, got {self.concurrency!r}")
+        if self.rate_limits:
+            from ..config import parse_rate_limits
+
+            parse_rate_limits(self.rate_limits, "JobSpec.rate_limits")  # raises if malformed
         for name, policy in self.checks.items():
             if name not in CHECK_NAMES:
                 raise ConfigError(

@@ -122,6 +122,9 @@ class BedrockBackend:
         """Allow ``concurrency`` calls in flight (a job's own setting may exceed the
         settings'); the thread pool, connection pool and limiters follow."""
         concurrency = max(1, int(concurrency))
+        if concurrency > self.concurrency and self._own_client:
+            with self._client_lock:  # rebuilt on next use with a big enough pool
+                self._client, self._clients = None, {}
         self.concurrency = concurrency
         self._pool.resize(concurrency)
         self.limiters.set_concurrency(concurrency)

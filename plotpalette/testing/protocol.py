@@ -98,7 +98,9 @@ def parse_converse(
 
 
 def _check_schema(raw: Any) -> dict[str, Any]:
-    import jsonschema
+    from ..llm.schema import jsonschema_module
+
+    jsonschema = jsonschema_module()
 
     try:
         schema = json.loads(raw) if isinstance(raw, str) else None
