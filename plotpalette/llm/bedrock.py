@@ -54,6 +54,7 @@ __all__ = [
     "StreamEvent",
     "build_converse_request",
     "check_json_schema",
+    "resolve_region",
     "schema_name",
     "validate_request",
 ]
@@ -68,6 +69,18 @@ class StreamEvent:
 
     text: str
     response: ModelResponse | None = None
+
+
+def resolve_region(settings: Settings) -> str | None:
+    """The Region Bedrock calls would go to: the setting, else the AWS chain's."""
+    if settings.region:
+        return settings.region
+    import boto3
+
+    try:
+        return boto3.Session(profile_name=settings.aws_profile).region_name
+    except Exception as exc:
+        raise map_bedrock_error(exc, model="bedrock-runtime", region=None) from exc
 
 
 def quota_tokens(model: str, usage: Usage) -> int:
