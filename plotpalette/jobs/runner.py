@@ -274,9 +274,11 @@ class Runner:
             if now - last_progress >= opts.progress_seconds:
                 last_progress = now
                 self._emit("progress", self.progress())
-            # progress: a call billed, or a record finished (even one left unsettled)
-            moved = self.governor.spent_tokens + sum(self.new_counts.values()) + self.unsettled
-            stalled = self.watchdog.check(moved, self.governor.in_flight_calls)
+            # progress: a call billed or a record finished (not one left unsettled)
+            moved = self.governor.spent_tokens + sum(self.new_counts.values())
+            stalled = self.watchdog.check(
+                moved, self.governor.in_flight_calls, last_error=self.last_error
+            )
             if stalled is not None:
                 self._request_stop("stalled", stalled)
 

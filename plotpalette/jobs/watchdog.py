@@ -6,8 +6,9 @@ watchdog ends the *job* when nothing has progressed (no call settled, no record
 finished) for ``stall_s`` while calls were waiting, with a message that says so, and
 the job ends INTERRUPTED so a resume picks it up later.
 
-``stall_s`` is never shorter than the longest call the job may legitimately make (a
-big ``max_tokens`` on a slow model), so a healthy slow job is not stopped.
+``stall_s`` is twice the longest call the job may legitimately make (a big
+``max_tokens`` on a slow model: the per-call deadline), so a healthy slow job is not
+stopped; backends without deadlines get :data:`DEFAULT_STALL_S`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 
 from ..errors import ModelUnresponsiveError
 
-__all__ = ["DEFAULT_STALL_S", "ProgressWatchdog"]
+__all__ = ["DEFAULT_STALL_S", "MIN_STALL_S", "ProgressWatchdog"]
 
-DEFAULT_STALL_S = 120.0
+DEFAULT_STALL_S = 300.0  # backends that do not say how long a call may take
+MIN_STALL_S = 5.0
 
 
 class ProgressWatchdog:
@@ -32,24 +34,24 @@ class ProgressWatchdog:
         self._last = -1
 
     @classmethod
-    def for_plans(
-        cls, plans: Sequence[Any], backend: Any, floor_s: float = DEFAULT_STALL_S
-    ) -> ProgressWatchdog:
+    def for_plans(cls, plans: Sequence[Any], backend: Any) -> ProgressWatchdog:
         """A watchdog whose patience covers the slowest call ``plans`` can make."""
         deadline = getattr(backend, "call_deadline", None)
-        longest = 0.0
-        if deadline is not None:
-            for plan in plans:
-                for model in plan.models:
-                    longest = max(longest, float(deadline(model, plan.max_tokens)))
-        return cls(max(floor_s, 1.5 * longest))
+        if deadline is None:
+            return cls(DEFAULT_STALL_S)
+        longest = max(
+            (float(deadline(m, plan.max_tokens)) for plan in plans for m in plan.models),
+            default=DEFAULT_STALL_S / 2,
+        )
+        return cls(max(MIN_STALL_S, 2 * longest))
 
     def check(
-        self, progress: float, waiting: int, now: float | None = None
+        self, progress: float, waiting: int, now: float | None = None, last_error: Any = None
     ) -> ModelUnresponsiveError | None:
         """The error to stop the job with, or ``None``. ``progress`` is any counter
-        that grows when a call settles or a record finishes; ``waiting`` is the number
-        of calls in flight (nothing waiting is never a stall: e.g. a paused job)."""
+        that grows when a call is billed or a record finishes; ``waiting`` is the number
+        of calls in flight (nothing waiting is never a stall: e.g. a paused job);
+        ``last_error`` is named in the message."""
         now = time.monotonic() if now is None else now
         if progress != self._last or waiting == 0 or self._mark is None:
             self._last, self._mark = progress, now
@@ -57,9 +59,10 @@ class ProgressWatchdog:
         idle = now - self._mark
         if idle < self.stall_s:
             return None
+        last = f"; last error: {last_error}" if last_error is not None else ""
         return ModelUnresponsiveError(
-            f"no progress for {idle:.0f} s: {waiting} call(s) in flight and none answered; "
-            "the model service accepts calls but does not reply",
+            f"no progress for {idle:.0f} s: {waiting} call(s) in flight and no call "
+            f"succeeded{last}",
             fix="The job was interrupted; resume it later (`plotpalette resume JOB_ID`), "
             "or check the service's health in the AWS console.",
         )

@@ -274,13 +274,16 @@ class BedrockBackend:
         its thread; the event-loop backstop ends the wait even if that does not fire.
         Cancelling the awaiting task abandons the call (its thread finishes alone)."""
         future = self._pool.submit(self._converse, kwargs, model, deadline)
+        limit = deadline + min(DEADLINE_SLACK_S, deadline)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), deadline + DEADLINE_SLACK_S)
+            return await asyncio.wait_for(asyncio.wrap_future(future), limit)
         except TimeoutError:
-            raise ModelUnresponsiveError(
+            err = ModelUnresponsiveError(
                 f"no reply from {model} in {self.region or 'the configured Region'} within "
-                f"{deadline + DEADLINE_SLACK_S:.0f} s"
-            ) from None
+                f"{limit:.1f} s"
+            )
+            err.retry_class = "unresponsive"  # type: ignore[attr-defined]
+            raise err from None
 
     def _converse(self, kwargs: dict[str, Any], model: str, deadline: float) -> dict[str, Any]:
         """Runs in a worker thread; botocore errors become Plot Palette errors here."""

@@ -110,9 +110,11 @@ def map_bedrock_error(exc: BaseException, *, model: str, region: str | None) -> 
             "profile), e.g. us-east-1.",
         )
     if isinstance(exc, bx.ReadTimeoutError):
-        return ModelUnresponsiveError(
+        err = ModelUnresponsiveError(
             f"no reply from {model} {where} within the call's deadline ({exc})"
         )
+        err.retry_class = "unresponsive"  # type: ignore[attr-defined]
+        return err
     if isinstance(
         exc,
         (

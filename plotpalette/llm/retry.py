@@ -10,6 +10,8 @@ multiply; this layer decides. Each class has its own schedule:
 * **model not ready** (a model being loaded) gets a slower schedule of its own.
 * **ModelErrorException** (the model could not process this request) is retried once:
   it is usually the request, not the moment.
+* a call with **no reply within its deadline** is retried once: a silent service tends
+  to stay silent, and each try costs a whole deadline.
 * other **transient** errors (5xx, timeout, reset, malformed reply): ``max_attempts``.
 
 Everything else (validation, access, missing model, credentials, the tokens-per-day
@@ -38,7 +40,7 @@ def is_retryable(error: BaseException) -> bool:
 
 
 def retry_class(error: BaseException) -> str:
-    """``throttle``, ``not_ready``, ``model_error`` or ``transient``."""
+    """``throttle``, ``not_ready``, ``model_error``, ``unresponsive`` or ``transient``."""
     if isinstance(error, ThrottledError):
         return "throttle"
     return str(getattr(error, "retry_class", "transient"))
@@ -58,6 +60,7 @@ class RetryPolicy:
     not_ready_attempts: int = 8
     not_ready_base_s: float = 1.0
     model_error_attempts: int = 2
+    unresponsive_attempts: int = 2
     base_s: float = 0.2
     cap_s: float = 20.0
 
@@ -73,6 +76,8 @@ class RetryPolicy:
             return attempt < self.not_ready_attempts
         if kind == "model_error":
             return attempt < self.model_error_attempts
+        if kind == "unresponsive":
+            return attempt < self.unresponsive_attempts
         return attempt < self.max_attempts
 
     def delay(
