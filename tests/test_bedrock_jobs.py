@@ -15,9 +15,9 @@ from plotpalette.errors import ConfigError
 from plotpalette.jobs.runner import RunOptions
 from plotpalette.llm import BedrockBackend, make_backend
 from plotpalette.llm.retry import RetryPolicy
+from plotpalette.templates.library import TemplateLibrary
 from plotpalette.testing import qa_template, topic_seeds
 from plotpalette.testing.pytest_plugin import bedrock_emulator  # noqa: F401 - fixture
-from plotpalette.templates.library import TemplateLibrary
 
 FAST = RunOptions(flush_seconds=0.05, progress_seconds=0.05, grace_s=5)
 GPT_OSS = "openai.gpt-oss-20b-1:0"

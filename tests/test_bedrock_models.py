@@ -218,10 +218,11 @@ def test_a_hung_call_does_not_keep_the_process_alive(bedrock_emulator):
 import asyncio, threading
 from plotpalette.config import Settings
 from plotpalette.llm import ModelRequest, make_backend
-backend = make_backend(Settings(backend="bedrock", bedrock_endpoint_url={bedrock_emulator.endpoint_url!r}))
+url = {bedrock_emulator.endpoint_url!r}
+backend = make_backend(Settings(backend="bedrock", bedrock_endpoint_url=url))
+call = backend.generate(ModelRequest.from_prompt("cheap", "hi"))
 loop = asyncio.new_event_loop()
-threading.Thread(target=loop.run_until_complete,
-                 args=(backend.generate(ModelRequest.from_prompt("cheap", "hi")),), daemon=True).start()
+threading.Thread(target=loop.run_until_complete, args=(call,), daemon=True).start()
 import time
 for _ in range(600):  # until the call is in flight
     time.sleep(0.05)
