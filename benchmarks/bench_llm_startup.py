@@ -31,8 +31,9 @@ AWS_ENV = {
 }
 
 
-def one_run(emulator: BedrockEmulator, workspace: str) -> tuple[float, float]:
-    emulator.requests.clear()
+def run_command(emulator: BedrockEmulator, workspace: str, *extra: str) -> tuple[list, dict]:
+    """``plotpalette run`` of the built-in question_answer template on Bedrock, aimed at
+    ``emulator``: the command line and its environment."""
     env = {**os.environ, **AWS_ENV, "PLOTPALETTE_BEDROCK_ENDPOINT_URL": emulator.endpoint_url}
     cmd = [
         os.path.join(os.path.dirname(sys.executable), "plotpalette"),
@@ -43,11 +44,16 @@ def one_run(emulator: BedrockEmulator, workspace: str) -> tuple[float, float]:
         "question_answer",
         "--seeds",
         "sample:poetry",
-        "--records",
-        "2",
         "--backend",
         "bedrock",
+        *extra,
     ]
+    return cmd, env
+
+
+def one_run(emulator: BedrockEmulator, workspace: str) -> tuple[float, float]:
+    emulator.requests.clear()
+    cmd, env = run_command(emulator, workspace, "--records", "2")
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     first = billed = None

@@ -210,7 +210,8 @@ def test_deadlines_grow_with_max_tokens_and_model_speed():
     opus = "global.anthropic.claude-opus-4-5-20251101-v1:0"
     assert call_deadline_s(NOVA, 100) < call_deadline_s(NOVA, 10_000)
     assert call_deadline_s(opus, 64_000) > 3_000  # long enough for a full-length reply
-    assert call_deadline_s(opus, 1_000) > call_deadline_s(NOVA, 1_000)  # slower model
+    assert call_deadline_s(opus, 1_000, 100) > call_deadline_s(NOVA, 1_000, 100)  # slower
+    assert call_deadline_s(NOVA, 100, 100_000) > call_deadline_s(NOVA, 100, 100)  # long prompt
 
 
 def test_a_hung_call_does_not_keep_the_process_alive(bedrock_emulator):

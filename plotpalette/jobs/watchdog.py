@@ -6,9 +6,10 @@ watchdog ends the *job* when nothing has progressed (no call settled, no record
 finished) for ``stall_s`` while calls were waiting, with a message that says so, and
 the job ends INTERRUPTED so a resume picks it up later.
 
-``stall_s`` is twice the longest call the job may legitimately make (a big
-``max_tokens`` on a slow model: the per-call deadline), so a healthy slow job is not
-stopped; backends without deadlines get :data:`DEFAULT_STALL_S`.
+``stall_s`` is twice the longest call the job may legitimately make (the per-call
+deadline of its slowest step, with a prompt as long as the model's context allows), so
+a healthy slow job is not stopped; backends without deadlines get
+:data:`DEFAULT_STALL_S`.
 """
 
 from __future__ import annotations

@@ -228,9 +228,9 @@ class BedrockBackend:
     def stats(self) -> list[LimiterStats]:
         return self.limiters.stats()
 
-    def call_deadline(self, model: str, max_tokens: int) -> float:
+    def call_deadline(self, model: str, max_tokens: int, input_tokens: int | None = None) -> float:
         """Seconds one call may take (see :func:`.capabilities.call_deadline_s`)."""
-        return self.deadline_s or call_deadline_s(model, max_tokens)
+        return self.deadline_s or call_deadline_s(model, max_tokens, input_tokens)
 
     def _reserve(self, request: ModelRequest, model: str) -> int:
         return quota_usage(model, approx_tokens(request.prompt_text), request.max_tokens)
@@ -243,7 +243,7 @@ class BedrockBackend:
         region = await self._resolved_region()
         limiter = self.limiters.get(model, region)
         reserve = self._reserve(request, model)
-        deadline = self.call_deadline(model, request.max_tokens)
+        deadline = self.call_deadline(model, request.max_tokens, self.max_input_tokens(request))
         attempt, waited = 0, 0.0
         while True:
             attempt += 1
@@ -330,7 +330,7 @@ class BedrockBackend:
                     fix="Raise the cap or lower the step's max_tokens.",
                 )
         limiter = self.limiters.get(model, self.region)
-        deadline = self.call_deadline(model, request.max_tokens)
+        deadline = self.call_deadline(model, request.max_tokens, self.max_input_tokens(request))
         attempt, waited = 0, 0.0
         while True:
             attempt += 1

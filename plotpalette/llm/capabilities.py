@@ -34,9 +34,10 @@ __all__ = [
 
 PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
 STRUCTURED_MODES = ("native", "tool", "prompt")
-# Deadline allowance on top of generation time: connection, queueing in the service,
-# and reading the prompt (a 200k-token prompt takes seconds before the first token).
-DEADLINE_BASE_S = 60.0
+# Deadline allowance on top of generation time: connection and queueing in the
+# service; reading the prompt is added at a slow-day rate.
+DEADLINE_BASE_S = 30.0
+PROMPT_TOKENS_PER_S = 10_000.0
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,14 @@ def quota_usage(model_id: str, input_tokens: int, output_tokens: int, cache_writ
     return input_tokens + cache_write + output_tokens * burn
 
 
-def call_deadline_s(model_id: str, max_tokens: int) -> float:
-    """How long one call may take before it is given up: long enough for ``max_tokens``
-    at the model's slow-day speed, plus a fixed allowance. Unknown models are assumed
-    slow (10 tokens/s)."""
+def call_deadline_s(model_id: str, max_tokens: int, input_tokens: int | None = None) -> float:
+    """How long one call may take before it is given up: a fixed allowance, reading
+    ``input_tokens`` (default: as much as the context leaves), and writing
+    ``max_tokens`` at the model's slow-day speed. Unknown models are assumed slow
+    (10 tokens/s, a 128k context)."""
     caps = capabilities(model_id)
     speed = caps.min_tokens_per_s if caps else 10.0
-    return DEADLINE_BASE_S + max(1, max_tokens) / max(1.0, speed)
+    if input_tokens is None:
+        input_tokens = max(0, (caps.context_tokens if caps else 128_000) - max_tokens)
+    reading = input_tokens / PROMPT_TOKENS_PER_S
+    return DEADLINE_BASE_S + reading + max(1, max_tokens) / max(1.0, speed)

@@ -93,16 +93,9 @@ STREAM_ERRORS = {
 
 
 def check_capabilities(model: str, caps: ModelCapabilities, payload: dict[str, Any]) -> None:
-    """Raise the ValidationException Bedrock answers for a field ``model`` refuses."""
+    """Raise the ValidationException Bedrock answers for a field ``model`` refuses
+    (``maxTokens`` is checked with the reply, for every operation)."""
     config = payload.get("inferenceConfig") or {}
-    max_tokens = config.get("maxTokens")
-    if max_tokens is not None and not 1 <= max_tokens <= caps.max_output_tokens:
-        raise RequestError(
-            400,
-            "ValidationException",
-            f"The maximum tokens you requested ({max_tokens}) is not in the model's "
-            f"range [1, {caps.max_output_tokens}].",
-        )
     if payload.get("outputConfig") and caps.structured_output != "native":
         raise RequestError(
             400,
