@@ -185,3 +185,14 @@ def test_rate_limits_read_the_same_from_env_cli_config_and_python(monkeypatch):
             parse_rate_limits(bad)
     with pytest.raises(ConfigError):
         JobSpec(template="qa_test", seeds="sample:poetry", rate_limits={"nova": {"rpd": 1}})
+
+
+def test_preview_names_the_json_mode_of_each_step():
+    from plotpalette import preview, sample_seeds
+
+    rows = sample_seeds("poetry").rows[:1]
+    on_bedrock = preview("brainstorm", rows, backend_name="bedrock")
+    on_local = preview("brainstorm", rows, backend_name="local")
+    assert on_bedrock.rows[0].steps[0].structured_output == "tool"  # Nova Micro, cheap tier
+    assert on_local.rows[0].steps[0].structured_output == "native"
+    assert "JSON: tool" in str(on_bedrock)

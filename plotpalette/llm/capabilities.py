@@ -28,6 +28,7 @@ __all__ = [
     "call_deadline_s",
     "capabilities",
     "capability_table",
+    "json_output_mode",
     "quota_usage",
     "structured_output_mode",
 ]
@@ -104,6 +105,12 @@ def structured_output_mode(model_id: str) -> str:
     """
     caps = capabilities(model_id)
     return caps.structured_output if caps else "prompt"
+
+
+def json_output_mode(backend: str, model_id: str) -> str:
+    """How a JSON step runs on ``backend``: Bedrock by the capability table; the local
+    model constrains its output with a grammar (``native``)."""
+    return structured_output_mode(model_id) if backend == "bedrock" else "native"
 
 
 def quota_usage(model_id: str, input_tokens: int, output_tokens: int, cache_write: int = 0) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 from .._sync import run_sync
 from ..errors import PricingError
+from ..llm.capabilities import json_output_mode
 from .model import Template, parse_template
 from .render import Renderer
 from .syntax import parse_text, step_references
@@ -52,6 +53,7 @@ class PreviewStep:
     worst_case_usd: float | None
     actual_usd: float | None = None
     note: str = ""
+    structured_output: str | None = None  # JSON steps: native, tool or prompt
 
 
 @dataclass
@@ -124,9 +126,10 @@ class PreviewResult:
             for s in row.steps:
                 state = "" if s.ran else "  [skipped: when is false]"
                 cost = "unpriced" if s.worst_case_usd is None else f"≤ ${s.worst_case_usd:.6f}"
+                json_mode = f", JSON: {s.structured_output}" if s.structured_output else ""
                 lines.append(
                     f"--- step {s.step_id} -> {s.model_id} ({s.input_tokens} input "
-                    f"tokens, max {s.max_output_tokens} out, {cost}){state}"
+                    f"tokens, max {s.max_output_tokens} out, {cost}{json_mode}){state}"
                 )
                 if s.system:
                     lines.append(f"[system] {s.system}")
@@ -248,6 +251,11 @@ def preview(
     result.rows = run_sync(
         _preview_rows(renderer, seed_rows, backend, resolve, prices, rng_seed, notes)
     )
+    json_steps = {s.id for s in tpl.steps if s.format == "json"}
+    for preview_row in result.rows:  # how each JSON step's schema is enforced
+        for ps in preview_row.steps:
+            if ps.step_id in json_steps and ps.ran:
+                ps.structured_output = json_output_mode(name, ps.model_id)
     if backend is None:
         notes.append("outputs are placeholders; pass backend= to call real models")
     if name == "local":
