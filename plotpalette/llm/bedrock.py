@@ -13,7 +13,6 @@ derived from its ``max_tokens`` and the model's speed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import math
@@ -36,7 +35,9 @@ from ..errors import (
 from .base import LimiterStats, ModelRequest, ModelResponse, Usage
 from .bedrock_errors import map_bedrock_error
 from .bedrock_request import (
+    StreamEvent,
     build_converse_request,
+    collect_stream,
     parse_converse_response,
     schema_name,
     validate_request,
@@ -61,14 +62,6 @@ __all__ = [
 
 SCHEMA_PROMPT_ALLOWANCE = 512  # tokens some families add when enforcing a JSON schema
 DEADLINE_SLACK_S = 15.0  # the event-loop backstop fires this long after the socket timeout
-
-
-@dataclasses.dataclass(frozen=True)
-class StreamEvent:
-    """A piece of a streamed reply; the last event carries the whole ``response``."""
-
-    text: str
-    response: ModelResponse | None = None
 
 
 def resolve_region(settings: Settings) -> str | None:
@@ -348,7 +341,7 @@ class BedrockBackend:
                 waited += pause
                 time.sleep(pause)
         try:
-            raw = yield from _collect_stream(events)
+            raw = yield from collect_stream(events)
         except Exception as exc:
             err = _mapped(exc, model, self.region)
             limiter.settle_blocking(permit, _outcome(err))
@@ -377,29 +370,3 @@ def _outcome(err: BaseException) -> str:
     if isinstance(err, ThrottledError) and not isinstance(err, DailyQuotaError):
         return "throttled" if getattr(err, "retryable", True) else "error"
     return "error"
-
-
-def _collect_stream(events: Any) -> Iterator[StreamEvent]:
-    """Yield text deltas; return the Converse-shaped reply (text or tool input)."""
-    parts: list[str] = []
-    tool_json: list[str] = []
-    stop_reason, usage = "end_turn", {}
-    for event in events:
-        if "contentBlockDelta" in event:
-            delta = event["contentBlockDelta"].get("delta", {})
-            text = delta.get("text", "")
-            if text:
-                parts.append(text)
-                yield StreamEvent(text)
-            if "toolUse" in delta:
-                tool_json.append(delta["toolUse"].get("input", ""))
-        elif "messageStop" in event:
-            stop_reason = event["messageStop"].get("stopReason", stop_reason)
-        elif "metadata" in event:
-            usage = event["metadata"].get("usage", {})
-    content: list[dict[str, Any]] = [{"text": "".join(parts)}]
-    if tool_json:
-        # an unparseable tool input is left out: the reply then fails its schema check
-        with contextlib.suppress(ValueError):
-            content.append({"toolUse": {"input": json.loads("".join(tool_json))}})
-    return {"output": {"message": {"content": content}}, "stopReason": stop_reason, "usage": usage}

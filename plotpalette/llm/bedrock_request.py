@@ -1,4 +1,5 @@
-"""Converse requests and replies: pre-checks, one builder for every family, one parser.
+"""Converse requests and replies: pre-checks, one builder for every family, one parser
+(for Converse replies and for collected ConverseStream events).
 
 A step that asks for JSON is sent the way its model accepts (see
 :mod:`.capabilities`): ``native`` adds ``outputConfig.textFormat``; ``tool`` forces a
@@ -10,8 +11,11 @@ output is refused by Bedrock, so it is never done.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ModelRequestError, TransientModelError
@@ -22,7 +26,9 @@ from .tokens import tokens_lower_bound
 
 __all__ = [
     "PROMPT_SCHEMA_MARKER",
+    "StreamEvent",
     "build_converse_request",
+    "collect_stream",
     "parse_converse_response",
     "schema_name",
     "validate_request",
@@ -32,6 +38,14 @@ __all__ = [
 PROMPT_SCHEMA_MARKER = "Reply with one JSON value that validates against this JSON Schema"
 _WRAP_KEY = "value"  # tool inputs must be objects: other schemas are wrapped in one
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamEvent:
+    """A piece of a streamed reply; the last event carries the whole ``response``."""
+
+    text: str
+    response: ModelResponse | None = None
 
 
 def validate_request(request: ModelRequest, model: str) -> None:
@@ -235,3 +249,29 @@ def parse_converse_response(
         structured_output=mode if schema is not None else None,
         schema_error=problem,
     )
+
+
+def collect_stream(events: Any) -> Iterator[StreamEvent]:
+    """Yield text deltas; return the Converse-shaped reply (text or tool input)."""
+    parts: list[str] = []
+    tool_json: list[str] = []
+    stop_reason, usage = "end_turn", {}
+    for event in events:
+        if "contentBlockDelta" in event:
+            delta = event["contentBlockDelta"].get("delta", {})
+            text = delta.get("text", "")
+            if text:
+                parts.append(text)
+                yield StreamEvent(text)
+            if "toolUse" in delta:
+                tool_json.append(delta["toolUse"].get("input", ""))
+        elif "messageStop" in event:
+            stop_reason = event["messageStop"].get("stopReason", stop_reason)
+        elif "metadata" in event:
+            usage = event["metadata"].get("usage", {})
+    content: list[dict[str, Any]] = [{"text": "".join(parts)}]
+    if tool_json:
+        # an unparseable tool input is left out: the reply then fails its schema check
+        with contextlib.suppress(ValueError):
+            content.append({"toolUse": {"input": json.loads("".join(tool_json))}})
+    return {"output": {"message": {"content": content}}, "stopReason": stop_reason, "usage": usage}
