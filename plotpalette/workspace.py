@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import layout
 from ._version import __version__
 from .config import Settings
 from .errors import WorkspaceError
 from .store import Store, store_from_url
+
+if TYPE_CHECKING:
+    from .jobs.registry import Registry
 
 __all__ = ["Workspace"]
 
@@ -32,7 +35,7 @@ class Workspace:
         self._registry = registry
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> Registry:
         """The job registry of this workspace, built on first use and owned by it (a
         :class:`~plotpalette.jobs.registry.Registry`; do not close it, the workspace
         does in :meth:`close`)."""
@@ -47,7 +50,8 @@ class Workspace:
                 )
             tables = SQLiteTables(Path(self.root) / layout.REGISTRY_FILE)
             self._registry = Registry(tables, shared=True)
-        return self._registry
+        registry: Registry = self._registry
+        return registry
 
     def close(self) -> None:
         """Close the registry (the store needs no closing)."""

@@ -82,7 +82,7 @@ def test_preview_with_a_model_is_a_budgeted_job_in_the_ledger(workspace):
         ledger = registry.ledger(result.job_id)
     finally:
         registry.close()
-    assert {row.kind for row in ledger} >= {"reserve", "settle"}
+    assert {row.kind for row in ledger} >= {"lease", "close"}  # a budget lease, settled
     assert sum(row.settle_usd for row in ledger) == pytest.approx(info.spend_usd)
     assert sum(row.calls for row in ledger) == 4
     assert [j.job_id for j in list_jobs(workspace)] == [result.job_id]

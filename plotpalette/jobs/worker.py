@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def exit_code(result: JobResult) -> int:
     """The worker's exit code (see the module docstring)."""
-    if result.extra.get("stop") in ("interrupt", "lost_lease"):
+    if result.extra.get("stop") in ("interrupt", "lost_lease", "stalled", "quota_day"):
         return EXIT_INTERRUPTED
     if result.state is JobState.RUNNING:
         return 0  # other workers are finishing the job
