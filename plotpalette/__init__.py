@@ -14,35 +14,100 @@ Widget apps live in :mod:`plotpalette.ui` (not imported here: the core never loa
 ipywidgets).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .config import Settings
-from .diagnostics import info, info_table
-from .errors import PlotPaletteError
-from .export import ExportResult, export_job, iter_rows, to_pandas
-from .jobs import (
-    JobHandle,
-    JobResult,
-    JobSpec,
-    JobState,
-    cancel_job,
-    create_job,
-    delete_job,
-    estimate_job,
-    iter_records,
-    job_status,
-    list_jobs,
-    pause_job,
-    resume_job,
-    run_job,
-    run_sweep,
-    submit_job,
-    unpause_job,
-)
-from .llm import PriceTable, make_backend
-from .quality import quality_report
-from .seeds import SeedSet, load_seeds, sample_seeds, validate_rows
-from .templates import Template, TemplateLibrary, infer_inputs, parse_template, preview
-from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .diagnostics import info, info_table
+    from .errors import PlotPaletteError
+    from .export import ExportResult, export_job, iter_rows, to_pandas
+    from .jobs import (
+        JobHandle,
+        JobResult,
+        JobSpec,
+        JobState,
+        cancel_job,
+        create_job,
+        delete_job,
+        estimate_job,
+        iter_records,
+        job_status,
+        list_jobs,
+        pause_job,
+        resume_job,
+        run_job,
+        run_sweep,
+        submit_job,
+        unpause_job,
+    )
+    from .llm import PriceTable, make_backend
+    from .quality import quality_report
+    from .seeds import SeedSet, load_seeds, sample_seeds, validate_rows
+    from .templates import Template, TemplateLibrary, infer_inputs, parse_template
+    from .templates.preview import preview
+    from .workspace import Workspace
+
+# Loaded on first use (PEP 562): `import plotpalette` stays cheap, so `plotpalette run`
+# reaches its first model call fast instead of importing pyarrow, jsonschema and the
+# template machinery it may not need.
+_LAZY = {
+    "Settings": "config",
+    "info": "diagnostics",
+    "info_table": "diagnostics",
+    "PlotPaletteError": "errors",
+    "ExportResult": "export",
+    "export_job": "export",
+    "iter_rows": "export",
+    "to_pandas": "export",
+    **dict.fromkeys(
+        (
+            "JobHandle",
+            "JobResult",
+            "JobSpec",
+            "JobState",
+            "cancel_job",
+            "create_job",
+            "delete_job",
+            "estimate_job",
+            "iter_records",
+            "job_status",
+            "list_jobs",
+            "pause_job",
+            "resume_job",
+            "run_job",
+            "run_sweep",
+            "submit_job",
+            "unpause_job",
+        ),
+        "jobs",
+    ),
+    "PriceTable": "llm",
+    "make_backend": "llm",
+    "quality_report": "quality",
+    **dict.fromkeys(("SeedSet", "load_seeds", "sample_seeds", "validate_rows"), "seeds"),
+    **dict.fromkeys(
+        ("Template", "TemplateLibrary", "infer_inputs", "parse_template", "preview"), "templates"
+    ),
+    "Workspace": "workspace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "ExportResult",

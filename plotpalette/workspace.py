@@ -54,7 +54,8 @@ class Workspace:
 
             migrate_sqlite_v1(path, tables)  # jobs of the first registry format, once
             self._registry = Registry(tables, shared=True)
-        return self._registry
+        registry: Registry = self._registry
+        return registry
 
     def close(self) -> None:
         """Close the registry (the store needs no closing)."""

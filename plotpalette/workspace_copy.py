@@ -32,7 +32,7 @@ __all__ = ["REGISTRY_KINDS", "REGISTRY_LOGS", "CopyReport", "copy_workspace"]
 #: Item kinds and logs the job registry writes (plotpalette.jobs.registry and
 #: plotpalette.jobs.coordination); tests/test_workspace_copy.py fails if the registry
 #: starts writing a kind that is missing here.
-REGISTRY_KINDS = ("job", "unit", "budget", "quota", "worker")
+REGISTRY_KINDS = ("job", "unit", "budget", "quota", "worker", "preflight")
 REGISTRY_LOGS = ("ledger", "events")
 _SKIPPED = (layout.WORKSPACE_MARKER, layout.REGISTRY_FILE)  # each workspace has its own
 

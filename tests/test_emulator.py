@@ -18,6 +18,7 @@ from plotpalette.testing.eventstream import encode_event
 from plotpalette.testing.pytest_plugin import bedrock_emulator  # noqa: F401 - fixture
 
 NOVA = "amazon.nova-micro-v1:0"
+NATIVE = "openai.gpt-oss-20b-1:0"  # a model with native structured output
 MSG = [{"role": "user", "content": [{"text": "Describe a lighthouse."}]}]
 
 
@@ -84,7 +85,7 @@ def test_json_schema_output_satisfies_the_schema(bedrock_emulator):
     }
     client = client_for(bedrock_emulator)
     out = client.converse(
-        modelId=NOVA,
+        modelId=NATIVE,
         messages=MSG,
         outputConfig={
             "textFormat": {
@@ -100,7 +101,7 @@ def test_invalid_schema_is_a_validation_exception(bedrock_emulator):
     client = client_for(bedrock_emulator)
     with pytest.raises(ClientError) as info:
         client.converse(
-            modelId=NOVA,
+            modelId=NATIVE,
             messages=MSG,
             outputConfig={
                 "textFormat": {
@@ -110,6 +111,7 @@ def test_invalid_schema_is_a_validation_exception(bedrock_emulator):
             },
         )
     assert info.value.response["Error"]["Code"] == "ValidationException"
+    assert "not a valid JSON schema" in info.value.response["Error"]["Message"]
 
 
 def test_converse_stream_is_decoded_by_botocore(bedrock_emulator):
@@ -145,7 +147,7 @@ def test_invoke_model_answers_in_the_family_format(bedrock_emulator):
         }
     )
     out = json.loads(
-        client.invoke_model(modelId="anthropic.claude-3-haiku-20240307-v1:0", body=body)[
+        client.invoke_model(modelId="us.anthropic.claude-haiku-4-5-20251001-v1:0", body=body)[
             "body"
         ].read()
     )

@@ -117,7 +117,7 @@ def test_streaming_yields_text_then_the_full_response(bedrock_emulator):
 def test_throttling_storm_still_completes_every_call(bedrock_emulator):
     bedrock_emulator.configure(rpm=1200, burst_s=0.5)  # 20/s, bucket of 10
     backend = backend_for(bedrock_emulator, concurrency=16)
-    backend.retry = RetryPolicy(base_s=0.02, cap_s=0.2, throttle_max_attempts=50)
+    backend.retry = RetryPolicy(base_s=0.02, cap_s=0.2)
 
     async def run():
         return await asyncio.gather(
@@ -156,9 +156,9 @@ def test_botocore_retries_are_pinned_off_so_attempts_do_not_multiply(bedrock_emu
 
 
 def test_persistent_throttling_ends_in_a_throttled_error(bedrock_emulator):
-    bedrock_emulator.script_failures(["429"] * 3)
+    bedrock_emulator.script_failures(["429"])
     backend = backend_for(bedrock_emulator)
-    backend.retry = RetryPolicy(throttle_max_attempts=3, base_s=0.001)
+    backend.retry = RetryPolicy(throttle_wait_s=0.0, base_s=0.001)
     with pytest.raises(ThrottledError) as info:
         ask(backend)
     assert "quota" in info.value.fix
@@ -325,6 +325,6 @@ def test_structured_output_schema_names_are_valid_bedrock_names(title, expected)
     from plotpalette.llm.bedrock import build_converse_request
 
     schema = {"type": "object", **({"title": title} if title is not None else {})}
-    request = ModelRequest.from_prompt("amazon.nova-micro-v1:0", "hi", json_schema=schema)
+    request = ModelRequest.from_prompt("openai.gpt-oss-20b-1:0", "hi", json_schema=schema)
     sent = build_converse_request(request, request.model)["outputConfig"]["textFormat"]["structure"]
     assert sent["jsonSchema"]["name"] == expected

@@ -135,3 +135,36 @@ def test_missing_or_broken_override_file(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(PricingError, match="cannot be parsed"):
         PriceTable.load(broken)
+
+
+def test_geo_profiles_resolve_to_the_rows_that_list_them(prices):
+    lite = prices.price("amazon.nova-lite-v1:0")
+    for profile in ("us.", "eu.", "apac."):
+        assert prices.price(f"{profile}amazon.nova-lite-v1:0") == lite
+    with pytest.raises(PricingError):  # global profiles are priced on their own rows only
+        prices.price("global.amazon.nova-lite-v1:0")
+    # Claude 4.5 geo profiles cost more than the global one: their own rows win
+    haiku = "anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert prices.price(f"us.{haiku}").input > prices.price(f"global.{haiku}").input
+
+
+def test_the_region_of_the_table_prices_every_call(tmp_path):
+    override = {
+        "models": [
+            {"model": "amazon.nova-micro-v1:0", "region": "eu-west-1", "input": 1.0, "output": 2.0}
+        ]
+    }
+    usage = Usage(1_000_000, 0)
+    in_eu = PriceTable.load(override, region="eu-west-1")
+    in_us = PriceTable.load(override, region="us-east-1")
+    assert in_eu.cost("amazon.nova-micro-v1:0", usage) == pytest.approx(1.0)
+    assert in_us.cost("amazon.nova-micro-v1:0", usage) == pytest.approx(0.035)
+    assert in_eu.worst_case("amazon.nova-micro-v1:0", 1_000_000, 0) == pytest.approx(1.0)
+    with pytest.raises(PricingError, match="in eu-west-1"):
+        in_eu.price("vendor.unknown-v1:0")
+
+
+def test_profiles_must_name_geo_prefixes():
+    bad = {"models": [{"model": "x.y-v1:0", "input": 1, "output": 1, "profiles": ["global."]}]}
+    with pytest.raises(PricingError, match="profiles"):
+        PriceTable.load(bad)

@@ -202,3 +202,29 @@ def test_models_test_rejects_bad_arguments_before_calling(capsys):
     assert code == 1 and "--prompt" in data["message"]
     code, data = run_json(capsys, "models", "test", " ")
     assert code == 1 and data["error"] == "ModelRequestError"
+
+
+def test_models_check_names_tier_models_without_a_price_for_the_region(capsys, monkeypatch):
+    monkeypatch.setenv("PLOTPALETTE_REGION", "eu-west-1")
+    monkeypatch.setenv("PLOTPALETTE_TIER_CHEAP", "mistral.mistral-large-2402-v1:0")
+    code, data = run_json(capsys, "models", "--backend", "bedrock", "--check")
+    assert code == 1 and data["region"] == "eu-west-1"
+    cheap, balanced, _ = data["tiers"]
+    assert cheap["price"] is None and "no price in eu-west-1" in cheap["problems"][0]
+    assert balanced["problems"] == [] and "eu-west-1" in balanced["warnings"][0]
+
+
+def test_models_check_flags_a_retired_tier_model(capsys, monkeypatch):
+    monkeypatch.setenv("PLOTPALETTE_REGION", "us-east-1")
+    monkeypatch.setenv("PLOTPALETTE_TIER_PREMIUM", "anthropic.claude-3-5-haiku-20241022-v1:0")
+    code, data = run_json(capsys, "models", "--backend", "bedrock", "--check")
+    assert code == 1 and "end of life" in data["tiers"][2]["problems"][0]
+
+
+def test_models_capabilities_lists_every_row_with_its_source(capsys):
+    code, data = run_json(capsys, "models", "capabilities")
+    assert code == 0 and len(data["models"]) >= 15
+    assert all(row["source"] and row["as_of"] for row in data["models"])
+    modes = {row["model"]: row["structured_output"] for row in data["models"]}
+    assert modes["amazon.nova-micro-v1:0"] == "tool"
+    assert modes["mistral.mistral-7b-instruct-v0:2"] == "prompt"

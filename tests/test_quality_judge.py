@@ -60,14 +60,13 @@ def test_judge_through_the_bedrock_emulator_joins_scores_by_index(emulated):
     source = run_job(ws, JobSpec(template="qa", seeds=topic_seeds(10), records=10))
     assert source.state is JobState.COMPLETED, source.error
     run = judge(ws, source.job_id, sample=6, seed=3, budget_usd=0.01)
-    judge_requests = [r for r in emu.requests if "outputConfig" in r]
+    # the default tier has no native structured output: the schema goes as a forced tool
+    judge_requests = [r for r in emu.requests if "toolConfig" in r]
     assert run.result.state is JobState.COMPLETED, run.result.error
     assert run.rubric == "judge_overall@1"
     # the structured-output request carried the rubric's schema
     assert len(judge_requests) == 6
-    schema = json.loads(
-        judge_requests[0]["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"]
-    )
+    schema = judge_requests[0]["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]
     assert set(schema["properties"]) == {"score", "rationale"}
     scores = judge_scores(ws, source.job_id)
     ok = {r.index: r for r in iter_records(ws, source.job_id, status="ok")}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import read_regular
+from ..config import parse_rate_limits
 from ..errors import ConfigError
 from ..jobs import (
     JobEvent,
@@ -64,6 +65,13 @@ def _spec_options(p: argparse.ArgumentParser, *, template_required: bool = False
         "--workers", type=int, help="worker processes sharing the job on this machine (default 1)"
     )
     p.add_argument(
+        "--rate-limit",
+        action="append",
+        default=[],
+        metavar="MODEL=rpm:N,tpm:N",
+        help="the model's quota (repeatable; overrides the rate_limits setting)",
+    )
+    p.add_argument(
         "--max-tokens",
         type=int,
         help="cap every step's max_tokens at N (shorter, cheaper outputs; changes records)",
@@ -115,6 +123,11 @@ def _build_spec(args: argparse.Namespace) -> JobSpec:
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     data["models"] = models
+    if args.rate_limit:
+        data["rate_limits"] = {
+            **dict(data.get("rate_limits") or {}),
+            **parse_rate_limits("; ".join(args.rate_limit), "--rate-limit"),
+        }
     data.setdefault("seeds", "sample:poetry")
     if not data.get("template"):
         raise ConfigError("no template given", fix="Pass --template NAME[@VERSION] or --spec.")

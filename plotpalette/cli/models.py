@@ -1,7 +1,10 @@
-"""``plotpalette models [tiers|prices|test]``: tiers, the price table, and one real call.
+"""``plotpalette models [tiers|prices|capabilities|test] [--check]``.
 
-``plotpalette models`` shows both the tier mapping and the price table; ``tiers`` and
-``prices`` show one of them; ``test MODEL_OR_TIER`` makes one tiny call through
+``plotpalette models`` shows both the tier mapping and the price table; ``tiers``,
+``prices`` and ``capabilities`` show one table (``capabilities``: what each Bedrock
+model accepts, with sources); ``--check`` says which tier models lack a price for the
+configured Region, are unknown to the capability table or past their end of life (exit
+status 1 if any); ``test MODEL_OR_TIER`` makes one tiny call through
 :func:`plotpalette.llm.make_backend` and prints text, stop reason, usage, latency and
 cost — the quickest check that credentials, model access and prices are in order.
 """
@@ -15,12 +18,13 @@ from typing import Any
 from .._sync import run_sync
 from ..config import BACKENDS, Settings
 from ..errors import ModelRequestError, PricingError
+from ..llm.capabilities import capabilities, capability_table
 from ..llm.local_files import LOCAL_MODEL_ID
 from ..llm.pricing import RATE_FIELDS, PriceTable
 from ..llm.tiers import TIERS, resolve_model_id
 from .common import common_options, emit, settings_from_args
 
-__all__ = ["price_data", "register", "tier_data"]
+__all__ = ["capability_data", "check_data", "price_data", "register", "tier_data"]
 
 DEFAULT_PROMPT = "Say hello in five words."
 DEFAULT_MAX_TOKENS = 16
@@ -44,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Without an action: the tiers and the price table.",
     )
     _backend_option(p, "show the tiers as this backend resolves them")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check the tier models (priced for the Region, known, not retired); exit 1 if not",
+    )
     p.set_defaults(handler=_overview)
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
     parent = common_options()
@@ -52,6 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(handler=_tiers)
     q = msub.add_parser("prices", parents=[parent], help="the price table (USD per 1M tokens)")
     q.set_defaults(handler=_prices)
+    q = msub.add_parser(
+        "capabilities", parents=[parent], help="what each Bedrock model accepts, with sources"
+    )
+    q.set_defaults(handler=_capabilities)
     q = msub.add_parser(
         "test",
         parents=[parent],
@@ -163,6 +176,8 @@ def _prices_text(data: dict[str, Any]) -> str:
 
 def _overview(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if getattr(args, "check", False):
+        return _check(args, settings)
     prices = PriceTable.load(settings.price_overrides)
     tiers, table = tier_data(settings, prices), price_data(prices, settings)
     emit(args, {**tiers, "prices": table}, _tiers_text(tiers) + "\n\n" + _prices_text(table))
@@ -242,3 +257,86 @@ def _test(args: argparse.Namespace) -> int:
     ]
     emit(args, data, "\n".join(lines))
     return 0
+
+
+def capability_data() -> list[dict[str, Any]]:
+    """The capability table, one dict per model."""
+    return [caps.to_dict() for caps in capability_table().values()]
+
+
+def _capabilities(args: argparse.Namespace) -> int:
+    rows = capability_data()
+    header = ["model", "JSON", "tools", "temp+top_p", "max out", "burndown", "batch", "end of life"]
+    table = [
+        [
+            r["model"],
+            r["structured_output"],
+            "yes" if r["tool_use"] else "no",
+            "yes" if r["temperature_with_top_p"] else "no",
+            f"{r['max_output_tokens']:,}",
+            f"{r['tpm_burndown']}x",
+            "yes" if r["batch"] else "no",
+            r["end_of_life"] or "—",
+        ]
+        for r in rows
+    ]
+    sources = sorted({f"{r['as_of']}: {r['source']}" for r in rows})
+    text = "\n".join([*_columns(header, table), "", "sources:", *(f"  {s}" for s in sources)])
+    emit(args, {"models": rows}, text)
+    return 0
+
+
+def check_data(settings: Settings, prices: PriceTable, region: str | None) -> dict[str, Any]:
+    """Each tier model: priced in ``region``, known to the capability table, retired?"""
+    rows = []
+    for tier in TIERS:
+        model = resolve_model_id(tier, settings.backend, settings.tiers)
+        problems: list[str] = []
+        warnings: list[str] = []
+        try:
+            price = prices.price(model, region)
+            priced = f"{price.region} row, {price.source} ({price.as_of})"
+            if price.region == "*" and region not in (None, "us-east-1") and model != "local":
+                warnings.append(
+                    f"no {region} row: priced at the reference (us-east-1) rate, which may "
+                    f"differ in {region}; add a Region row to a price override to be exact"
+                )
+        except PricingError as exc:
+            priced = None
+            problems.append(f"no price in {region or 'the reference Region'}: {exc.fix}")
+        caps = capabilities(model) if settings.backend == "bedrock" else None
+        if settings.backend == "bedrock" and caps is None:
+            problems.append("not in the capability table: JSON steps use prompt-and-validate")
+        if caps is not None and caps.retired():
+            problems.append(f"reached its end of life on {caps.end_of_life}: pick a current model")
+        rows.append(
+            {
+                "tier": tier,
+                "model": model,
+                "price": priced,
+                "structured_output": caps.structured_output if caps else None,
+                "end_of_life": caps.end_of_life if caps else None,
+                "problems": problems,
+                "warnings": warnings if settings.backend == "bedrock" else [],
+            }
+        )
+    return {"backend": settings.backend, "region": region, "tiers": rows}
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    region = settings.region
+    if settings.backend == "bedrock" and not region:
+        from ..llm.bedrock import resolve_region
+
+        region = resolve_region(settings)
+    data = check_data(settings, PriceTable.load(settings.price_overrides, region=region), region)
+    lines = [f"backend {data['backend']}, Region {region or '(none)'}"]
+    for r in data["tiers"]:
+        status = "ok" if not r["problems"] else "PROBLEM"
+        lines.append(f"{r['tier']:<9} {r['model']}: {status}")
+        lines += [f"          - {p}" for p in r["problems"]]
+        lines += [f"          ! {w}" for w in r["warnings"]]
+        if r["price"]:
+            lines.append(f"          price: {r['price']}")
+    emit(args, data, "\n".join(lines))
+    return 1 if any(r["problems"] for r in data["tiers"]) else 0

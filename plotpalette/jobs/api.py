@@ -23,6 +23,7 @@ from .coordination.finalize import finalize
 from .events import EventCallback, JobControls
 from .execute import RecordExecutor
 from .loader import load_job, step_plans, store_job
+from .preflight import apply_job_limits, backend_region
 from .registry import JobInfo
 from .runner import Runner, RunOptions, RunOutcome
 from .sampling import Sampler
@@ -168,11 +169,14 @@ def _execute(
     spec = loaded.spec
     _check_fingerprint(ws, job_id, loaded)
     backend = _build_backend(ws, spec, backend)
-    prices = PriceTable.load(ws.settings.price_overrides)
-    plans = step_plans(loaded, backend)
     opts = options or RunOptions()
     if options is None:
         opts.concurrency = spec.concurrency or ws.settings.concurrency
+    count = max(1, workers or spec.workers or 1)
+    # the workers in this loop share the backend: it may have all their calls in flight
+    apply_job_limits(backend, opts.concurrency * count, spec.rate_limits)
+    prices = PriceTable.load(ws.settings.price_overrides, region=backend_region(backend))
+    plans = step_plans(loaded, backend)
     sampler = Sampler(spec.sampling, len(loaded.rows), spec.sampling_seed)
 
     def make_executor(governor: Any) -> RecordExecutor:
@@ -205,8 +209,6 @@ def _execute(
             budget_tokens=budget_tokens,
             price_table=prices.version,
         )
-
-    count = max(1, workers or spec.workers or 1)
 
     async def main() -> list[RunOutcome]:
         # N workers in this loop share the backend; each has its own units and lease

@@ -80,6 +80,7 @@ class BudgetGovernor:
         self.in_flight_tokens = 0
         self.in_flight_calls = 0
         self.calls = 0
+        self.answered = 0  # calls settled from a reply (not booked at worst case)
         self.waste_usd = 0.0
         self.opened = False
         self.closed = False
@@ -312,6 +313,7 @@ class BudgetGovernor:
         self.used_usd += usd
         self.used_tokens += tokens
         self.calls += 1
+        self.answered += 1
 
     def release(self, res: Reservation) -> None:
         """The call was refused before it could be billed (throttled, invalid, ...)."""

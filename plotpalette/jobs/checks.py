@@ -3,9 +3,12 @@
 Checks: ``empty`` (nothing but whitespace), ``repetition`` (degenerate loops such as
 the same phrase over and over), ``refusal`` (the model declined), ``truncated`` (it
 stopped at ``max_tokens``), ``invalid_json`` (a ``format: json`` step that did not
-return JSON). Policies: ``filter`` (the record is kept as *filtered*, later steps are
-skipped), ``fail`` (kept as *failed*), ``keep`` (only flagged). Flags are stored on the
-record either way, so exports and the quality review can see them.
+return JSON), and one check per Bedrock stop reason that means no usable answer
+(``guardrail_intervened``, ``content_filtered``, ``malformed_model_output``,
+``malformed_tool_use``, ``model_context_window_exceeded``). Policies: ``filter`` (the
+record is kept as *filtered*, later steps are skipped), ``fail`` (kept as *failed*),
+``keep`` (only flagged). Flags are stored on the record either way, so exports and the
+quality review can see them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..llm.base import UNUSABLE_STOP_REASONS
 
 __all__ = ["CheckOutcome", "parse_json_output", "run_checks"]
 
@@ -110,6 +115,8 @@ def run_checks(
             out.flags.append("refusal")
     if stop_reason == "max_tokens":
         out.flags.append("truncated")
+    elif stop_reason in UNUSABLE_STOP_REASONS:
+        out.flags.append(stop_reason)  # guardrail, content filter, malformed output...
     if json_expected and parsed_json is None:
         ok, value = parse_json_output(text)
         if ok:

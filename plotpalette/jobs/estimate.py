@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ..llm.base import ModelRequest
+from ..llm.capabilities import quota_usage
 from ..workspace import Workspace
 from . import loader
 from .api import _build_backend, _workspace
 from .loader import LoadedJob, resolve_seeds, resolve_template, step_plans
+from .preflight import backend_region, structured_mode
 from .sampling import Sampler, record_rng_seed
 from .spec import JobSpec
 
@@ -102,7 +104,7 @@ def estimate_job(
         template=f"{tpl.name}@{tpl.version}", backend=spec.backend or ws.settings.backend
     )
     backend = _build_backend(ws, resolved, backend)
-    prices = PriceTable.load(ws.settings.price_overrides)
+    prices = PriceTable.load(ws.settings.price_overrides, region=backend_region(backend))
     renderer = Renderer(tpl, loader._library(ws))
     loaded = LoadedJob("estimate", resolved, tpl, renderer, list(seeds.rows))
     plans = step_plans(loaded, backend)
@@ -144,6 +146,11 @@ def estimate_job(
             "max_tokens": p.max_tokens,
             "worst_usd": sums[p.id][2] / n,
             "typical_usd": sums[p.id][3] / n,
+            "structured_output": structured_mode(backend, p.models[0]) if p.json_expected else None,
+            # tokens per record against the model's token quotas, as AWS counts them
+            "quota_tokens": quota_usage(
+                p.models[0], round(sums[p.id][0] / n), round(p.max_tokens * output_fill)
+            ),
         }
         for p in plans
     ]

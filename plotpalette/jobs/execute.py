@@ -42,6 +42,7 @@ from ..records import Record, StepResult
 from .budget import BudgetGovernor
 from .checks import run_checks
 from .coordination.workers import Fenced
+from .preflight import preflight
 from .sampling import Sampler, record_rng_seed
 
 __all__ = ["FatalJobError", "RecordExecutor", "RecordUnsettled", "StepPlan"]
@@ -52,6 +53,8 @@ _MODEL_UNUSABLE = (ModelAccessError, ModelNotFoundError)
 _OUTAGE = (ThrottledError, TransientModelError)
 # Errors no fallback can fix: stop the job.
 _FATAL = (CredentialsError, LocalModelError, PricingError)
+# Extra tries for a reply that fails its JSON schema (models without native output).
+SCHEMA_RETRIES = 2
 
 
 _stamp: list[Any] = [0, ""]
@@ -123,6 +126,10 @@ class RecordExecutor:
         self.governor = governor
         self.policies = policies
         self.unusable: dict[str, ModelError] = {}  # models that refused access this run
+
+    async def preflight(self) -> list[str]:
+        """Check every step's models before the first record (see :mod:`.preflight`)."""
+        return await preflight(self.plans, self.backend, self.prices, self.governor, self.unusable)
 
     async def run(self, index: int) -> Record:
         seed_index = self.sampler.seed_index(index)
@@ -202,6 +209,41 @@ class RecordExecutor:
         return record
 
     async def _call(
+        self,
+        index: int,
+        plan: StepPlan,
+        rendered: Any,
+        seed: int,
+        *,
+        priority: bool,
+        ticket: Any = None,
+        later: int = 0,
+    ) -> tuple[ModelResponse, float]:
+        """One step's call; a reply that fails its JSON schema (forced-tool and
+        prompt-and-validate modes) is asked again, at most ``SCHEMA_RETRIES`` times,
+        each try reserved and billed like any call."""
+        spent = 0.0
+        for tries in range(SCHEMA_RETRIES + 1):
+            try:
+                resp, cost = await self._call_once(
+                    index,
+                    plan,
+                    rendered,
+                    seed + tries,
+                    priority=priority or tries > 0,
+                    ticket=ticket,
+                    later=later,
+                )
+            except BaseException:
+                if spent:
+                    self.governor.add_waste(spent)  # earlier tries were paid for
+                raise
+            spent += cost
+            if resp.schema_error is None or resp.stop_reason != "end_turn":
+                break
+        return resp, spent
+
+    async def _call_once(
         self,
         index: int,
         plan: StepPlan,

@@ -3,9 +3,9 @@
 COMPLETED only if every index is settled and the error rate stayed below its threshold
 (a run that settled everything with too many ``failed`` records ends FAILED, never
 COMPLETED full of error records); otherwise the stop reason decides
-(budget → BUDGET_EXCEEDED, cancel → CANCELLED, interrupt or a lost lease →
-INTERRUPTED, anything else → FAILED), and the job gets an error record whose ``fix``
-says how to go on.
+(budget → BUDGET_EXCEEDED, cancel → CANCELLED, interrupt, a lost lease, no progress
+or a used-up daily quota → INTERRUPTED, anything else → FAILED), and the job gets an
+error record whose ``fix`` says how to go on.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def final_state(
         state = JobState.BUDGET_EXCEEDED
     elif kind == "cancel":
         state = JobState.CANCELLED
-    elif kind in ("interrupt", "lost_lease"):
+    elif kind in ("interrupt", "lost_lease", "stalled", "quota_day"):
         state = JobState.INTERRUPTED
     else:  # fatal, error rate, or records left unsettled by outages
         state = JobState.FAILED

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BudgetExceededError, PlotPaletteError
+from ..errors import BudgetExceededError, DailyQuotaError, PlotPaletteError
 from ..records import Record
 from ..store import Store
 from .budget import BudgetGovernor
@@ -44,11 +44,17 @@ from .events import EventCallback, JobControls, JobEvent
 from .execute import FatalJobError, RecordExecutor, RecordUnsettled
 from .outcome import RunOutcome, final_state
 from .runner_checkpoints import CheckpointMixin
+from .runner_preflight import PreflightMixin
 from .runner_units import UnitsMixin, _Unit
 from .shards import ShardIndex, ShardWriter
 from .states import JobState
+from .watchdog import ProgressWatchdog
 
 __all__ = ["RunOptions", "RunOutcome", "Runner"]
+
+# Stops that end the job for every worker: a fatal error, the error rate, no progress
+# (the service stopped answering) and a used-up daily quota (per account and Region).
+JOB_STOPS = ("fatal", "error_rate", "stalled", "quota_day")
 
 
 @dataclass
@@ -69,7 +75,7 @@ class RunOptions:
     idle_poll_s: float = 0.5  # how often a worker with nothing to claim looks again
 
 
-class Runner(UnitsMixin, CheckpointMixin):
+class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
     """One worker of one job; see the module docstring."""
 
     def __init__(
@@ -175,6 +181,9 @@ class Runner(UnitsMixin, CheckpointMixin):
         models = sorted({m for plan in getattr(self.executor, "plans", []) for m in plan.models})
         quota.prime(self.backend, models)
         await self._share_quota()
+        # no progress for long while calls wait: the job is interrupted (see .watchdog)
+        self.watchdog = ProgressWatchdog.for_plans(self.executor.plans, self.backend)
+        await self._preflight()
         self._rate.append((time.monotonic(), 0))
         # no more records in flight than the backend can really run at once (the local
         # model runs one call at a time): a stop then waits for those only, not a queue
@@ -269,9 +278,11 @@ class Runner(UnitsMixin, CheckpointMixin):
             try:
                 record = await self.executor.run(index)
             except RecordUnsettled as exc:
+                # transient (throttled, 5xx): not counted by the error-rate stop
                 self.unsettled += 1
                 self.last_error = exc.cause
-                window.append(True)
+                if isinstance(exc.cause, DailyQuotaError):
+                    self._request_stop("quota_day", exc.cause)
             except BudgetExceededError as exc:
                 unit.todo.appendleft(index)
                 self._request_stop("budget", exc)
@@ -341,9 +352,9 @@ class Runner(UnitsMixin, CheckpointMixin):
                 counts=dict(unit.counts),
             )
         error = None
-        if kind in ("fatal", "error_rate", "budget", "interrupt") and self.stop is not None:
+        if kind in (*JOB_STOPS, "budget", "interrupt") and self.stop is not None:
             _, error = final_state(self.stop, 1, self.last_error, self.unsettled)
-        if kind in ("fatal", "error_rate"):
+        if kind in JOB_STOPS:  # the whole job stops, not only this worker
             await self._io(self.registry.set_stop, self.job_id, kind, error)
         if kind == "cancel":
             await self._io(self.registry.request_cancel, self.job_id)

@@ -43,6 +43,8 @@ class CheckpointMixin:
     _fenced: Any
     _request_stop: Any
     _share_quota: Any
+    watchdog: Any
+    last_error: Any
 
     # -- checkpoints -----------------------------------------------------------------
     async def _flush(self) -> None:
@@ -81,6 +83,14 @@ class CheckpointMixin:
             if now - last_progress >= opts.progress_seconds:
                 last_progress = now
                 self._emit("progress", self.progress())
+            # progress: a call answered or a record finished (not a call abandoned at its
+            # deadline and booked at worst case, nor a record left unsettled)
+            moved = self.governor.answered + sum(self.counts.values())
+            stalled = self.watchdog.check(
+                moved, self.governor.in_flight_calls, last_error=self.last_error
+            )
+            if stalled is not None:
+                self._request_stop("stalled", stalled)
 
     async def _checkpoint(self, *, beat: bool = True) -> None:
         try:

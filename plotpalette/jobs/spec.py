@@ -29,7 +29,15 @@ __all__ = [
 ]
 
 SAMPLING_MODES = ("sequential", "with_replacement", "without_replacement")
-CHECK_NAMES = ("empty", "repetition", "refusal", "truncated", "invalid_json")
+# The model stopped without a usable answer: each Bedrock stop reason is its own check.
+STOP_CHECKS = (
+    "guardrail_intervened",
+    "content_filtered",
+    "malformed_model_output",
+    "malformed_tool_use",
+    "model_context_window_exceeded",
+)
+CHECK_NAMES = ("empty", "repetition", "refusal", "truncated", "invalid_json", *STOP_CHECKS)
 CHECK_POLICIES = ("filter", "fail", "keep")
 # Defaults: drop what is useless, keep (but flag) what was merely cut at max_tokens.
 DEFAULT_CHECKS: dict[str, str] = {
@@ -38,6 +46,7 @@ DEFAULT_CHECKS: dict[str, str] = {
     "refusal": "filter",
     "truncated": "keep",
     "invalid_json": "filter",
+    **dict.fromkeys(STOP_CHECKS, "filter"),
 }
 
 # Fields that change the records produced; everything else (budget, concurrency, rate
@@ -147,6 +156,10 @@ class JobSpec:
                 f"JobSpec.runtime {self.runtime!r} is not known",
                 fix="Use 'local' (run_job on this machine) or 'aws' (submit_job to AWS Batch).",
             )
+        if self.rate_limits:
+            from ..config import parse_rate_limits
+
+            parse_rate_limits(self.rate_limits, "JobSpec.rate_limits")  # raises if malformed
         for name, policy in self.checks.items():
             if name not in CHECK_NAMES:
                 raise ConfigError(

@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def exit_code(result: JobResult) -> int:
     """The worker's exit code (see the module docstring)."""
-    stopped = result.extra.get("stop") in ("interrupt", "lost_lease")
+    stopped = result.extra.get("stop") in ("interrupt", "lost_lease", "stalled", "quota_day")
     if stopped and not (orchestrated() and result.state in _NOT_RESTARTED):
         return EXIT_INTERRUPTED
     if result.state is JobState.RUNNING:

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "STOP_REASONS",
+    "UNUSABLE_STOP_REASONS",
     "Backend",
     "LimiterStats",
     "Message",
@@ -31,6 +32,17 @@ STOP_REASONS = (
     "tool_use",
     "guardrail_intervened",
     "content_filtered",
+    "malformed_model_output",
+    "malformed_tool_use",
+    "model_context_window_exceeded",
+)
+# Stop reasons that mean the reply is not a usable answer (checks flag them by name).
+UNUSABLE_STOP_REASONS = (
+    "guardrail_intervened",
+    "content_filtered",
+    "malformed_model_output",
+    "malformed_tool_use",
+    "model_context_window_exceeded",
 )
 
 
@@ -101,6 +113,8 @@ class ModelResponse:
     model: str  # the model that actually answered
     parsed_json: Any = None  # set when the request asked for structured output
     attempts: int = 1  # calls made, retries included
+    structured_output: str | None = None  # native | tool | prompt, for JSON requests
+    schema_error: str | None = None  # why the reply failed its schema (tool/prompt modes)
 
 
 @dataclass

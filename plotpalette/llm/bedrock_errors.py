@@ -10,10 +10,13 @@ from __future__ import annotations
 from ..errors import (
     ConfigError,
     CredentialsError,
+    DailyQuotaError,
     ModelAccessError,
     ModelError,
     ModelNotFoundError,
     ModelRequestError,
+    ModelRetiredError,
+    ModelUnresponsiveError,
     PlotPaletteError,
     ThrottledError,
     TransientModelError,
@@ -53,8 +56,21 @@ _PARAMETERS = (  # ValidationException text -> the request field to name
 )
 
 
-def _transient(message: str) -> TransientModelError:
-    return TransientModelError(message)
+def _transient(message: str, retry_class: str = "transient") -> TransientModelError:
+    """A retryable error; ``retry_class`` picks its schedule in :mod:`.retry`."""
+    err = TransientModelError(message)
+    err.retry_class = retry_class  # type: ignore[attr-defined]
+    return err
+
+
+def _not_retryable(err: ModelError) -> ModelError:
+    err.retryable = False  # type: ignore[attr-defined]
+    return err
+
+
+def _error_code(raw: str) -> str:
+    """In-stream errors arrive with lower-case names (``throttlingException``)."""
+    return raw[:1].upper() + raw[1:] if raw else raw
 
 
 def map_bedrock_error(exc: BaseException, *, model: str, region: str | None) -> PlotPaletteError:
@@ -94,6 +110,12 @@ def map_bedrock_error(exc: BaseException, *, model: str, region: str | None) -> 
             fix="Set PLOTPALETTE_REGION (or AWS_DEFAULT_REGION, or a region in your AWS "
             "profile), e.g. us-east-1.",
         )
+    if isinstance(exc, bx.ReadTimeoutError):
+        err = ModelUnresponsiveError(
+            f"no reply from {model} {where} within the call's deadline ({exc})"
+        )
+        err.retry_class = "unresponsive"  # type: ignore[attr-defined]
+        return mark_unknown(err)  # sent, never answered: it may have been billed
     if isinstance(
         exc,
         (
@@ -116,20 +138,26 @@ def map_bedrock_error(exc: BaseException, *, model: str, region: str | None) -> 
 def _from_client_error(exc: BaseException, model: str, where: str) -> ModelError:
     response = getattr(exc, "response", {}) or {}
     error = response.get("Error", {}) or {}
-    code = str(error.get("Code", ""))
+    code = _error_code(str(error.get("Code", "")))
     message = str(error.get("Message", "") or "")
     status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
     low = message.lower().replace(" ", "")
+    if "endofitslife" in low or "endoflife" in low:
+        return ModelRetiredError(f"model {model} has reached the end of its life {where}")
     if code == "ThrottlingException":
+        if "perday" in low:
+            return _not_retryable(
+                DailyQuotaError(f"{model}: tokens-per-day quota used up {where}: {message}")
+            )
         return ThrottledError(f"{model} throttled {where}: {message}")
     if code == "ServiceQuotaExceededException":
-        err = ThrottledError(
-            f"{model}: service quota exceeded {where}: {message}",
-            fix="Request a quota increase in Service Quotas (Amazon Bedrock) "
-            "or lower the job's rate limits.",
+        return _not_retryable(
+            ThrottledError(
+                f"{model}: service quota exceeded {where}: {message}",
+                fix="Request a quota increase in Service Quotas (Amazon Bedrock) "
+                "or lower the job's rate limits.",
+            )
         )
-        err.retryable = False  # type: ignore[attr-defined]
-        return err
     if code in _CREDENTIAL_CODES:
         if "expired" in code.lower() or "expired" in message.lower():
             return CredentialsError(
@@ -141,26 +169,43 @@ def _from_client_error(exc: BaseException, model: str, where: str) -> ModelError
             fix="Check the access key / profile in use (`aws sts get-caller-identity`).",
         )
     if code == "AccessDeniedException":
-        if "notauthorizedtoperform" in low:
-            return ModelAccessError(
-                f"IAM denies bedrock:InvokeModel on {model} {where}: {message}",
-                fix="Grant bedrock:InvokeModel (and "
-                "bedrock:InvokeModelWithResponseStream) on this model or "
-                "inference profile to your IAM role.",
-            )
-        return ModelAccessError(
-            f"no access to model {model} {where} ({message})",
-            fix="Open the Bedrock console > Model access in this Region, "
-            "request access to the model, wait for 'Access granted', "
-            "or pick another model or tier.",
-        )
+        return _access_denied(model, where, message, low)
     if code == "ResourceNotFoundException":
         return ModelNotFoundError(f"model {model} is not available {where} ({message})")
     if code == "ValidationException":
         return _from_validation(model, where, message, low)
+    if code == "ModelNotReadyException":
+        return _transient(f"{model} is not ready {where}: {message}", "not_ready")
+    if code == "ModelErrorException":
+        return _transient(
+            f"{model} could not process the request {where}: {message}", "model_error"
+        )
     if code in _TRANSIENT_CODES or status >= 500:
         return _transient(f"{model} failed {where}: {code} {message}".strip())
     return ModelError(f"Bedrock error calling {model} {where}: {code}: {message}")
+
+
+def _access_denied(model: str, where: str, message: str, low: str) -> ModelAccessError:
+    if "marketplace" in low:
+        return ModelAccessError(
+            f"{model} needs an AWS Marketplace subscription, which your IAM role may not "
+            f"start {where}: {message}",
+            fix="Allow aws-marketplace:ViewSubscriptions and aws-marketplace:Subscribe to "
+            "the role making the first call (or have an administrator make one call), "
+            "then resume.",
+        )
+    if "notauthorizedtoperform" in low:
+        return ModelAccessError(
+            f"IAM denies the call to {model} {where}: {message}",
+            fix="Grant bedrock:InvokeModel (and bedrock:InvokeModelWithResponseStream) on "
+            "this model and its inference profile to your IAM role.",
+        )
+    return ModelAccessError(
+        f"no access to model {model} {where} ({message})",
+        fix="Model access is on by default; for Anthropic models submit the one-time use "
+        "case form in the Bedrock console, check service control policies that deny "
+        "Bedrock, or pick another model or tier.",
+    )
 
 
 def _from_validation(model: str, where: str, message: str, low: str) -> ModelError:

@@ -1,9 +1,11 @@
 """Rate limiting per (model, Region): RPM/TPM token buckets plus adaptive concurrency.
 
 Bedrock enforces requests-per-minute and tokens-per-minute quotas per model and
-Region (TPM reserves input + ``maxTokens`` when a call starts and refunds unused output
-when it ends). A :class:`ModelLimiter` mirrors that on the client so a job runs at
-the quota instead of into it:
+Region. Token quotas count input + cache writes + output × the model's burndown (5 for
+Claude 4-family models; see :mod:`.capabilities`): a call reserves input +
+``maxTokens`` × burndown when it starts and the unused part is refunded when it ends.
+The backend passes tokens already counted that way. A :class:`ModelLimiter` mirrors
+this on the client so a job runs at the quota instead of into it:
 
 * **Token buckets** sized from ``settings.rate_limits`` (at 98 % of the quota) pace
   request *starts*.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -198,6 +201,7 @@ class ModelLimiter:
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = now
+        self._lock = threading.Lock()  # buckets are also used from stream()'s thread
 
     async def acquire(self, tokens: int) -> Permit:
         """Wait for a concurrency slot and for the buckets; ``tokens`` = input estimate +
@@ -217,6 +221,17 @@ class ModelLimiter:
                 raise
         self.in_flight += 1
         try:
+            wait = self._reserve(tokens)
+            if wait > 0:
+                await self.clock.sleep(wait)
+        except BaseException:
+            self._free_slot()
+            raise
+        return Permit(tokens=tokens, started=self.clock.now())
+
+    def _reserve(self, tokens: int) -> float:
+        """Take one request and ``tokens`` from the buckets; the wait until allowed."""
+        with self._lock:
             now = self.clock.now()
             wait = 0.0
             if self._rpm is not None:
@@ -228,12 +243,19 @@ class ModelLimiter:
                 if bucket is None:
                     bucket = self._adaptive_bucket = TokenBucket(self.rate.per_s * 60, now)
                 wait = max(wait, bucket.reserve(1, now))
-            if wait > 0:
-                await self.clock.sleep(wait)
-        except BaseException:
-            self._free_slot()
-            raise
+            return wait
+
+    def pace_blocking(self, tokens: int) -> Permit:
+        """:meth:`acquire` for a synchronous caller (``stream()``): waits for the
+        buckets by sleeping the calling thread; does not take a concurrency slot."""
+        wait = self._reserve(tokens)
+        if wait > 0:
+            time.sleep(wait)
         return Permit(tokens=tokens, started=self.clock.now())
+
+    def settle_blocking(self, permit: Permit, outcome: str, used_tokens: int = 0) -> None:
+        """:meth:`release` for a permit from :meth:`pace_blocking`."""
+        self._account(permit, outcome, used_tokens)
 
     def release(self, permit: Permit, outcome: str, used_tokens: int = 0) -> None:
         """``outcome``: ``"ok"`` (``used_tokens`` = real usage), ``"throttled"``, ``"error"``.
@@ -241,6 +263,14 @@ class ModelLimiter:
         A throttled call was not admitted by the service, so its bucket tokens are
         returned; other failures return their token reservation only.
         """
+        self._account(permit, outcome, used_tokens)
+        self._free_slot()
+
+    def _account(self, permit: Permit, outcome: str, used_tokens: int) -> None:
+        with self._lock:
+            self._account_locked(permit, outcome, used_tokens)
+
+    def _account_locked(self, permit: Permit, outcome: str, used_tokens: int) -> None:
         now = self.clock.now()
         if outcome == "ok":
             self._done.append((now, used_tokens))
@@ -261,7 +291,6 @@ class ModelLimiter:
                     self._sync_adaptive(now)
                     if self._adaptive_bucket is not None:
                         self._adaptive_bucket.level = 0.0  # the service's bucket is empty too
-        self._free_slot()
 
     def note_retry(self) -> None:
         self.retries += 1
@@ -353,6 +382,19 @@ class LimiterRegistry:
         self.concurrency = concurrency
         self.clock = clock or Clock()
         self._limiters: dict[tuple[str, str | None], ModelLimiter] = {}
+
+    def set_concurrency(self, concurrency: int) -> None:
+        """A new in-flight ceiling for every limiter, present and future."""
+        self.concurrency = max(1, concurrency)
+        for limiter in self._limiters.values():
+            limiter.concurrency.ceiling = self.concurrency
+
+    def update_limits(self, rate_limits: Mapping[str, Mapping[str, int]]) -> None:
+        """Merge ``rate_limits`` over the current ones (a job's own quotas); limiters
+        already made are rebuilt on next use."""
+        if rate_limits:
+            self.rate_limits.update({k: dict(v) for k, v in rate_limits.items()})
+            self._limiters.clear()
 
     def get(self, model: str, region: str | None = None) -> ModelLimiter:
         key = (model, region)

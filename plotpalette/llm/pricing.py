@@ -2,9 +2,14 @@
 
 The bundled table (``prices.json``) holds one entry per model id or inference-profile
 id (optionally per Region), in USD per million tokens, each with its ``source`` and
-``as_of`` date. A model that is not in the table is an error (:class:`PricingError`)
-unless the user supplies a price: we never borrow another model's price, and never
-guess a missing rate (batch, cache read/write) from another rate.
+``as_of`` date. A row's ``profiles`` names the geo inference-profile prefixes
+(``us.``, ``eu.``, ``apac.``) billed at its price, so ``us.amazon.nova-lite-v1:0``
+resolves to the Nova Lite row; other profile ids (``global.``, or Claude 4.5 geo
+profiles, which cost more) need rows of their own. A model that is not in the table is
+an error (:class:`PricingError`) unless the user supplies a price: we never borrow
+another model's price, and never guess a missing rate (batch, cache read/write) from
+another rate. A table loaded for a Region (``PriceTable.load(region=...)``) prices
+every call in that Region unless a call names another.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ __all__ = ["Price", "PriceTable"]
 
 PER = 1_000_000  # prices are per million tokens
 RATE_FIELDS = ("input", "output", "cache_read", "cache_write", "batch_input", "batch_output")
+# Geo inference-profile prefixes a row may cover (``global.`` is priced on its own rows).
+GEO_PREFIXES = ("us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.")
 
 
 @dataclass(frozen=True)
@@ -41,9 +48,12 @@ class Price:
     region: str = "*"
     source: str = ""
     as_of: str = ""
+    profiles: tuple[str, ...] = ()  # geo profile prefixes billed at this price
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["profiles"] = list(self.profiles)
+        return data
 
 
 def _rate(entry: Mapping[str, Any], name: str, where: str, required: bool) -> float | None:
@@ -75,11 +85,19 @@ def _price_from_entry(
             f"{where}: a price entry must be a mapping",
             fix="Use {model: ID, input: X, output: Y} (USD per 1M tokens).",
         )
-    unknown = set(entry) - {"model", "region", "source", "as_of", *RATE_FIELDS}
+    unknown = set(entry) - {"model", "region", "source", "as_of", "profiles", *RATE_FIELDS}
     if unknown:
         raise PricingError(
             f"{where}: unknown field(s) {', '.join(sorted(unknown))}",
-            fix=f"Valid fields: model, region, source, as_of, {', '.join(RATE_FIELDS)}.",
+            fix=f"Valid fields: model, region, source, as_of, profiles, {', '.join(RATE_FIELDS)}.",
+        )
+    profiles = entry.get("profiles") or ()
+    if not isinstance(profiles, (list, tuple)) or not all(
+        isinstance(p, str) and p in GEO_PREFIXES for p in profiles
+    ):
+        raise PricingError(
+            f"{where}: 'profiles' must list geo prefixes, got {profiles!r}",
+            fix=f"Use some of {', '.join(GEO_PREFIXES)}.",
         )
     model = entry.get("model")
     if not isinstance(model, str) or not model:
@@ -93,6 +111,7 @@ def _price_from_entry(
         region=str(entry.get("region") or "*"),
         source=str(entry.get("source") or default_source),
         as_of=str(entry.get("as_of") or default_as_of),
+        profiles=tuple(profiles),
         **rates,  # type: ignore[arg-type]
     )
 
@@ -149,16 +168,22 @@ def _read_overrides(
 class PriceTable:
     """Prices by model (and Region); build with :meth:`load`."""
 
-    def __init__(self, prices: list[Price], *, version: str, as_of: str) -> None:
+    def __init__(
+        self, prices: list[Price], *, version: str, as_of: str, region: str | None = None
+    ) -> None:
         self._prices: dict[tuple[str, str], Price] = {}
         for p in prices:
             self._prices[(p.model, p.region)] = p
         self.version = version
         self.as_of = as_of
+        self.region = region  # the Region calls are priced in unless a call names one
 
     @classmethod
-    def load(cls, overrides: str | Path | Mapping[str, Any] | None = None) -> PriceTable:
-        """The bundled table, with user prices (file path or dict) taking precedence.
+    def load(
+        cls, overrides: str | Path | Mapping[str, Any] | None = None, *, region: str | None = None
+    ) -> PriceTable:
+        """The bundled table, with user prices (file path or dict) taking precedence,
+        pricing calls in ``region`` (Region-specific rows first).
 
         With overrides, ``version`` gains a ``+user.<hash>`` suffix so a job records
         exactly which prices it was charged with.
@@ -183,25 +208,37 @@ class PriceTable:
                 json.dumps(entries, sort_keys=True, default=str).encode()
             ).hexdigest()[:8]
             version = f"{version}+user.{digest}"
-        return cls(prices, version=version, as_of=str(raw["as_of"]))
+        return cls(prices, version=version, as_of=str(raw["as_of"]), region=region)
 
     def models(self) -> list[Price]:
         """Every priced model, sorted by id then Region."""
         return sorted(self._prices.values(), key=lambda p: (p.model, p.region))
 
     def price(self, model_id: str, region: str | None = None) -> Price:
-        """The price of exactly this model (Region-specific entry first).
+        """The price of exactly this model in ``region`` (default: the table's Region;
+        a Region-specific entry first).
 
-        ``local/...`` models cost 0. Raises :class:`PricingError` for anything else
-        that has no entry — never another model's price.
+        A geo profile id (``us.``...) takes its base model's row when that row lists the
+        prefix in ``profiles``. ``local/...`` models cost 0. Raises
+        :class:`PricingError` for anything else that has no entry — never another
+        model's price.
         """
-        for key in ((model_id, region or "*"), (model_id, "*")):
+        where = region or self.region or "*"
+        for key in ((model_id, where), (model_id, "*")):
             if key in self._prices:
                 return self._prices[key]
+        for prefix in GEO_PREFIXES:
+            if model_id.startswith(prefix):
+                base = model_id[len(prefix) :]
+                for key in ((base, where), (base, "*")):
+                    row = self._prices.get(key)
+                    if row is not None and prefix in row.profiles:
+                        return row
         if model_id.startswith("local/"):
             return self._prices[("local/*", "*")]
+        in_region = f" in {where}" if where != "*" else ""
         raise PricingError(
-            f"no price for model {model_id!r} (price table {self.version})",
+            f"no price for model {model_id!r}{in_region} (price table {self.version})",
             fix="Add it to a price override file (settings.price_overrides), e.g. "
             f'{{"{model_id}": {{"input": 0.25, "output": 1.25}}}} in USD per 1M tokens.',
         )

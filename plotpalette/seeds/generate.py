@@ -136,7 +136,7 @@ def generate_seeds(
     if prices is None:
         from ..llm import PriceTable
 
-        prices = PriceTable.load()
+        prices = PriceTable.load(region=getattr(backend, "region", None))
     model_id = backend.resolve_model(model)
     rows: list[dict[str, Any]] = []
     keys: set[bytes] = set()

@@ -215,14 +215,14 @@ def _semantic_problems(tpl: Template) -> list[Problem]:
             )
             if step.format != "json":
                 problems.append((("steps", i, "json_schema"), "needs `format: json`", None))
-            # Imported here: jsonschema's format checkers take ~1 s to import, and most
-            # templates (and every CLI start) never need them.
-            from jsonschema import Draft202012Validator
-            from jsonschema.exceptions import SchemaError
+            # Imported here, and without its slow optional format checker: most
+            # templates (and every CLI start) never need it.
+            from ..llm.schema import jsonschema_module
 
+            jsonschema = jsonschema_module()
             try:
-                Draft202012Validator.check_schema(step.json_schema)
-            except SchemaError as exc:
+                jsonschema.Draft202012Validator.check_schema(step.json_schema)
+            except jsonschema.exceptions.SchemaError as exc:
                 msg = f"not a JSON Schema: {exc.message}"
                 problems.append((("steps", i, "json_schema"), msg, None))
         seen.setdefault(step.id, i)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import PricingError
+from ..llm.capabilities import json_output_mode
 from .model import Template, parse_template
 from .render import Renderer
 from .syntax import parse_text, step_references
@@ -54,6 +55,7 @@ class PreviewStep:
     actual_usd: float | None = None
     note: str = ""
     output_tokens: int | None = None  # what the model really returned (a paid preview)
+    structured_output: str | None = None  # JSON steps: native, tool or prompt
 
 
 @dataclass
@@ -130,9 +132,10 @@ class PreviewResult:
             for s in row.steps:
                 state = "" if s.ran else "  [skipped: when is false]"
                 cost = "unpriced" if s.worst_case_usd is None else f"≤ ${s.worst_case_usd:.6f}"
+                json_mode = f", JSON: {s.structured_output}" if s.structured_output else ""
                 lines.append(
                     f"--- step {s.step_id} -> {s.model_id} ({s.input_tokens} input "
-                    f"tokens, max {s.max_output_tokens} out, {cost}){state}"
+                    f"tokens, max {s.max_output_tokens} out, {cost}{json_mode}){state}"
                 )
                 if s.system:
                     lines.append(f"[system] {s.system}")
@@ -230,7 +233,9 @@ def preview(
     if prices is None:
         from ..llm import PriceTable
 
-        prices = PriceTable.load(getattr(settings, "price_overrides", None))
+        prices = PriceTable.load(
+            getattr(settings, "price_overrides", None), region=getattr(settings, "region", None)
+        )
     if call_model or backend is not None:
         from .preview_paid import paid_preview
 
@@ -271,6 +276,11 @@ def preview(
     notes.append(
         "outputs are placeholders; pass call_model=True with budget_usd= to call real models"
     )
+    json_steps = {s.id for s in tpl.steps if s.format == "json"}
+    for preview_row in result.rows:  # how each JSON step's schema is enforced
+        for ps in preview_row.steps:
+            if ps.step_id in json_steps and ps.ran:
+                ps.structured_output = json_output_mode(name, ps.model_id)
     if name == "local":
         notes.append(
             "backend local: every step runs on the embedded local model at $0; "

@@ -73,8 +73,10 @@ def paid_preview(
     )
     result = run_job(workspace, spec, backend=backend, handle_signals=False)
     found = {r.index: r for r in iter_records(workspace, result.job_id)}
+    name = str(getattr(backend, "name", "") or getattr(settings, "backend", ""))
     preview_rows = [
-        _row(stored, i, row, found.get(i), prices, result.state.value) for i, row in enumerate(rows)
+        _row(stored, i, row, found.get(i), prices, result.state.value, name)
+        for i, row in enumerate(rows)
     ]
     notes = [
         f"charged to job {result.job_id} (budget ${budget_usd:.4f}, spent "
@@ -87,7 +89,7 @@ def paid_preview(
         f"backend {getattr(backend, 'name', 'configured')} (reported usage)",
         getattr(prices, "version", None),
         notes,
-        str(getattr(backend, "name", "") or getattr(settings, "backend", "")),
+        name,
     )
     out.job_id, out.spent_usd = result.job_id, result.spend_usd
     return out
@@ -104,7 +106,10 @@ def _stored(library: Any, tpl: Template) -> Template | None:
     return found if found.content_hash == tpl.content_hash else None
 
 
-def _row(tpl: Template, index: int, seed: Any, record: Any, prices: Any, state: str) -> Any:
+def _row(
+    tpl: Template, index: int, seed: Any, record: Any, prices: Any, state: str, backend: str
+) -> Any:
+    from ..llm.capabilities import json_output_mode
     from .preview import PreviewRow, PreviewStep
 
     if record is None:
@@ -147,6 +152,9 @@ def _row(tpl: Template, index: int, seed: Any, record: Any, prices: Any, state: 
                 actual_usd=result.cost_usd,
                 note=note,
                 output_tokens=None if result.skipped else result.output_tokens,
+                structured_output=json_output_mode(backend, result.model)
+                if step.format == "json" and not result.skipped
+                else None,
             )
         )
     return PreviewRow(index, seed, steps, dict(record.outputs), error=record.error)

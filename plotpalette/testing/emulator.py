@@ -5,15 +5,22 @@ A **test double**, not a model: point a real boto3 ``bedrock-runtime`` client at
 work offline, with deterministic text (see :mod:`plotpalette.testing.synth`), usage
 counted with the documented approximation of :mod:`plotpalette.llm.tokens`, and
 Bedrock's error shapes (HTTP status + ``x-amzn-ErrorType``). Configurable: latency
-(log-normal around a median), RPM/TPM quotas enforced like Bedrock's (token buckets;
-TPM reserves input + maxTokens at admission and refunds unused output at the end),
-injected failures (``500``, ``503``, ``408``, ``429``, ``reset``, ``malformed``) by
-rate or by script, models without access, models missing from the Region, and
-expired or invalid credentials. It does not verify SigV4 signatures; it only
-requires that a request is signed.
+(log-normal around a median); RPM, TPM and tokens-per-day quotas enforced like
+Bedrock's (token buckets; token quotas count input + output × the model's burndown,
+reserving input + maxTokens × burndown at admission and refunding the unused part);
+per-model rules from the capability table (:mod:`.emulator_rules`: outputConfig only
+for native structured output, temperature with topP only where allowed, forced tool
+use, maxTokens limits); injected failures (see :data:`FAILURE_KINDS`: HTTP errors,
+``not_ready``, ``model_error``, ``quota``, resets, malformed bodies, calls that
+``hang``, in-stream errors, replies that ignore the JSON instruction, and the
+non-``end_turn`` stop reasons) by rate or by script; models without access, needing a
+Marketplace subscription, past their end of life or missing from the Region; and
+expired or invalid credentials. It does not verify SigV4 signatures; it only requires
+that a request is signed.
 
-This module decides what to answer; the quotas live in :mod:`.emulator_quotas` and the
-server and reply writing in :mod:`.emulator_http`.
+This module decides what to answer; the quotas live in :mod:`.emulator_quotas`, the
+per-model rules in :mod:`.emulator_rules` and the server and reply writing in
+:mod:`.emulator_http`.
 
 Usage::
 
@@ -34,7 +41,12 @@ from collections import Counter
 from typing import Any
 from urllib.parse import unquote
 
-from ..llm.model_limits import MODEL_LIMITS, PROFILE_PREFIXES, ModelLimits, base_model_id
+from ..llm.capabilities import (
+    PROFILE_PREFIXES,
+    ModelCapabilities,
+    base_model_id,
+    capability_table,
+)
 from .emulator_http import (
     EmulatorHandler,
     EmulatorServer,
@@ -43,23 +55,24 @@ from .emulator_http import (
     send_stream,
 )
 from .emulator_quotas import ModelQuotas
+from .emulator_rules import (
+    END_OF_LIFE_MESSAGE,
+    ERRORS,
+    FAILURE_KINDS,
+    MARKETPLACE_MESSAGE,
+    STOP_KINDS,
+    STREAM_ERRORS,
+    TOKENS_PER_DAY_MESSAGE,
+    check_capabilities,
+    forced_tool,
+    prompt_schema,
+)
 from .protocol import RequestError, converse_body, invoke_body, parse_converse, parse_invoke
 from .synth import SynthOutput, synth_reply
 
-__all__ = ["FAILURE_KINDS", "BedrockEmulator", "EmulatorConfig"]
+__all__ = ["FAILURE_KINDS", "STOP_KINDS", "BedrockEmulator", "EmulatorConfig"]
 
-FAILURE_KINDS = ("500", "503", "408", "429", "reset", "malformed")
 _PATH = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream|invoke)$")
-_ERRORS = {
-    "500": (500, "InternalServerException", "The server encountered an error."),
-    "503": (503, "ServiceUnavailableException", "The service is unavailable."),
-    "408": (408, "ModelTimeoutException", "The request took too long to process."),
-    "429": (
-        429,
-        "ThrottlingException",
-        "Too many requests, please wait before trying your request again.",
-    ),
-}
 
 
 @dataclasses.dataclass
@@ -69,16 +82,23 @@ class EmulatorConfig:
     latency_median_s: float = 0.0
     latency_jitter: float = 0.0  # sigma of the log-normal; 0 = always the median
     rpm: float | None = None  # requests per minute per model; None = unlimited
-    tpm: float | None = None  # tokens per minute per model
+    tpm: float | None = None  # tokens per minute per model (burndown-weighted)
+    tpd: float | None = None  # tokens per day per model (burndown-weighted)
+    burndown: bool = True  # count output × the model's tpm_burndown, as AWS does
     burst_s: float = 1.0  # quota bucket depth, in seconds of quota
     failure_rate: float = 0.0
     failure_kinds: tuple[str, ...] = ("500", "503", "408")
     output_tokens: int | None = None  # fixed reply length (approximate tokens)
     region: str = "us-east-1"
-    models: dict[str, ModelLimits] = dataclasses.field(default_factory=lambda: dict(MODEL_LIMITS))
+    models: dict[str, ModelCapabilities] = dataclasses.field(
+        default_factory=lambda: dict(capability_table())
+    )
     no_access: frozenset[str] = frozenset()  # -> AccessDeniedException
+    marketplace: frozenset[str] = frozenset()  # -> AccessDenied (Marketplace actions)
+    end_of_life: frozenset[str] | None = None  # None: the table's past end-of-life dates
     not_in_region: frozenset[str] = frozenset()  # -> ResourceNotFoundException
     credentials: str = "valid"  # "valid" | "expired" | "invalid"
+    hang_s: float = 600.0  # how long a "hang" failure holds the connection
     seed: int = 0
 
 
@@ -88,6 +108,7 @@ class BedrockEmulator:
     def __init__(self, **config: Any) -> None:
         self.config = EmulatorConfig()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._rng = random.Random(0)
         self._script: list[str | None] = []
         self._quotas = ModelQuotas(None, None, 1.0)  # replaced by configure() below
@@ -103,6 +124,7 @@ class BedrockEmulator:
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> BedrockEmulator:
         if self._server is None:
+            self._stopping.clear()
             self._server = EmulatorServer(("127.0.0.1", 0), self._handle)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
@@ -114,6 +136,7 @@ class BedrockEmulator:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # hung calls give up
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -138,8 +161,8 @@ class BedrockEmulator:
         unknown = set(changes) - known
         if unknown:
             raise TypeError(f"unknown emulator setting(s): {sorted(unknown)}; use {sorted(known)}")
-        for name in ("no_access", "not_in_region"):
-            if name in changes:
+        for name in ("no_access", "not_in_region", "marketplace", "end_of_life"):
+            if changes.get(name) is not None:
                 changes[name] = frozenset(changes[name])
         bad = set(changes.get("failure_kinds", ())) - set(FAILURE_KINDS)
         if bad:
@@ -147,17 +170,22 @@ class BedrockEmulator:
         with self._lock:
             self.config = dataclasses.replace(self.config, **changes)
             cfg = self.config
-            self._quotas = ModelQuotas(cfg.rpm, cfg.tpm, cfg.burst_s)
+            self._quotas = ModelQuotas(cfg.rpm, cfg.tpm, cfg.burst_s, cfg.tpd)
             if "seed" in changes:
                 self._rng = random.Random(changes["seed"])
         return self
 
     def add_model(
-        self, model_id: str, context_tokens: int = 8_000, max_output_tokens: int = 2_000
+        self,
+        model_id: str,
+        context_tokens: int = 8_000,
+        max_output_tokens: int = 2_000,
+        **caps: Any,
     ) -> None:
-        """Make another model id known (e.g. a tiny-context model for tests)."""
-        models = {**self.config.models, model_id: ModelLimits(context_tokens, max_output_tokens)}
-        self.configure(models=models)
+        """Make another model id known (e.g. a tiny-context model for tests); ``caps``
+        are further :class:`~plotpalette.llm.capabilities.ModelCapabilities` fields."""
+        row = ModelCapabilities(context_tokens, max_output_tokens, model=model_id, **caps)
+        self.configure(models={**self.config.models, model_id: row})
 
     def script_failures(self, kinds: list[str | None]) -> None:
         """Fail the next requests in order (``None`` = answer normally)."""
@@ -178,36 +206,41 @@ class BedrockEmulator:
                 raise RequestError(404, "UnknownOperationException", f"no route {h.path}")
             self._check_auth(h)
             model = unquote(match["model"])
-            limits = self._resolve_model(model)
+            caps = self._resolve_model(model)
             try:
                 payload = json.loads(body or b"{}")
             except ValueError:
                 raise RequestError(400, "SerializationException", "body is not JSON") from None
             op = match["op"]
-            reply, reserved = self._reply(op, model, limits, payload)
             failure = self._next_failure()
+            reply, reserved, tool = self._reply(op, model, caps, payload, failure)
             if failure in ("reset", "malformed"):
                 self._count("failures")
                 if self.on_billed is not None:
                     self.on_billed(model, reply, True)
                 return break_connection(h, failure)
-            if failure is not None:
-                status, etype, message = _ERRORS[failure]
+            if failure == "hang":
+                self._count("hung")
+                self._stopping.wait(self.config.hang_s)
+                return break_connection(h, "reset")
+            if failure in ERRORS:
+                status, etype, message = ERRORS[failure]
                 self._count("throttled" if failure == "429" else "failures")
                 raise RequestError(status, etype, message)
+            burn = caps.tpm_burndown if self.config.burndown else 1
             self._admit(model, reserved)
             started = time.monotonic()
             time.sleep(self._latency())
-            self._release(model, reserved, reply.input_tokens + reply.output_tokens)
+            self._release(model, reserved, reply.input_tokens + reply.output_tokens * burn)
             self._count("ok")
             if self.on_billed is not None:
                 self.on_billed(model, reply, False)
             latency_ms = int((time.monotonic() - started) * 1000)
             if op == "converse-stream":
-                return send_stream(h, reply, latency_ms)
+                return send_stream(h, reply, latency_ms, tool, STREAM_ERRORS.get(failure or ""))
             if op == "invoke":
                 return send_json(h, 200, invoke_body(model, reply))
-            return send_json(h, 200, converse_body(reply, latency_ms))
+            return send_json(h, 200, converse_body(reply, latency_ms, tool))
         except RequestError as err:
             send_json(
                 h,
@@ -235,28 +268,34 @@ class BedrockEmulator:
                 "The security token included in the request is invalid.",
             )
 
-    def _resolve_model(self, model: str) -> ModelLimits:
+    def _resolve_model(self, model: str) -> ModelCapabilities:
         cfg = self.config
         base = base_model_id(model)
-        limits = cfg.models.get(model) or (cfg.models.get(base) if base != model else None)
-        if limits is None:
+        caps = cfg.models.get(model) or (cfg.models.get(base) if base != model else None)
+        if caps is None:
             raise RequestError(
                 400, "ValidationException", "The provided model identifier is invalid."
             )
-        if model in cfg.not_in_region or base in cfg.not_in_region:
+        names = {model, base}
+        if names & cfg.not_in_region:
             raise RequestError(
                 404,
                 "ResourceNotFoundException",
                 f"Could not resolve the foundation model from the provided "
                 f"model identifier in {cfg.region}.",
             )
-        if model in cfg.no_access or base in cfg.no_access:
+        retired = caps.retired() if cfg.end_of_life is None else bool(names & cfg.end_of_life)
+        if retired:
+            raise RequestError(404, "ResourceNotFoundException", END_OF_LIFE_MESSAGE)
+        if names & cfg.no_access:
             raise RequestError(
                 403,
                 "AccessDeniedException",
                 "You don't have access to the model with the specified model ID.",
             )
-        if limits.requires_profile and not model.startswith(PROFILE_PREFIXES):
+        if names & cfg.marketplace:
+            raise RequestError(403, "AccessDeniedException", MARKETPLACE_MESSAGE)
+        if caps.requires_profile and not model.startswith(PROFILE_PREFIXES):
             raise RequestError(
                 400,
                 "ValidationException",
@@ -264,25 +303,38 @@ class BedrockEmulator:
                 "isn't supported. Retry your request with the ID or ARN of an "
                 "inference profile that contains this model.",
             )
-        return limits
+        return caps
 
     def _reply(
-        self, op: str, model: str, limits: ModelLimits, payload: dict[str, Any]
-    ) -> tuple[SynthOutput, int]:
+        self,
+        op: str,
+        model: str,
+        caps: ModelCapabilities,
+        payload: dict[str, Any],
+        failure: str | None,
+    ) -> tuple[SynthOutput, int, str | None]:
+        """The reply, the quota tokens it reserves, and the forced tool's name if any."""
+        tool = None
         if op == "invoke":
             system, texts, max_tokens, stop, schema = parse_invoke(payload)
         else:
             system, texts, max_tokens, stop, schema = parse_converse(payload)
             with self._lock:
                 self.requests.append(payload)
+            check_capabilities(model, caps, payload)
+            forced = forced_tool(payload)
+            if forced is not None:
+                tool, schema = forced
+            elif schema is None and failure != "bad_json":
+                schema = prompt_schema(system)
         if max_tokens is None:
-            max_tokens = min(limits.max_output_tokens, 4096)
-        if not 1 <= max_tokens <= limits.max_output_tokens:
+            max_tokens = min(caps.max_output_tokens, 4096)
+        if not 1 <= max_tokens <= caps.max_output_tokens:
             raise RequestError(
                 400,
                 "ValidationException",
                 f"The maximum tokens you requested ({max_tokens}) is not in "
-                f"the model's range [1, {limits.max_output_tokens}].",
+                f"the model's range [1, {caps.max_output_tokens}].",
             )
         reply = synth_reply(
             model=model,
@@ -293,15 +345,23 @@ class BedrockEmulator:
             json_schema=schema,
             output_tokens=self.config.output_tokens,
         )
-        if reply.input_tokens + max_tokens > limits.context_tokens:
+        if reply.input_tokens + max_tokens > caps.context_tokens:
             raise RequestError(
                 400,
                 "ValidationException",
                 f"Input is too long for requested model: {reply.input_tokens} "
                 f"input tokens + maxTokens {max_tokens} exceed the context of "
-                f"{limits.context_tokens}.",
+                f"{caps.context_tokens}.",
             )
-        return reply, reply.input_tokens + max_tokens
+        if failure in STOP_KINDS:
+            # the model stopped without a usable answer: a fragment, or nothing
+            cut = reply.text[: len(reply.text) // 3] if failure.startswith("malformed") else ""
+            reply = SynthOutput(cut, failure, reply.input_tokens)
+            tool = None
+        elif tool is not None and reply.stop_reason == "end_turn":
+            reply.stop_reason = "tool_use"
+        burn = caps.tpm_burndown if self.config.burndown else 1
+        return reply, reply.input_tokens + max_tokens * burn, tool
 
     def _next_failure(self) -> str | None:
         with self._lock:
@@ -313,12 +373,17 @@ class BedrockEmulator:
 
     def _admit(self, model: str, reserved: int) -> None:
         with self._lock:
-            if not self._quotas.admit(model, reserved):
+            refused = self._quotas.admit(model, reserved)
+            if refused is not None:
                 self.counts["throttled"] += 1
-                raise RequestError(*_ERRORS["429"])
+                self.counts[f"throttled_{refused}"] += 1
+        if refused == "tpd":
+            raise RequestError(429, "ThrottlingException", TOKENS_PER_DAY_MESSAGE)
+        if refused is not None:
+            raise RequestError(*ERRORS["429"])
 
     def _release(self, model: str, reserved: int, used: int) -> None:
-        """Refund the part of the TPM reservation that was not used."""
+        """Refund the part of the token reservations that was not used."""
         with self._lock:
             self._quotas.release(model, reserved, used)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .eventstream import encode_event
+from .eventstream import encode_event, encode_exception
 from .protocol import usage_body
 from .synth import SynthOutput
 
@@ -92,15 +92,28 @@ def send_bytes(
     h.wfile.write(data)
 
 
-def send_stream(h: EmulatorHandler, reply: SynthOutput, latency_ms: int) -> None:
-    """Reply to ``converse_stream``: the text in chunks of four words, then usage."""
+def send_stream(
+    h: EmulatorHandler,
+    reply: SynthOutput,
+    latency_ms: int,
+    tool: str | None = None,
+    error: tuple[str, str] | None = None,
+) -> None:
+    """Reply to ``converse_stream``: the text (or a forced tool's input) in chunks of
+    four words, then usage; with ``error`` (exception type, message) the stream breaks
+    off with an in-stream exception after the first chunk, as Bedrock's can."""
     events = [encode_event("messageStart", {"role": "assistant"})]
+    if tool is not None:
+        start = {"toolUse": {"toolUseId": f"tooluse_{uuid.uuid4().hex[:16]}", "name": tool}}
+        events.append(encode_event("contentBlockStart", {"contentBlockIndex": 0, "start": start}))
     words = reply.text.split(" ")
     for i in range(0, len(words), 4):
         chunk = " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")
-        events.append(
-            encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": chunk}})
-        )
+        delta = {"toolUse": {"input": chunk}} if tool is not None else {"text": chunk}
+        events.append(encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta}))
+        if error is not None:
+            events.append(encode_exception(*error))
+            return send_bytes(h, 200, b"".join(events), "application/vnd.amazon.eventstream")
     events.append(encode_event("contentBlockStop", {"contentBlockIndex": 0}))
     events.append(encode_event("messageStop", {"stopReason": reply.stop_reason}))
     events.append(

@@ -1,8 +1,10 @@
-"""The emulator's per-model RPM/TPM quotas, enforced the way Bedrock enforces them.
+"""The emulator's per-model RPM/TPM/TPD quotas, enforced the way Bedrock enforces them.
 
-Each model gets a request bucket and a token bucket. TPM reserves input + maxTokens at
-admission and refunds the unused output when the call ends, so a client that asks for
-far more output than it uses is throttled the same way it would be on Bedrock.
+Each model gets a request bucket and token buckets (per minute, and per day when set).
+Token quotas reserve input + maxTokens × burndown at admission and refund the unused
+part when the call ends, so a client that asks for far more output than it uses is
+throttled the same way it would be on Bedrock. The caller passes tokens already
+weighted by the model's burndown.
 """
 
 from __future__ import annotations
@@ -44,34 +46,45 @@ class ModelQuotas:
     ``rpm`` or ``tpm`` means that quota is unlimited.
     """
 
-    def __init__(self, rpm: float | None, tpm: float | None, burst_s: float) -> None:
+    def __init__(
+        self, rpm: float | None, tpm: float | None, burst_s: float, tpd: float | None = None
+    ) -> None:
         self.rpm = rpm
         self.tpm = tpm
+        self.tpd = tpd
         self.burst_s = burst_s
-        self._buckets: dict[str, tuple[QuotaBucket | None, QuotaBucket | None]] = {}
+        self._buckets: dict[str, tuple[QuotaBucket | None, ...]] = {}
 
-    def buckets(self, model: str) -> tuple[QuotaBucket | None, QuotaBucket | None]:
-        """The (RPM, TPM) buckets of ``model``."""
+    def buckets(self, model: str) -> tuple[QuotaBucket | None, ...]:
+        """The (RPM, TPM, TPD) buckets of ``model``."""
         if model not in self._buckets:
             self._buckets[model] = (
                 QuotaBucket(self.rpm, self.burst_s) if self.rpm else None,
                 QuotaBucket(self.tpm, self.burst_s) if self.tpm else None,
+                # a day's quota, full at the start, refilling over 24 hours
+                QuotaBucket(self.tpd / 1440, 86_400.0) if self.tpd else None,
             )
         return self._buckets[model]
 
-    def admit(self, model: str, reserved: int) -> bool:
-        """Take one request and ``reserved`` tokens; False (nothing taken) to throttle."""
-        rpm, tpm = self.buckets(model)
-        if rpm is not None and not rpm.try_take(1):
-            return False
-        if tpm is not None and not tpm.try_take(reserved):
-            if rpm is not None:
-                rpm.give(1)
-            return False
-        return True
+    def admit(self, model: str, reserved: int) -> str | None:
+        """Take one request and ``reserved`` tokens; the quota that refuses (``"rpm"``,
+        ``"tpm"``, ``"tpd"``) with nothing taken, or ``None`` when admitted."""
+        rpm, tpm, tpd = self.buckets(model)
+        taken: list[tuple[QuotaBucket, float]] = []
+        checks = (("tpd", tpd, reserved), ("rpm", rpm, 1), ("tpm", tpm, reserved))
+        for name, bucket, amount in checks:
+            if bucket is None:
+                continue
+            if not bucket.try_take(amount):
+                for done, n in taken:
+                    done.give(n)
+                return name
+            taken.append((bucket, amount))
+        return None
 
     def release(self, model: str, reserved: int, used: int) -> None:
-        """Refund the part of the TPM reservation that was not used."""
-        _, tpm = self.buckets(model)
-        if tpm is not None and used:
-            tpm.give(max(0, reserved - used))
+        """Refund the part of the token reservations that was not used."""
+        _, tpm, tpd = self.buckets(model)
+        for bucket in (tpm, tpd):
+            if bucket is not None and used:
+                bucket.give(max(0, reserved - used))

@@ -7,12 +7,13 @@ import json
 import uuid
 from typing import Any
 
-from ..llm.model_limits import base_model_id
+from ..llm.capabilities import base_model_id
 from .synth import SynthOutput
 
 __all__ = [
     "RequestError",
     "converse_body",
+    "converse_content",
     "invoke_body",
     "parse_converse",
     "parse_invoke",
@@ -34,9 +35,24 @@ def usage_body(reply: SynthOutput) -> dict[str, int]:
     }
 
 
-def converse_body(reply: SynthOutput, latency_ms: int) -> dict[str, Any]:
+def converse_content(reply: SynthOutput, tool: str | None = None) -> list[dict[str, Any]]:
+    """The message content: text, or the forced tool's input (the reply's JSON)."""
+    if tool is None:
+        return [{"text": reply.text}]
+    return [
+        {
+            "toolUse": {
+                "toolUseId": f"tooluse_{uuid.uuid4().hex[:16]}",
+                "name": tool,
+                "input": json.loads(reply.text),
+            }
+        }
+    ]
+
+
+def converse_body(reply: SynthOutput, latency_ms: int, tool: str | None = None) -> dict[str, Any]:
     return {
-        "output": {"message": {"role": "assistant", "content": [{"text": reply.text}]}},
+        "output": {"message": {"role": "assistant", "content": converse_content(reply, tool)}},
         "stopReason": reply.stop_reason,
         "usage": usage_body(reply),
         "metrics": {"latencyMs": latency_ms},
@@ -82,7 +98,9 @@ def parse_converse(
 
 
 def _check_schema(raw: Any) -> dict[str, Any]:
-    import jsonschema
+    from ..llm.schema import jsonschema_module
+
+    jsonschema = jsonschema_module()
 
     try:
         schema = json.loads(raw) if isinstance(raw, str) else None

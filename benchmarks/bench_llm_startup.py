@@ -1,0 +1,97 @@
+"""Start-up: seconds from launching ``plotpalette run`` to its first Bedrock request.
+
+A real ``plotpalette run --backend bedrock`` process against the Bedrock emulator (in
+this process). Two figures, from process launch: the first request (the pre-flight
+probe of the step's model) and the first billed record call. Target: < 0.5 s to the
+first request on an idle machine. Runs ``--repeat`` times and reports the median.
+
+Usage: python benchmarks/bench_llm_startup.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _machine import print_machine
+
+from plotpalette.testing import BedrockEmulator
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def run_command(emulator: BedrockEmulator, workspace: str, *extra: str) -> tuple[list, dict]:
+    """``plotpalette run`` of the built-in question_answer template on Bedrock, aimed at
+    ``emulator``: the command line and its environment."""
+    env = {**os.environ, **AWS_ENV, "PLOTPALETTE_BEDROCK_ENDPOINT_URL": emulator.endpoint_url}
+    cmd = [
+        os.path.join(os.path.dirname(sys.executable), "plotpalette"),
+        "--workspace",
+        workspace,
+        "run",
+        "--template",
+        "question_answer",
+        "--seeds",
+        "sample:poetry",
+        "--backend",
+        "bedrock",
+        *extra,
+    ]
+    return cmd, env
+
+
+def one_run(emulator: BedrockEmulator, workspace: str) -> tuple[float, float]:
+    emulator.requests.clear()
+    cmd, env = run_command(emulator, workspace, "--records", "2")
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = billed = None
+    while proc.poll() is None or (billed is None and len(emulator.requests) > 1):
+        now = time.perf_counter() - started
+        if first is None and emulator.requests:
+            first = now
+        if billed is None and any(
+            (r.get("inferenceConfig") or {}).get("maxTokens", 0) > 1 for r in emulator.requests
+        ):
+            billed = now
+            break
+        time.sleep(0.002)
+    proc.wait()
+    if first is None or billed is None:
+        raise SystemExit(f"no request seen: {proc.stderr.read().decode()[-2000:]}")
+    return first, billed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print_machine()
+    with BedrockEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
+        runs = [one_run(emulator, os.path.join(tmp, f"ws{i}")) for i in range(args.repeat)]
+    firsts = [r[0] for r in runs]
+    billed = [r[1] for r in runs]
+    print(f"runs: {args.repeat}")
+    print(
+        f"first request (pre-flight probe): median {statistics.median(firsts):.3f} s, "
+        f"min {min(firsts):.3f} s"
+    )
+    print(
+        f"first billed record call:         median {statistics.median(billed):.3f} s, "
+        f"min {min(billed):.3f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
