@@ -174,7 +174,10 @@ class Runner(UnitsMixin, CheckpointMixin):
         # take this process's share of the quota before the first call
         models = sorted({m for plan in getattr(self.executor, "plans", []) for m in plan.models})
         quota.prime(self.backend, models)
-        await self._share_quota()
+        for _ in range(3):  # wait (a few heartbeats at most) for the others to make room
+            if await self._share_quota():
+                break
+            await asyncio.sleep(self.options.flush_seconds)
         self._rate.append((time.monotonic(), 0))
         # no more records in flight than the backend can really run at once (the local
         # model runs one call at a time): a stop then waits for those only, not a queue
@@ -194,9 +197,9 @@ class Runner(UnitsMixin, CheckpointMixin):
             self._request_stop(*request)
         return await self._finish(started)
 
-    async def _share_quota(self) -> None:
+    async def _share_quota(self) -> bool:
         """This process's share of the workspace-wide quota (AIMD across workers)."""
-        await self._io(
+        return await self._io(
             quota.apply_shares,
             self.tables,
             self.backend,
@@ -357,6 +360,7 @@ class Runner(UnitsMixin, CheckpointMixin):
                 in_flight=0,
                 unit=None,
             )
+        await self._io(quota.leave, self.tables, self.backend)  # the others take its share
         state = await self._io(finalize, self.registry, self.store, self.job_id)
         if state is None:
             state = JobState.RUNNING  # other workers go on with the job
