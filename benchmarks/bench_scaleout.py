@@ -47,7 +47,7 @@ def fanout(records: int, counts: list[int], rpm: int = 600) -> None:
 
     os.environ.update(DUMMY_AWS)
     print(f"machine: {machine()}; load average {_load()}")
-    for mode in ("limits", "discovery"):
+    for mode in os.environ.get("FANOUT_MODES", "limits,discovery").split(","):
         for n in counts:
             with BedrockEmulator(latency_median_s=0.2, latency_jitter=0.3, rpm=rpm) as emu:
                 root = fresh_workspace(f"fanout{n}").root

@@ -221,20 +221,64 @@ def test_quota_shares_rebalance_and_a_storm_cuts_the_fleet_rate_once(reg):
     kw = {"lease_s": 30, "measured_per_s": 5.0, "limit_per_s": 10.0}
     assert quota.sync_share(t, "m@r", "a", throttled=False, **kw) == (1.0, None)
     share, rate = quota.sync_share(t, "m@r", "b", throttled=False, **kw)
-    assert share == 0.5 and rate is None  # two live members: half each
+    assert share < 0.5 and rate is None  # no room until a gave half back
+    assert quota.sync_share(t, "m@r", "a", throttled=False, **kw)[0] == 0.5
+    assert quota.sync_share(t, "m@r", "b", throttled=False, **kw)[0] == 0.5
     # both see the same throttle storm: the fleet rate is cut once, not twice
     _, cut = quota.sync_share(t, "m@r", "a", throttled=True, **kw)
-    assert cut == pytest.approx(5.0 * 2 * quota.BACKOFF)
+    assert cut == pytest.approx(10.0 * quota.BACKOFF)
     _, again = quota.sync_share(t, "m@r", "b", throttled=True, **kw)
     assert again == pytest.approx(cut)
     _, grown = quota.sync_share(t, "m@r", "a", throttled=False, **kw)
     assert cut <= grown <= 10.0  # probes up with time, never above the configured limit
-    share, _ = quota.sync_share(
-        t, "m@r", "c", throttled=False, lease_s=-1, measured_per_s=0, limit_per_s=None
-    )
-    assert share == pytest.approx(1 / 3)
+    quota.sync_share(t, "m@r", "c", throttled=False, lease_s=-1, measured_per_s=0, limit_per_s=None)
     share, _ = quota.sync_share(t, "m@r", "a", throttled=False, **kw)
     assert share == 0.5  # c's entry expired: the shares rebalance
+
+
+@pytest.mark.parametrize("n", [2, 4, 8])
+def test_quota_shares_of_workers_joining_in_a_row_stay_within_the_quota(reg, n):
+    """Workers joining one after another, each at its own heartbeat: the shares in
+    force (each member's latest) never sum to more than the quota once every member
+    has heartbeated after the last join, and stay near it while they join (they
+    summed to 1 + 1/2 + ... + 1/N, which throttled 8-28 % of requests)."""
+    from plotpalette.jobs.coordination import quota
+
+    kw = {"lease_s": 30, "measured_per_s": 0.0, "limit_per_s": 10.0, "throttled": False}
+    current: dict[str, float] = {}
+    for i in range(n):
+        current[f"w{i}"] = quota.sync_share(reg.tables, "m@r", f"w{i}", **kw)[0]
+        assert sum(current.values()) < 1.5  # 1/(4N) at most for a newcomer without room
+    for _ in range(2):  # two heartbeat rounds: every member ends at 1/N
+        for name in current:
+            current[name] = quota.sync_share(reg.tables, "m@r", name, **kw)[0]
+            assert sum(current.values()) <= 1.0 + 1e-9
+    assert current == pytest.approx({name: 1.0 / n for name in current})
+
+
+def test_a_worker_that_leaves_gives_its_quota_share_back(reg):
+    from types import SimpleNamespace
+
+    from plotpalette.jobs.coordination import quota
+    from plotpalette.llm.limits import LimiterRegistry
+
+    fleet = [SimpleNamespace(limiters=LimiterRegistry({"*": {"rpm": 600}})) for _ in range(2)]
+    for backend in fleet:
+        quota.prime(backend, ["m"])
+    for _ in range(2):
+        for backend in fleet:
+            quota.apply_shares(reg.tables, backend, 30.0, {})
+    quota.leave(reg.tables, fleet[0])
+    share, _ = quota.sync_share(
+        reg.tables,
+        "m@None",
+        quota._member(fleet[1]),
+        lease_s=30,
+        throttled=False,
+        measured_per_s=0.0,
+        limit_per_s=10.0,
+    )
+    assert share == 1.0  # not 1/2 until the leaver's entry expires
 
 
 OLD_SCHEMA = """

@@ -127,19 +127,23 @@ def test_throttle_teaches_the_limiter_a_rate_below_what_succeeded():
     assert 8.0 < rate < 10.0  # paced just below the 10/s that succeeded
 
 
-def test_throttled_calls_return_their_tokens():
+def test_a_throttled_call_returns_its_tokens_but_the_next_call_waits():
+    """A 429 means the service's request bucket is empty: handing the request token
+    back let the next call go at once into it (a throttle cascade across workers)."""
     clock = FakeClock()
-    limiter = ModelLimiter("m", rpm=60, tpm=6000, clock=clock)
+    rpm_limited = ModelLimiter("m", rpm=60, clock=clock)
+    tpm_limited = ModelLimiter("m", tpm=6000, clock=clock)
 
-    async def scenario() -> float:
-        permit = await limiter.acquire(100)
+    async def wait_after_throttle(limiter: ModelLimiter) -> float:
+        permit = await limiter.acquire(40)
         limiter.release(permit, "throttled")
         start = clock.now()
-        permit = await limiter.acquire(100)  # the refund means no wait
-        limiter.release(permit, "ok", 100)
+        permit = await limiter.acquire(40)
+        limiter.release(permit, "ok", 40)
         return clock.now() - start
 
-    assert asyncio.run(scenario()) == 0.0
+    assert asyncio.run(wait_after_throttle(tpm_limited)) == 0.0  # TPM reservation returned
+    assert asyncio.run(wait_after_throttle(rpm_limited)) == pytest.approx(60 / (60 * 0.98))
 
 
 def test_stats_report_live_figures():

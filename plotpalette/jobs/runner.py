@@ -180,7 +180,10 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         # take this process's share of the quota before the first call
         models = sorted({m for plan in getattr(self.executor, "plans", []) for m in plan.models})
         quota.prime(self.backend, models)
-        await self._share_quota()
+        for _ in range(3):  # wait (a few heartbeats at most) for the others to make room
+            if await self._share_quota():
+                break
+            await asyncio.sleep(self.options.flush_seconds)
         # no progress for long while calls wait: the job is interrupted (see .watchdog)
         self.watchdog = ProgressWatchdog.for_plans(self.executor.plans, self.backend)
         await self._preflight()
@@ -203,9 +206,9 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
             self._request_stop(*request)
         return await self._finish(started)
 
-    async def _share_quota(self) -> None:
+    async def _share_quota(self) -> bool:
         """This process's share of the workspace-wide quota (AIMD across workers)."""
-        await self._io(
+        return await self._io(
             quota.apply_shares,
             self.tables,
             self.backend,
@@ -368,6 +371,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
                 in_flight=0,
                 unit=None,
             )
+        await self._io(quota.leave, self.tables, self.backend)  # the others take its share
         state = await self._io(finalize, self.registry, self.store, self.job_id)
         if state is None:
             state = JobState.RUNNING  # other workers go on with the job

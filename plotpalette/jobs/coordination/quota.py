@@ -27,12 +27,13 @@ from typing import Any
 
 from ...tables import Tables, update
 
-__all__ = ["QUOTA", "apply_shares", "sync_share"]
+__all__ = ["QUOTA", "apply_shares", "leave", "sync_share"]
 
 QUOTA = "quota"
 COOLDOWN_S = 2.0
 BACKOFF = 0.9
 GROWTH = 0.03  # fleet rate +3 % per second without throttles
+MIN_SHARE_DIV = 4  # a newcomer with no room yet paces at 1/(4N) until the others shrink
 
 
 def sync_share(
@@ -54,14 +55,25 @@ def sync_share(
     out: dict[str, Any] = {}
 
     def fn(data: dict[str, Any]) -> dict[str, Any]:
-        members = {m: e for m, e in data["members"].items() if e > now}
-        members[member] = now + lease_s
-        n = len(members)
+        members = {m: _entry(e) for m, e in data["members"].items()}
+        members = {m: e for m, e in members.items() if e["expires"] > now}
+        n = len(members | {member: {}})
+        # Grow only into room the others have already given up: a newcomer must not
+        # pace at 1/N while the earlier workers still pace at 1/(N-1) until their next
+        # heartbeat (joins in a row summed to 1 + 1/2 + ... + 1/N of the quota).
+        others = sum(e["share"] for m, e in members.items() if m != member)
+        share = max(min(1.0 / n, 1.0 - others), 1.0 / (n * MIN_SHARE_DIV))
+        members[member] = {"expires": now + lease_s, "share": share}
         rate = data.get("fleet_per_s")
-        if throttled and measured_per_s > 0 and now - data.get("last_cut", 0) >= COOLDOWN_S:
-            cut = measured_per_s * n * BACKOFF
-            rate = cut if rate is None else min(rate, cut)
-            data["last_cut"] = now
+        if throttled and now - data.get("last_cut", 0) >= COOLDOWN_S:
+            # multiplicative decrease of the rate the fleet runs at now (the limit when
+            # none was learnt), not of a measured rate that counts queued calls too
+            start = rate if rate is not None else limit_per_s
+            if measured_per_s > 0:
+                start = min(start or float("inf"), measured_per_s * n)
+            if start is not None and start != float("inf"):
+                rate = start * BACKOFF
+                data["last_cut"] = now
         elif rate is not None and not throttled:
             # additive-ish probe per second of fleet time (not per heartbeat: N workers
             # heartbeating must not grow it N times as fast)
@@ -70,23 +82,55 @@ def sync_share(
         if rate is not None and limit_per_s:
             rate = min(rate, limit_per_s)
         data.update(members=members, fleet_per_s=rate)
-        out.update(share=1.0 / n, rate=rate)
+        out.update(share=share, rate=rate)
         return data
 
     update(tables, QUOTA, key, fn)
     return out["share"], out["rate"]
 
 
-def apply_shares(tables: Tables, backend: Any, lease_s: float, seen: dict[str, int]) -> None:
+def _entry(value: Any) -> dict[str, float]:
+    """A member entry; items written before shares were recorded hold just the expiry."""
+    if isinstance(value, dict):
+        return {"expires": float(value["expires"]), "share": float(value.get("share", 0.0))}
+    return {"expires": float(value), "share": 0.0}
+
+
+def _member(backend: Any) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{id(backend):x}"
+
+
+def leave(tables: Tables, backend: Any) -> None:
+    """Give this process's shares back at once when it stops calling (a finished
+    worker kept its share until its entry expired, and the rest ran below the quota)."""
+    registry = getattr(backend, "limiters", None)
+    if registry is None or not hasattr(registry, "all"):
+        return
+    member = _member(backend)
+    for limiter in registry.all():
+        key = f"{limiter.model}@{limiter.region}"
+
+        def fn(data: dict[str, Any]) -> dict[str, Any]:
+            data["members"].pop(member, None)
+            return data
+
+        if tables.get(QUOTA, key) is not None:
+            update(tables, QUOTA, key, fn)
+
+
+def apply_shares(tables: Tables, backend: Any, lease_s: float, seen: dict[str, int]) -> bool:
     """Sync every limiter of ``backend`` (a Bedrock backend) with its fleet quota;
     ``seen`` keeps the throttle counts of the previous heartbeat. Blocking.
 
     The member is the limiter's process (workers in one process share its limiters),
-    so in-process workers count once."""
-    member = f"{socket.gethostname()}:{os.getpid()}:{id(backend):x}"
+    so in-process workers count once. Returns False while some limiter paces below
+    its fair ``1/N`` because the others have not yet given that room up (a newcomer
+    waits a heartbeat or two for it before its first call)."""
+    member = _member(backend)
     registry = getattr(backend, "limiters", None)
     if registry is None or not hasattr(registry, "all"):
-        return  # a backend without client-side limits (local, test doubles)
+        return True  # a backend without client-side limits (local, test doubles)
+    fair = True
     for limiter in registry.all():
         key = f"{limiter.model}@{limiter.region}"
         throttled = limiter.throttles > seen.get(key, 0)
@@ -102,6 +146,17 @@ def apply_shares(tables: Tables, backend: Any, lease_s: float, seen: dict[str, i
             limit_per_s=limiter.rpm_limit / 60 if limiter.rpm_limit else None,
         )
         limiter.set_share(share, rate)
+        fair = fair and share >= _fair(tables, key)
+    return fair
+
+
+def _fair(tables: Tables, key: str) -> float:
+    item = tables.get(QUOTA, key)
+    now = time.time()
+    live = [
+        e for e in (item.data["members"].values() if item else []) if _entry(e)["expires"] > now
+    ]
+    return 1.0 / max(1, len(live)) - 1e-9
 
 
 def prime(backend: Any, models: list[str]) -> None:
