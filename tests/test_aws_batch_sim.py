@@ -82,7 +82,12 @@ def test_spot_interruptions_are_retried_and_the_job_completes_exactly_once(
     for a in hit:
         assert a.status_reason == SPOT_REASON and a.action == "RETRY"
         assert a.exit_code == (137 if a.interrupted == "kill" else 5)
-    assert len(sim.attempts()) == 4 + len(hit)
+    # every other attempt either succeeded (one per child) or was a worker that gave up its
+    # unit and asked to be retried (exit 5, e.g. fenced after its lease lapsed on a loaded
+    # machine); nothing else, and nothing Batch would not retry
+    others = [a for a in sim.attempts() if not a.interrupted]
+    assert sum(a.exit_code == 0 for a in others) == 4
+    assert all(a.exit_code == 0 or (a.exit_code == 5 and a.action == "RETRY") for a in others)
 
 
 @pytest.mark.slow

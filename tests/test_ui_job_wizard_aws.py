@@ -11,7 +11,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 
 
 def test_the_wizard_submits_to_aws_batch_and_opens_a_console_on_the_job(batch_stack):
-    wizard = JobWizard(batch_stack.workspace, template="qa", records=12, budget_usd=0.5)
+    wizard = JobWizard(workspace=batch_stack.workspace, template="qa", records=12, budget_usd=0.5)
     wizard.run_on.value = "AWS Batch"
     wizard.workers.value = 3
     console = wizard.launch()

@@ -376,7 +376,7 @@ class JobWizard(App):
             submitted = submit_job(self.workspace, spec)
             if self.console is not None:
                 self.console.close()
-            self.console = JobConsole(submitted.job_id, self.workspace)
+            self.console = JobConsole(submitted.job_id, workspace=self.workspace)
             self.console_box.children = (self.console.widget,)
             self.info(f"submitted {submitted.job_id} to AWS Batch as {submitted.batch_job_id}")
             return self.console
