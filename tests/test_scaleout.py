@@ -244,6 +244,10 @@ def test_sigterm_stops_one_worker_and_the_others_finish(ws):
 
 def test_cli_run_with_workers_and_status(ws, capsys):
     from plotpalette.cli import main
+    from plotpalette.llm.local_files import llama_cpp_available, local_model_file
+
+    if local_model_file() is None or not llama_cpp_available():
+        pytest.skip("embedded model not installed (plotpalette[local])")
 
     code = main(
         [

@@ -272,7 +272,7 @@ class BedrockBackend:
         limit = deadline + min(DEADLINE_SLACK_S, deadline)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), limit)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
             err = ModelUnresponsiveError(
                 f"no reply from {model} in {self.region or 'the configured Region'} within "
                 f"{limit:.1f} s"

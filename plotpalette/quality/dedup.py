@@ -131,7 +131,9 @@ def find_duplicates(
         norm = normalise(text)
         position = len(keys)
         keys.append(key)
-        digests.append(int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8).digest()))
+        digests.append(
+            int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8).digest(), "big")
+        )
         if not norm:
             empty.append(position)
         mh = base.copy()
