@@ -95,14 +95,25 @@ def _step(report: SmokeReport, name: str, fix: str) -> Iterator[None]:
     report.steps[name] = time.monotonic() - started
 
 
-def _wait(ws: Any, job_id: str, timeout_s: float, poll_s: float) -> Any:
+def _wait(ws: Any, job_id: str, batch_job_id: str | None, timeout_s: float, poll_s: float) -> Any:
+    """Poll the registry until the job ends. With ``batch_job_id`` also stop early when
+    every Batch child has ended but the job has not (workers that never started)."""
     from ..jobs.api import job_status
+    from .batch import BatchTarget, child_states
 
     deadline = time.monotonic() + timeout_s
+    batch_ended = False
     while True:
         info = job_status(ws, job_id)
         if info.state.value in TERMINAL:
             return info
+        if batch_ended:  # checked once more after Batch said every child ended
+            raise _failed(
+                "workers",
+                f"every Batch child of {batch_job_id} ended but job {job_id} is {info.state.value}",
+                fix="The workers failed before reaching the registry: read their logs in "
+                "the stack's CloudWatch log group (image pull, wheelhouse, IAM).",
+            )
         if time.monotonic() > deadline:
             raise _failed(
                 "workers",
@@ -110,6 +121,9 @@ def _wait(ws: Any, job_id: str, timeout_s: float, poll_s: float) -> Any:
                 fix="Check the Batch queue in the console (RUNNABLE jobs wait for capacity) "
                 "and the workers' logs in CloudWatch; raise --timeout for a busy queue.",
             )
+        if batch_job_id:
+            states = child_states(batch_job_id, region=BatchTarget.for_workspace(ws).region)
+            batch_ended = bool(states) and set(states) <= {"SUCCEEDED", "FAILED"}
         time.sleep(poll_s)
 
 
@@ -190,7 +204,9 @@ def run_smoke(
     with _step(report, "workers", "Read the workers' logs (CloudWatch group of the stack)."):
         if simulate_batch:
             _simulate(ws, sub.batch_job_id, timeout_s)
-        info = _wait(ws, sub.job_id, timeout_s, poll_s if not simulate_batch else 0.2)
+            info = _wait(ws, sub.job_id, None, timeout_s, 0.2)
+        else:  # real Batch: follow the registry, and Batch in case no worker starts
+            info = _wait(ws, sub.job_id, sub.batch_job_id, timeout_s, poll_s)
         report.state, report.records_ok = info.state.value, info.records_ok
         report.spend_usd = info.spend_usd
         if info.state.value != "COMPLETED" or info.records_ok < records:
