@@ -72,6 +72,7 @@ __all__ = [
     "SeedError",
     "SeedFormatError",
     "SeedValidationError",
+    "SmokeTestError",
     "StackError",
     "TeardownRefusedError",
     "TemplateError",
@@ -320,6 +321,17 @@ class WebhookRefusedError(InfraError):
         "Use an https:// URL whose host resolves only to public addresses; webhooks to "
         "private, loopback and link-local addresses are refused on purpose."
     )
+
+
+class SmokeTestError(InfraError):
+    """A step of the smoke test after deploy failed; ``step`` names it."""
+
+    code = "PP854"
+    default_fix = "Read the failed step's reason; `plotpalette stack` shows the stack."
+
+    def __init__(self, message: str, *, fix: str | None = None, step: str = "") -> None:
+        super().__init__(message, fix=fix)
+        self.step = step
 
 
 class BundleNotFoundError(PlotPaletteError):

@@ -33,6 +33,7 @@ from . import models as models_cmd
 from . import ops as ops_cmd
 from . import quality as quality_cmd
 from . import seeds as seeds_cmd
+from . import smoke as smoke_cmd
 from . import stack as stack_cmd
 from . import submit as submit_cmd
 from . import templates as templates_cmd
@@ -58,6 +59,7 @@ COMMAND_MODULES += [stack_cmd, ops_cmd]  # AWS stack: deploy, stack, outputs, te
 COMMAND_MODULES.append(workspace_cmd)
 COMMAND_MODULES.append(docs_cmd)
 COMMAND_MODULES.append(submit_cmd)  # jobs on AWS Batch
+COMMAND_MODULES.append(smoke_cmd)  # smoke test after deploy
 
 
 def build_parser() -> argparse.ArgumentParser:
