@@ -19,7 +19,6 @@ from plotpalette.llm.base import ModelResponse
 from plotpalette.quality import judge, judge_scores, load_rubric
 from plotpalette.templates import TemplateLibrary
 from plotpalette.testing import (
-    BedrockEmulator,
     InstantBackend,
     qa_template,
     topic_seeds,
@@ -40,19 +39,9 @@ def _source(ws: Workspace, records: int = 12) -> str:
 
 
 @pytest.fixture
-def emulated(tmp_path, monkeypatch):
-    """A workspace on the bedrock backend, pointed at a running emulator."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "PLOTPALETTE_BACKEND": "bedrock",
-        "PLOTPALETTE_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with BedrockEmulator() as emu:
-        monkeypatch.setenv("PLOTPALETTE_BEDROCK_ENDPOINT_URL", emu.endpoint_url)
-        yield workspace_with_template(tmp_path / "ws", qa_template("qa")), emu
+def emulated(tmp_path, emulated_bedrock_env):
+    """A workspace on the bedrock backend, pointed at a running emulator (conftest)."""
+    return workspace_with_template(tmp_path / "ws", qa_template("qa")), emulated_bedrock_env
 
 
 def test_judge_through_the_bedrock_emulator_joins_scores_by_index(emulated):
