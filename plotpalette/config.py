@@ -73,6 +73,11 @@ class Settings:
     price_overrides: str | None = None
     concurrency: int = 8
     rate_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Bedrock batch inference (see plotpalette.jobs.batch): staging bucket/prefix,
+    # the service role Bedrock assumes, and the smallest step worth a batch job.
+    batch_s3_uri: str | None = None
+    batch_role_arn: str | None = None
+    batch_min_records: int = 100
     # Written by `plotpalette deploy` (keys listed in AWS_KEYS): where this
     # workspace's stack keeps its table, job queue, topic, ...
     aws: dict[str, str] = field(default_factory=dict)

@@ -9,6 +9,7 @@ documented identifier (see the error-codes reference in the book).
 
     PlotPaletteError
     ├── ConfigError                  bad setting, unknown backend or tier
+    │   └── BatchUnavailableError    --mode batch on a job that cannot run as Bedrock batch
     ├── WorkspaceError               workspace missing, unwritable, or damaged
     │   └── ConflictError            a conditional write lost a race (retry)
     ├── TemplateError
@@ -48,6 +49,7 @@ documented identifier (see the error-codes reference in the book).
 from __future__ import annotations
 
 __all__ = [
+    "BatchUnavailableError",
     "BudgetExceededError",
     "BundleNotFoundError",
     "ConfigError",
@@ -118,6 +120,13 @@ class PlotPaletteError(Exception):
 class ConfigError(PlotPaletteError):
     code = "PP100"
     default_fix = "Check the setting's value (argument, PLOTPALETTE_* variable or config.yaml)."
+
+
+class BatchUnavailableError(ConfigError):
+    """``inference_mode="batch"`` on a job Bedrock batch inference cannot run."""
+
+    code = "PP105"
+    default_fix = "Run with --mode on-demand (or auto), or fix what the message names."
 
 
 class WorkspaceError(PlotPaletteError):

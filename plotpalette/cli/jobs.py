@@ -31,6 +31,7 @@ from ..jobs.states import EXIT_BY_STATE
 from ..workspace import Workspace
 from . import jobs_control
 from .common import common_options, emit, settings_from_args
+from .mode import add_max_wait_option, add_mode_option, max_wait_hours, resolve_mode
 
 __all__ = ["register"]
 
@@ -77,6 +78,7 @@ def _spec_options(p: argparse.ArgumentParser, *, template_required: bool = False
         help="cap every step's max_tokens at N (shorter, cheaper outputs; changes records)",
     )
     p.add_argument("--name", help="a label for the job")
+    add_mode_option(p)
 
 
 def _build_spec(args: argparse.Namespace) -> JobSpec:
@@ -120,6 +122,7 @@ def _build_spec(args: argparse.Namespace) -> JobSpec:
         "workers": getattr(args, "workers", None),
         "max_tokens": args.max_tokens,
         "name": args.name,
+        "inference_mode": getattr(args, "mode", None),
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     data["models"] = models
@@ -192,7 +195,7 @@ def _run_with_progress(
 
 def cmd_run(args: argparse.Namespace) -> int:
     ws = Workspace.open(settings=settings_from_args(args))
-    spec = _build_spec(args)
+    spec = resolve_mode(args, ws, _build_spec(args))
     if (spec.workers or 1) > 1:
         return _run_fleet(args, ws, spec)
     return _run_with_progress(args, ws, spec)
@@ -324,7 +327,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     ws = Workspace.open(settings=settings_from_args(args))
-    est = estimate_job(ws, _build_spec(args))
+    est = estimate_job(ws, _build_spec(args), max_wait_hours=max_wait_hours(args))
     emit(args, est.to_dict(), est.summary())
     return 0
 
@@ -376,6 +379,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common = [common_options()]
     p = sub.add_parser("run", parents=common, help="generate records from a template and seeds")
     _spec_options(p)
+    add_max_wait_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_run)
 
@@ -402,6 +406,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("estimate", parents=common, help="pre-flight cost of a job")
     _spec_options(p)
+    add_max_wait_option(p)
     p.set_defaults(handler=cmd_estimate)
 
     p = sub.add_parser(

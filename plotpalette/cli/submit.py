@@ -17,6 +17,7 @@ from ..jobs.remote import submit_job
 from ..workspace import Workspace
 from .common import common_options, emit, settings_from_args
 from .jobs import _build_spec, _spec_options
+from .mode import add_max_wait_option, resolve_mode
 
 __all__ = ["register"]
 
@@ -26,7 +27,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     target = args.job_or_spec
     if target and Path(target).is_file():
         args.spec, target = target, None
-    job: Any = target if target else _build_spec(args)
+    # submit_job runs every job on Bedrock: resolve --mode for that backend
+    job: Any = target
+    if not target:
+        job = resolve_mode(args, ws, _build_spec(args).replace(backend="bedrock"))
     done = submit_job(ws, job, workers=args.workers, timeout_s=args.timeout)
     emit(args, done.to_dict(), done.summary())
     return 0
@@ -40,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("job_or_spec", nargs="?", help="a job id, or a JSON job spec file")
     _spec_options(p)
+    add_max_wait_option(p)
     for action in p._actions:
         if action.dest == "workers":
             action.help = "Batch array size: worker tasks sharing the job (default 1)"

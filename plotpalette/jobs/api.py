@@ -111,15 +111,23 @@ def create_job(
     *,
     job_id: str | None = None,
     sweep_id: str | None = None,
+    backend: Any = None,
 ) -> str:
     """Resolve and store a job (state QUEUED); returns its id (``sweep_id`` links the
     jobs of one :func:`~plotpalette.jobs.sweep.run_sweep`).
 
     A bare template name is pinned to its latest version now and recorded as
     ``name@version``; the resolved template is snapshotted into the job's folder and
-    the seeds are stored by content hash.
+    the seeds are stored by content hash. ``inference_mode="auto"`` is resolved to
+    ``"batch"`` or ``"on-demand"`` now (see
+    :func:`~plotpalette.jobs.inference.resolve_inference_mode`; ``backend`` counts the
+    estimate's tokens), and a ``"batch"`` job that cannot batch is refused.
     """
     ws = _workspace(workspace)
+    if spec.inference_mode != "on-demand":
+        from .inference import resolve_inference_mode
+
+        spec = resolve_inference_mode(ws, spec, backend=backend)
     job_id, resolved, fp = store_job(ws, spec, job_id=job_id, batch_id=sweep_id)
     try:
         ws.registry.create_job(
@@ -335,7 +343,7 @@ def run_job(
             fix="Call plotpalette.submit_job(workspace, spec) (returns at once; follow it "
             "with job_status or a JobConsole), or use runtime='local'.",
         )
-    job_id = create_job(ws, job) if isinstance(job, JobSpec) else job
+    job_id = create_job(ws, job, backend=backend) if isinstance(job, JobSpec) else job
     if handle_signals is None:
         handle_signals = threading.current_thread() is threading.main_thread()
     return _execute(

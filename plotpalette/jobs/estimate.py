@@ -10,6 +10,10 @@ token counter, output tokens from ``max_tokens``:
   ``records x worst per record`` always suffices.
 - ``typical``: outputs fill ``output_fill`` of ``max_tokens`` (an assumption, shown as
   such), inputs as counted.
+
+``inference`` weighs on-demand against Bedrock batch inference from the typical
+figures (see :mod:`.batch_plan`): cost and expected latency both ways, and the mode
+the job's ``inference_mode`` resolves to (``auto`` within ``max_wait_hours``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ from ..llm.capabilities import quota_usage
 from ..workspace import Workspace
 from . import loader
 from .api import _build_backend, _workspace
+from .batch_plan import (
+    DEFAULT_MAX_WAIT_HOURS,
+    InferencePlan,
+    inference_lines,
+    plan_from_estimate,
+)
 from .loader import LoadedJob, resolve_seeds, resolve_template, step_plans
 from .preflight import backend_region, structured_mode
 from .sampling import Sampler, record_rng_seed
@@ -47,6 +57,19 @@ class Estimate:
     budget_usd: float | None
     steps: list[dict[str, Any]] = field(default_factory=list)
     max_tokens: int | None = None  # the spec's cap on every step's max_tokens, if any
+    inference: InferencePlan | None = None  # on-demand vs batch (see batch_plan)
+    mode: str = "on-demand"  # the spec's inference_mode, as asked
+    max_wait_hours: float = DEFAULT_MAX_WAIT_HOURS  # latency accepted by auto
+
+    @property
+    def chosen_mode(self) -> str:
+        """What the job would run as: ``"on-demand"`` or ``"batch"`` (``auto`` resolved;
+        a ``batch`` job that cannot batch says ``"unavailable"``)."""
+        if self.inference is None:
+            return "on-demand"
+        if self.mode == "batch" and not self.inference.can_batch:
+            return "unavailable"
+        return self.inference.choose(self.mode, self.max_wait_hours)
 
     @property
     def records_within_budget(self) -> int | None:
@@ -60,6 +83,8 @@ class Estimate:
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["records_within_budget"] = self.records_within_budget
+        data["inference"] = self.inference.to_dict() if self.inference else None
+        data["chosen_mode"] = self.chosen_mode
         return data
 
     def summary(self) -> str:
@@ -82,6 +107,8 @@ class Estimate:
                 f"  budget  ${self.budget_usd:.4f}: covers at least "
                 f"{self.records_within_budget} of {self.records} records"
             )
+        if self.inference is not None:
+            lines += inference_lines(self.inference, self.mode, self.max_wait_hours)
         return "\n".join(lines)
 
 
@@ -92,8 +119,11 @@ def estimate_job(
     backend: Any = None,
     sample: int = 10,
     output_fill: float = 0.5,
+    max_wait_hours: float = DEFAULT_MAX_WAIT_HOURS,
 ) -> Estimate:
-    """Estimate what ``spec`` would cost, without creating the job or calling a model."""
+    """Estimate what ``spec`` would cost, without creating the job or calling a model.
+
+    ``max_wait_hours`` is the batch latency ``inference_mode="auto"`` accepts."""
     from ..llm import PriceTable
     from ..templates.render import Renderer
 
@@ -156,7 +186,7 @@ def estimate_job(
     ]
     worst = sum(s["worst_usd"] for s in steps)
     typical = sum(s["typical_usd"] for s in steps)
-    return Estimate(
+    estimate = Estimate(
         template=resolved.template,
         records=spec.records,
         sampled=n,
@@ -169,4 +199,17 @@ def estimate_job(
         budget_usd=spec.budget_usd,
         steps=steps,
         max_tokens=spec.max_tokens,
+        mode=spec.inference_mode,
+        max_wait_hours=max_wait_hours,
     )
+    estimate.inference = plan_from_estimate(
+        estimate,
+        prices=prices,
+        settings=ws.settings,
+        backend=resolved.backend or "local",
+        concurrency=(spec.concurrency or ws.settings.concurrency) * (spec.workers or 1),
+        rate_limits=spec.rate_limits,
+        region=backend_region(backend),
+        s3_workspace=ws.location.startswith("s3://"),
+    )
+    return estimate

@@ -44,7 +44,9 @@ class JobHandle:
     ) -> None:
         self.workspace = _workspace(workspace)
         # creating the job here gives callers its id before anything runs
-        self.job_id = create_job(self.workspace, job) if isinstance(job, JobSpec) else job
+        self.job_id = (
+            create_job(self.workspace, job, backend=backend) if isinstance(job, JobSpec) else job
+        )
         self.backend = backend
         self.options = options
         self.controls = JobControls()

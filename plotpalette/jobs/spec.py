@@ -92,6 +92,7 @@ class JobSpec:
     concurrency: int | None = None  # None = settings.concurrency (per worker)
     workers: int | None = None  # workers sharing the job in run_job (None = 1)
     runtime: str = "local"  # "local": run_job here; "aws": submit_job to AWS Batch
+    inference_mode: str = "on-demand"  # "on-demand" | "batch" | "auto" (Bedrock batch inference)
     rate_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)  # check name -> policy
     max_tokens: int | None = None  # cap on every step's max_tokens: min(step, cap)
