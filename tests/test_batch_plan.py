@@ -197,3 +197,58 @@ def test_cli_estimate_and_run_take_mode_and_max_wait(bedrock_ws, capsys):
     err = capsys.readouterr().err
     assert "below batch_min_records" in err and "--mode on-demand" in err
     assert list_jobs(bedrock_ws) == []
+
+
+# ------------------------------------------------------------------ the wizard
+
+
+def test_wizard_review_shows_both_modes_and_auto_picks_batch_for_a_big_job(bedrock_ws):
+    from plotpalette.ui import JobWizard
+
+    wizard = JobWizard(workspace=bedrock_ws, template="question_answer", records=300)
+    assert wizard.mode.mode.options == ("on-demand", "batch", "auto")
+    wizard.mode.mode.value = "auto"
+    estimate = wizard.review()
+    assert wizard.spec().inference_mode == "auto"
+    assert estimate.chosen_mode == "batch"
+    shown = wizard.review_html.value
+    assert "<b>Inference</b> (auto): batch:" in shown and "batch ✔" in shown
+    assert "up to 48 h" in shown and f"{estimate.inference.saving:.2f}x" in shown
+
+
+def test_wizard_auto_beyond_the_accepted_wait_launches_on_demand(bedrock_ws):
+    from plotpalette.testing import InstantBackend
+    from plotpalette.ui import JobWizard
+
+    wizard = JobWizard(
+        workspace=bedrock_ws,
+        template="question_answer",
+        records=120,
+        budget_usd=None,
+        model_backend=InstantBackend(),
+    )
+    wizard.mode.mode.value = "auto"
+    wizard.mode.max_wait.value = 1.0
+    console = wizard.launch()
+    try:
+        assert wizard.errors == []
+        (job,) = list_jobs(bedrock_ws)
+        assert job.spec["inference_mode"] == "on-demand"
+        assert "more than the 1 h accepted" in "".join(
+            o.get("text", "") for o in wizard.log.outputs
+        )
+    finally:
+        console.wait(timeout=60)
+        console.close()
+
+
+def test_wizard_batch_on_a_small_job_is_warned_and_launch_is_refused(bedrock_ws):
+    from plotpalette.ui import JobWizard
+
+    wizard = JobWizard(workspace=bedrock_ws, template="question_answer", records=10)
+    wizard.mode.mode.value = "batch"
+    wizard.review()
+    assert any("below batch_min_records" in w for w in wizard.warnings)
+    wizard.launch_button.click()
+    assert wizard.errors and "below batch_min_records" in str(wizard.errors[-1])
+    assert list_jobs(bedrock_ws) == []

@@ -22,9 +22,11 @@ import ipywidgets as widgets
 
 from ..config import BACKENDS
 from ..jobs import Estimate, JobHandle, JobSpec, estimate_job, submit_job
+from ..jobs.inference import resolve_inference_mode
 from ..workspace import Workspace
 from ._base import App, no_positional
 from ._job_html import format_usd, table
+from ._wizard_mode import ModeChooser
 from .job_console import JobConsole
 
 __all__ = ["JobWizard"]
@@ -144,6 +146,7 @@ class JobWizard(App):
             description="backend", options=list(BACKENDS), value=backend, style=style
         )
         self.name = widgets.Text(description="job name", placeholder="optional", style=style)
+        self.mode = ModeChooser(style)  # on-demand / Bedrock batch / auto
         # "AWS Batch" submits the job's workers to the stack (s3:// workspaces only)
         self.run_on = widgets.ToggleButtons(
             description="run on", options=["this machine", "AWS Batch"], style=style
@@ -180,6 +183,7 @@ class JobWizard(App):
                 widgets.HBox([self.budget_usd, self.unlimited]),
                 self.max_tokens,
                 self.backend,
+                self.mode.widget,
                 self.name,
                 widgets.HBox([self.run_on, self.workers]),
                 widgets.HBox([self.review_button, self.launch_button, self.status]),
@@ -276,19 +280,26 @@ class JobWizard(App):
             name=self.name.value.strip() or None,
             runtime="aws" if aws else "local",
             workers=int(self.workers.value) if aws else None,
+            inference_mode=self.mode.value,
         )
 
     def _form(self) -> dict[str, Any]:
-        return {"spec": self.spec().to_dict(), "seeds": id(self.seed_object)}
+        wait = self.mode.max_wait_hours
+        return {"spec": self.spec().to_dict(), "seeds": id(self.seed_object), "wait": wait}
 
     # -- review ----------------------------------------------------------------------
     @App.guard
     def review(self) -> Estimate:
         """The pre-flight estimate of the form's job, with warnings; calls no model."""
         spec = self.spec()
-        estimate = estimate_job(self.workspace, spec, backend=self.model_backend)
+        estimate = estimate_job(
+            self.workspace,
+            spec,
+            backend=self.model_backend,
+            max_wait_hours=self.mode.max_wait_hours,
+        )
         self.estimate = estimate
-        self.warnings = self._warnings(estimate)
+        self.warnings = self._warnings(estimate) + self.mode.warnings(estimate)
         self._reviewed = self._form()
         self.review_html.value = self._review_html(estimate)
         self.status.value = "review: " + (
@@ -359,6 +370,7 @@ class JobWizard(App):
             f"<small>typical assumes outputs at {e.output_fill:.0%} of max tokens; "
             f"{e.sampled} record(s) rendered for the estimate.</small>"
             + (f"<ul>{warn}</ul>" if warn else "")
+            + self.mode.html(e)
         )
 
     # -- launch ----------------------------------------------------------------------
@@ -371,7 +383,13 @@ class JobWizard(App):
         """
         if self._reviewed != self._form():
             self.review()
-        spec = self.spec()
+        spec = resolve_inference_mode(  # auto: chosen now, under the accepted wait
+            self.workspace,
+            self.spec(),
+            backend=self.model_backend,
+            max_wait_hours=self.mode.max_wait_hours,
+            on_choice=lambda why: self.info(f"inference {self.mode.value}: {why}"),
+        )
         if spec.runtime == "aws":  # the workers run on AWS Batch; follow the registry
             submitted = submit_job(self.workspace, spec)
             if self.console is not None:
