@@ -27,6 +27,7 @@ import yaml
 
 from ..errors import StackError
 from .stack_support import (
+    SETTING_OUTPUT_KEYS,
     STACK_OUTPUT_KEYS,
     change_rows,
     explain_failure,
@@ -149,17 +150,21 @@ def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
         raise
 
 
-def read_outputs(cfn: Any, stack: str) -> dict[str, str]:
-    """The stack's outputs under the workspace config's ``aws:`` key names."""
+def read_outputs(
+    cfn: Any, stack: str, keys: Mapping[str, str] = STACK_OUTPUT_KEYS
+) -> dict[str, str]:
+    """The stack's outputs under the workspace config's ``aws:`` key names (or under
+    ``keys``' names: :data:`SETTING_OUTPUT_KEYS` gives the top-level settings)."""
     info = describe_stack(cfn, stack)
     if info is None:
         raise StackError(f"stack {stack!r} does not exist", fix="Deploy it: plotpalette deploy.")
     out = {
-        STACK_OUTPUT_KEYS[o["OutputKey"]]: o["OutputValue"]
+        keys[o["OutputKey"]]: o["OutputValue"]
         for o in info.get("Outputs", [])
-        if o["OutputKey"] in STACK_OUTPUT_KEYS
+        if o["OutputKey"] in keys
     }
-    out["stack"] = stack
+    if keys is STACK_OUTPUT_KEYS:
+        out["stack"] = stack
     return out
 
 
@@ -259,8 +264,15 @@ def wait_for_stack(
     raise StackError("; ".join(lines), fix=fix)
 
 
-def write_workspace_config(location: str, aws: Mapping[str, str], *, s3: Any = None) -> str:
-    """Merge ``aws`` into the ``aws:`` section of ``<location>/config.yaml``.
+def write_workspace_config(
+    location: str,
+    aws: Mapping[str, str],
+    *,
+    s3: Any = None,
+    settings: Mapping[str, str] | None = None,
+) -> str:
+    """Merge ``aws`` into the ``aws:`` section of ``<location>/config.yaml``, and
+    ``settings`` (the stack's Bedrock batch role and staging prefix) at the top level.
 
     ``location`` is a local folder or ``s3://bucket/prefix``; other settings in the
     file are kept. Returns where it wrote.
@@ -274,23 +286,27 @@ def write_workspace_config(location: str, aws: Mapping[str, str], *, s3: Any = N
             if "NoSuchKey" not in str(exc) and "Not Found" not in str(exc):
                 raise
             text = ""
-        data = _merge(text, aws, f"s3://{bucket}/{key}")
+        data = _merge(text, aws, f"s3://{bucket}/{key}", settings)
         s3.put_object(Bucket=bucket, Key=key, Body=data.encode("utf-8"))
         return f"s3://{bucket}/{key}"
     path = Path(location).expanduser() / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = _merge(path.read_text(encoding="utf-8") if path.exists() else "", aws, str(path))
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    data = _merge(old, aws, str(path), settings)
     tmp = path.with_suffix(".yaml.tmp")
     tmp.write_text(data, encoding="utf-8")
     tmp.replace(path)
     return str(path)
 
 
-def _merge(text: str, aws: Mapping[str, str], where: str) -> str:
+def _merge(
+    text: str, aws: Mapping[str, str], where: str, settings: Mapping[str, str] | None = None
+) -> str:
     data = yaml.safe_load(text) if text.strip() else {}
     if not isinstance(data, dict):
         raise StackError(f"{where} does not hold a mapping", fix=f"Fix or delete {where}.")
     data["aws"] = {**(data.get("aws") or {}), **{k: str(v) for k, v in aws.items()}}
+    data.update({k: str(v) for k, v in (settings or {}).items()})
     return yaml.safe_dump(data, sort_keys=True)
 
 
@@ -357,11 +373,13 @@ def deploy(
         applied = True
     outputs = read_outputs(cfn, stack)
     outputs["region"] = region
-    written = [write_workspace_config(outputs["workspace"], outputs, s3=clients("s3"))]
-    if workspace:
-        written.append(write_workspace_config(workspace, outputs, s3=clients("s3")))
+    top = read_outputs(cfn, stack, SETTING_OUTPUT_KEYS)  # batch_role_arn, batch_s3_uri
+    written = [
+        write_workspace_config(where, outputs, s3=clients("s3"), settings=top)
+        for where in (outputs["workspace"], *([workspace] if workspace else []))
+    ]
     for where in written:
-        echo(f"settings aws.* written to {where}")
+        echo(f"settings aws.*{''.join(f', {k}' for k in sorted(top))} written to {where}")
     wheels: list[str] = []
     if wheelhouse is not None:
         from .wheelhouse import upload_wheelhouse

@@ -13,6 +13,7 @@ from ..errors import StackError
 __all__ = [
     "ENV_PARAMETERS",
     "PROFILE_PREFIXES",
+    "SETTING_OUTPUT_KEYS",
     "STACK_OUTPUT_KEYS",
     "change_rows",
     "explain_failure",
@@ -66,6 +67,12 @@ STACK_OUTPUT_KEYS = {
     "BackupVaultName": "backup_vault",
     "KmsKeyArn": "kms_key_arn",
     "Environment": "env",
+}
+
+# Stack output -> top-level setting (Bedrock batch inference reads these directly).
+SETTING_OUTPUT_KEYS = {
+    "BedrockBatchRoleArn": "batch_role_arn",
+    "BedrockBatchS3Uri": "batch_s3_uri",
 }
 
 PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")

@@ -164,13 +164,16 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_outputs(args: argparse.Namespace) -> int:
     from ..aws.deploy import read_outputs, write_workspace_config
+    from ..aws.stack_support import SETTING_OUTPUT_KEYS
 
     settings, stack, clients = resolve(args)
     outputs = read_outputs(clients("cloudformation"), stack)
     outputs["region"] = clients("cloudformation").meta.region_name
+    top = read_outputs(clients("cloudformation"), stack, SETTING_OUTPUT_KEYS)
     written = []
     if args.write:
-        written.append(write_workspace_config(settings.workspace, outputs, s3=clients("s3")))
+        ws = settings.workspace
+        written.append(write_workspace_config(ws, outputs, s3=clients("s3"), settings=top))
     text = "\n".join(f"{k:<24}{v}" for k, v in sorted(outputs.items()))
     text += "".join(f"\nwritten to {w}" for w in written)
     emit(args, {"outputs": outputs, "written": written}, text)
