@@ -108,11 +108,11 @@ def main() -> int:
             tokens_out = sum(s["max_tokens"] * est.output_fill for s in est.steps)
             on_demand = plan.on_demand_usd / args.records
             batch = (plan.batch_usd or 0.0) / args.records
-            ratio = plan.saving or 0.0
+            ratio = plan.batch_fraction or 0.0
             worst = max(worst, ratio)
             print(
                 f"{label:<50} {tokens_in:>7.0f} {tokens_out:>7.0f} {on_demand:>16.7f} "
-                f"{batch:>12.7f} {ratio:>6.3f} {more.saving or 0.0:>6.3f} "
+                f"{batch:>12.7f} {ratio:>6.3f} {more.batch_fraction or 0.0:>6.3f} "
                 f"{plan.crossover_records()!s:>9}"
             )
         verdict = "met" if worst <= TARGET else "NOT met"

@@ -54,7 +54,7 @@ def test_batch_is_priced_at_the_models_batch_rates_with_stragglers_on_demand():
     assert s.on_demand_usd == pytest.approx(0.0105)
     # 98 % at the batch rates (0.0175 / 0.07), 2 % re-run on demand, plus S3 requests
     assert s.batch_usd == pytest.approx(0.98 * 0.00525 + 0.02 * 0.0105, abs=2e-5)
-    assert 0.5 < p.saving < 0.55
+    assert 0.5 < p.batch_fraction < 0.55
     assert p.choose("auto") == "batch" and p.choose("on-demand") == "on-demand"
 
 
@@ -213,7 +213,7 @@ def test_wizard_review_shows_both_modes_and_auto_picks_batch_for_a_big_job(bedro
     assert estimate.chosen_mode == "batch"
     shown = wizard.review_html.value
     assert "<b>Inference</b> (auto): batch:" in shown and "batch ✔" in shown
-    assert "up to 48 h" in shown and f"{estimate.inference.saving:.2f}x" in shown
+    assert "up to 48 h" in shown and f"{estimate.inference.batch_fraction:.2f}x" in shown
 
 
 def test_wizard_auto_beyond_the_accepted_wait_launches_on_demand(bedrock_ws):

@@ -138,7 +138,7 @@ class InferencePlan:
         return sum(s.batch_hours for s in self.steps)
 
     @property
-    def saving(self) -> float | None:
+    def batch_fraction(self) -> float | None:
         """Batch cost as a fraction of on-demand (0.5 = half); None if it cannot batch."""
         batch = self.batch_usd
         if batch is None or self.on_demand_usd <= 0:
@@ -185,7 +185,7 @@ class InferencePlan:
                 f"{max_wait_hours:g} h accepted (--max-wait)"
             )
         return (
-            f"batch: ${batch:.4f} instead of ${self.on_demand_usd:.4f}, within "
+            f"batch: ${batch:.4f} instead of ${self.on_demand_usd:.4f} (typical), within "
             f"{self.batch_hours:g} h (accepted: {max_wait_hours:g} h)"
         )
 
@@ -208,7 +208,7 @@ class InferencePlan:
             "batch_usd": self.batch_usd,
             "on_demand_hours": self.on_demand_hours,
             "batch_hours": self.batch_hours,
-            "batch_fraction": self.saving,
+            "batch_fraction": self.batch_fraction,
             "crossover_records": self.crossover_records(),
             "straggler_rate": self.straggler_rate,
         }
@@ -356,7 +356,7 @@ def format_hours(hours: float) -> str:
 def inference_lines(plan: InferencePlan, mode: str, max_wait_hours: float) -> list[str]:
     """On-demand and batch side by side, for an estimate's summary."""
     batch = plan.batch_usd
-    fraction = f" ({plan.saving:.2f}x)" if plan.saving is not None else ""
+    fraction = f" ({plan.batch_fraction:.2f}x)" if plan.batch_fraction is not None else ""
     lines = [
         f"  {'inference':<10} {'on-demand':<22} batch (Bedrock batch inference)",
         f"  {'cost':<10} {f'${plan.on_demand_usd:.4f}':<22} "

@@ -74,7 +74,7 @@ class ModeChooser:
             return ""
         chosen = estimate.chosen_mode
         batch = plan.batch_usd
-        fraction = f" ({plan.saving:.2f}x)" if plan.saving is not None else ""
+        fraction = f" ({plan.batch_fraction:.2f}x)" if plan.batch_fraction is not None else ""
         rows = [
             [
                 "on-demand" + (" ✔" if chosen == "on-demand" else ""),
