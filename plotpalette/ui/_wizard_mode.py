@@ -18,6 +18,7 @@ from ..jobs.batch_plan import (
     INFERENCE_MODES,
     format_hours,
 )
+from ..jobs.inference import resolve_inference_mode
 from ._job_html import format_usd, table
 
 __all__ = ["ModeChooser"]
@@ -55,6 +56,17 @@ class ModeChooser:
     @property
     def max_wait_hours(self) -> float:
         return float(self.max_wait.value)
+
+    def resolve(self, workspace: Any, spec: Any, backend: Any, say: Any) -> Any:
+        """``spec`` with ``auto`` resolved under the accepted wait (``batch`` checked);
+        ``say`` hears what was chosen and why."""
+        return resolve_inference_mode(
+            workspace,
+            spec,
+            backend=backend,
+            max_wait_hours=self.max_wait_hours,
+            on_choice=lambda why: say(f"inference {self.value}: {why}"),
+        )
 
     def warnings(self, estimate: Any) -> list[str]:
         """A batch choice the job cannot honour, said before Launch refuses it."""

@@ -22,7 +22,6 @@ import ipywidgets as widgets
 
 from ..config import BACKENDS
 from ..jobs import Estimate, JobHandle, JobSpec, estimate_job, submit_job
-from ..jobs.inference import resolve_inference_mode
 from ..workspace import Workspace
 from ._base import App, no_positional
 from ._job_html import format_usd, table
@@ -383,13 +382,8 @@ class JobWizard(App):
         """
         if self._reviewed != self._form():
             self.review()
-        spec = resolve_inference_mode(  # auto: chosen now, under the accepted wait
-            self.workspace,
-            self.spec(),
-            backend=self.model_backend,
-            max_wait_hours=self.mode.max_wait_hours,
-            on_choice=lambda why: self.info(f"inference {self.mode.value}: {why}"),
-        )
+        # auto is decided now, under the accepted wait; the job stores the choice
+        spec = self.mode.resolve(self.workspace, self.spec(), self.model_backend, self.info)
         if spec.runtime == "aws":  # the workers run on AWS Batch; follow the registry
             submitted = submit_job(self.workspace, spec)
             if self.console is not None:
