@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from plotpalette import JobSpec, run_job
+from plotpalette import JobSpec, Workspace, run_job
 from plotpalette.jobs import JobState
 from plotpalette.jobs.batch_state import batch_items
 from plotpalette.testing import topic_seeds, until, workspace_with_template
@@ -164,7 +164,7 @@ def test_expired_batch_fails_the_job_with_a_fix(driven, isolated_env):
     assert len(driven.batch.jobs) == 3  # the expired one, then one per step
 
 
-def test_cancel_stops_the_bedrock_job(bedrock_batch_env, isolated_env):
+def test_cancel_stops_the_bedrock_job(bedrock_batch_env, isolated_env, capsys):
     from plotpalette.jobs import cancel_job, job_status
 
     env = bedrock_batch_env  # nobody advances the clock: the job waits on Bedrock
@@ -183,6 +183,12 @@ def test_cancel_stops_the_bedrock_job(bedrock_batch_env, isolated_env):
     assert info.state is JobState.RUNNING
     assert info.bedrock_batch["step"] == "ask"
     assert info.bedrock_batch["arn"] in env.batch.jobs
+    assert info.to_dict()["activity"] == "WAITING_ON_BEDROCK"
+    from plotpalette.cli import main
+
+    assert main(["status", job_id]) == 0
+    shown = capsys.readouterr().out
+    assert "WAITING_ON_BEDROCK" in shown and "step 'ask'" in shown and "Submitted" in shown
     cancel_job(ws, job_id)
     thread.join(30)
     assert out["r"].state is JobState.CANCELLED
@@ -190,3 +196,28 @@ def test_cancel_stops_the_bedrock_job(bedrock_batch_env, isolated_env):
     assert list(env.batch.statuses().values()) == ["Stopping"]
     assert env.batch.billed_usd == 0
     assert [i.data["state"] for i in batch_items(ws.registry.tables, job_id)] == ["submitted"]
+
+
+def test_batch_mode_needs_bedrock_and_its_settings(bedrock_batch_env, isolated_env, monkeypatch):
+    from plotpalette.errors import ConfigError
+    from plotpalette.testing import InstantBackend
+
+    ws = workspace_with_template(isolated_env)
+    spec = JobSpec(template="qa_two_step", seeds=topic_seeds(3), records=3, inference_mode="batch")
+    with pytest.raises(ConfigError, match="bedrock backend"):
+        run_job(ws, spec, backend=InstantBackend())
+    monkeypatch.delenv("PLOTPALETTE_BATCH_ROLE_ARN")
+    with pytest.raises(ConfigError, match="BATCH_ROLE_ARN"):
+        run_job(Workspace.open(str(isolated_env)), spec)
+    with pytest.raises(ConfigError, match="inference_mode"):
+        JobSpec(template="qa_two_step", seeds="x", inference_mode="overnight")
+
+
+def test_a_step_under_the_threshold_runs_on_demand(driven, isolated_env):
+    ws = workspace_with_template(isolated_env)
+    result = run_job(
+        ws, JobSpec(template="qa_two_step", seeds=topic_seeds(4), records=4, inference_mode="batch")
+    )
+    assert result.state is JobState.COMPLETED, result.error
+    assert driven.batch.jobs == {}  # 4 < batch_min_records (10): nothing submitted
+    assert driven.meter.calls == 1 + 2 * 4  # the probe, then both steps on demand
