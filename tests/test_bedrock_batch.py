@@ -189,6 +189,12 @@ def test_cancel_stops_the_bedrock_job(bedrock_batch_env, isolated_env, capsys):
     assert main(["status", job_id]) == 0
     shown = capsys.readouterr().out
     assert "WAITING_ON_BEDROCK" in shown and "step 'ask'" in shown and "Submitted" in shown
+    from plotpalette.ui import JobConsole  # another kernel's view of the same job
+
+    console = JobConsole(job_id, workspace=ws, watch=False)
+    assert "WAITING_ON_BEDROCK" in console.state_label.value
+    assert "Bedrock batch job of step" in console.stats_html.value
+    assert console.cancel_button.disabled is False
     cancel_job(ws, job_id)
     thread.join(30)
     assert out["r"].state is JobState.CANCELLED

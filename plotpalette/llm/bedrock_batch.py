@@ -212,9 +212,15 @@ class BatchClient:
         status = self.get_job(arn)
         if status.terminal or status.status == "Stopping":
             return
-        self._call(
-            "StopModelInvocationJob", self.bedrock.stop_model_invocation_job, jobIdentifier=arn
-        )
+        try:
+            self._call(
+                "StopModelInvocationJob", self.bedrock.stop_model_invocation_job, jobIdentifier=arn
+            )
+        except BatchInferenceError:
+            # another process (the job's worker, a second cancel) stopped it meanwhile
+            again = self.get_job(arn)
+            if not (again.terminal or again.status == "Stopping"):
+                raise
 
     # -- output ----------------------------------------------------------------------
     def read_output(
