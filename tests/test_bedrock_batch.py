@@ -227,3 +227,32 @@ def test_a_step_under_the_threshold_runs_on_demand(driven, isolated_env):
     assert result.state is JobState.COMPLETED, result.error
     assert driven.batch.jobs == {}  # 4 < batch_min_records (10): nothing submitted
     assert driven.meter.calls == 1 + 2 * 4  # the probe, then both steps on demand
+
+
+def test_a_cancelled_job_resumes_with_a_new_batch_job(bedrock_batch_env, isolated_env):
+    from plotpalette.jobs import cancel_job, create_job, job_status
+
+    env = bedrock_batch_env
+    ws = workspace_with_template(isolated_env)
+    job_id = create_job(
+        ws,
+        JobSpec(template="qa_two_step", seeds=topic_seeds(10), records=10, inference_mode="batch"),
+    )
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(r=run_job(ws, job_id)))
+    thread.start()
+    assert until(lambda: job_status(ws, job_id).activity == "WAITING_ON_BEDROCK")
+    cancel_job(ws, job_id)
+    thread.join(30)
+    assert out["r"].state is JobState.CANCELLED
+    stop = threading.Event()
+    driver = _drive(env, stop)
+    try:
+        again = run_job(ws, job_id)
+    finally:
+        stop.set()
+        driver.join()
+    assert again.state is JobState.COMPLETED, again.error
+    statuses = sorted(env.batch.statuses().values())
+    assert statuses == ["Completed", "Completed", "Stopped"]  # ask (stopped, again), answer
+    assert len(_records(ws, job_id)) == 10

@@ -85,6 +85,8 @@ class BatchStep:
         for item in items:  # adopt what an earlier process submitted
             if item.data["state"] in batch_state.OPEN_STATES and r.stop is None:
                 found.update(await self._follow(item.key, dict(item.data), None))
+        # re-read: an adopted batch may have ended (Stopped, Expired) while followed
+        items = await r._io(batch_state.batch_items, self.tables, r.job_id, self.plan.id)
         covered = set().union(
             *(ranges_to_indices(i.data["indices"]) for i in items if i.data["state"] != "ended")
         )
