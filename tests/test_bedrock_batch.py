@@ -31,6 +31,22 @@ def _drive(env, stop: threading.Event) -> threading.Thread:
     return thread
 
 
+def _waiting_job(ws):
+    """A 10-record batch job running in a thread, once it waits on Bedrock (nobody
+    advances the emulator's clock); returns its id, the thread and its result dict."""
+    from plotpalette.jobs import create_job, job_status
+
+    job_id = create_job(
+        ws,
+        JobSpec(template="qa_two_step", seeds=topic_seeds(10), records=10, inference_mode="batch"),
+    )
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(r=run_job(ws, job_id)))
+    thread.start()
+    assert until(lambda: job_status(ws, job_id).activity == "WAITING_ON_BEDROCK")
+    return job_id, thread, out
+
+
 @pytest.fixture
 def driven(bedrock_batch_env):
     stop = threading.Event()
@@ -167,18 +183,9 @@ def test_expired_batch_fails_the_job_with_a_fix(driven, isolated_env):
 def test_cancel_stops_the_bedrock_job(bedrock_batch_env, isolated_env, capsys):
     from plotpalette.jobs import cancel_job, job_status
 
-    env = bedrock_batch_env  # nobody advances the clock: the job waits on Bedrock
+    env = bedrock_batch_env
     ws = workspace_with_template(isolated_env)
-    from plotpalette.jobs import create_job
-
-    job_id = create_job(
-        ws,
-        JobSpec(template="qa_two_step", seeds=topic_seeds(10), records=10, inference_mode="batch"),
-    )
-    out = {}
-    thread = threading.Thread(target=lambda: out.update(r=run_job(ws, job_id)))
-    thread.start()
-    assert until(lambda: job_status(ws, job_id).activity == "WAITING_ON_BEDROCK")
+    job_id, thread, out = _waiting_job(ws)
     info = job_status(ws, job_id)
     assert info.state is JobState.RUNNING
     assert info.bedrock_batch["step"] == "ask"
@@ -230,18 +237,11 @@ def test_a_step_under_the_threshold_runs_on_demand(driven, isolated_env):
 
 
 def test_a_cancelled_job_resumes_with_a_new_batch_job(bedrock_batch_env, isolated_env):
-    from plotpalette.jobs import cancel_job, create_job, job_status
+    from plotpalette.jobs import cancel_job
 
     env = bedrock_batch_env
     ws = workspace_with_template(isolated_env)
-    job_id = create_job(
-        ws,
-        JobSpec(template="qa_two_step", seeds=topic_seeds(10), records=10, inference_mode="batch"),
-    )
-    out = {}
-    thread = threading.Thread(target=lambda: out.update(r=run_job(ws, job_id)))
-    thread.start()
-    assert until(lambda: job_status(ws, job_id).activity == "WAITING_ON_BEDROCK")
+    job_id, thread, out = _waiting_job(ws)
     cancel_job(ws, job_id)
     thread.join(30)
     assert out["r"].state is JobState.CANCELLED

@@ -178,7 +178,9 @@ def _execute(
     prices = PriceTable.load(ws.settings.price_overrides, region=backend_region(backend))
     plans = step_plans(loaded, backend)
     sampler = Sampler(spec.sampling, len(loaded.rows), spec.sampling_seed)
-    batch = _batch_options(ws, spec, backend)
+    from .batch import options_for_job
+
+    batch = options_for_job(ws, spec, backend)  # None unless inference_mode == "batch"
     if batch is not None:
         count = 1  # one process follows the batch jobs; others would only wait
 
@@ -230,21 +232,6 @@ def _execute(
     final = finalize(ws.registry, ws.store, job_id)
     info = ws.registry.get(job_id, include_deleted=True)  # deleted while it ran: still ours
     return _result(ws, info, _combine(outcomes, final))
-
-
-def _batch_options(ws: Workspace, spec: JobSpec, backend: Any) -> Any:
-    """Batch options for a job in batch mode, else ``None``. ``auto`` is resolved to a
-    mode when the job is created (the planner); one that reaches here runs on demand."""
-    if spec.inference_mode != "batch":
-        return None
-    if getattr(backend, "name", None) != "bedrock":
-        raise ConfigError(
-            "inference_mode='batch' needs the bedrock backend",
-            fix="Run the job with backend='bedrock', or with inference_mode='on-demand'.",
-        )
-    from .batch import batch_options
-
-    return batch_options(ws.settings, ws.location)
 
 
 def _combine(outcomes: list[RunOutcome], final: JobState | None) -> RunOutcome:
@@ -414,24 +401,14 @@ def cancel_job(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
     (queued workers never start, none is retried)."""
     ws = _workspace(workspace)
     info = _cancel(ws, job_id)
-    _stop_bedrock_batches(ws, job_id)
+    from .batch_state import stop_job_batches
+
+    stop_job_batches(ws, job_id)  # Bedrock batch jobs stop even if no worker is left
     if info.aws:
         from .remote import terminate_remote
 
         terminate_remote(ws, job_id, reason=f"plotpalette cancel {job_id}")
     return info
-
-
-def _stop_bedrock_batches(ws: Workspace, job_id: str) -> None:
-    """StopModelInvocationJob for the job's open Bedrock batch jobs: a cancel must not
-    leave Bedrock working (and billing) when no process of ours follows the job."""
-    from .batch_state import active_batches, stop_batches
-
-    if not active_batches(ws.registry.tables, job_id):
-        return
-    from ..llm.bedrock_batch import BatchClient
-
-    stop_batches(ws.registry.tables, job_id, BatchClient(ws.settings))
 
 
 def _cancel(ws: Workspace, job_id: str) -> JobInfo:

@@ -42,7 +42,7 @@ from ..llm.base import ModelRequest, ModelResponse, Usage
 from ..records import Record, StepResult
 from .execute import FatalJobError, RecordUnsettled, StepPlan
 
-__all__ = ["BatchOptions", "BatchPhase", "batch_options", "run_batch_phase"]
+__all__ = ["BatchOptions", "BatchPhase", "batch_options", "options_for_job", "run_batch_phase"]
 
 
 @dataclass
@@ -94,6 +94,19 @@ def batch_options(settings: Any, workspace_location: str, client: Any = None) ->
     )
 
 
+def options_for_job(ws: Any, spec: Any, backend: Any) -> BatchOptions | None:
+    """Batch options for a job in batch mode, else ``None``. ``auto`` is resolved to a
+    mode when the job is created (the planner); one that reaches here runs on demand."""
+    if spec.inference_mode != "batch":
+        return None
+    if getattr(backend, "name", None) != "bedrock":
+        raise ConfigError(
+            "inference_mode='batch' needs the bedrock backend",
+            fix="Run the job with backend='bedrock', or with inference_mode='on-demand'.",
+        )
+    return batch_options(ws.settings, ws.location)
+
+
 @dataclass
 class Open:
     """One record going through the phase."""
@@ -109,20 +122,6 @@ class Open:
     done: bool = False  # settled (ok, filtered or failed): goes to a shard
     written: bool = False
     waste: float = 0.0  # batch answers paid for and not used (invalid JSON)
-
-
-def request_for(plan: StepPlan, rendered: Any, seed: int, model: str) -> ModelRequest:
-    return ModelRequest.from_prompt(
-        model,
-        rendered.prompt,
-        system=rendered.system,
-        max_tokens=plan.max_tokens,
-        temperature=plan.temperature,
-        top_p=plan.top_p,
-        stop=plan.stop,
-        json_schema=plan.json_schema,
-        seed=seed,
-    )
 
 
 def answer_to_json(index: int, resp: ModelResponse, cost: float, source: str) -> dict[str, Any]:

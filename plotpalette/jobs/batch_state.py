@@ -28,8 +28,8 @@ __all__ = [
     "batch_items",
     "client_token",
     "item_key",
-    "publish_status",
     "stop_batches",
+    "stop_job_batches",
 ]
 
 BATCH = "bedrock_batch"
@@ -71,11 +71,6 @@ def change(tables: Any, key: str, **changes: Any) -> dict[str, Any]:
     return update(tables, BATCH, key, lambda d: {**d, **changes, "updated": time.time()}).data
 
 
-def publish_status(registry: Any, job_id: str, status: dict[str, Any] | None) -> None:
-    """Show ``status`` (step, batch status, counts, ARN) on the job; ``None`` clears it."""
-    registry.set_batch_status(job_id, status)
-
-
 def stop_batches(tables: Any, job_id: str, client: Any) -> list[str]:
     """StopModelInvocationJob for every open batch of the job; returns the ARNs."""
     stopped = []
@@ -85,3 +80,14 @@ def stop_batches(tables: Any, job_id: str, client: Any) -> list[str]:
             client.stop_job(arn)
             stopped.append(arn)
     return stopped
+
+
+def stop_job_batches(ws: Any, job_id: str) -> list[str]:
+    """:func:`stop_batches` with a client built from the workspace's settings (cancel:
+    Bedrock must not go on working, and billing, when no process of ours follows)."""
+    tables = ws.registry.tables
+    if not active_batches(tables, job_id):
+        return []
+    from ..llm.bedrock_batch import BatchClient
+
+    return stop_batches(tables, job_id, BatchClient(ws.settings))

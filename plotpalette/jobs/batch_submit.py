@@ -31,7 +31,7 @@ from ..llm.base import Usage
 from ..llm.bedrock_batch import FAILED_STATUSES, BatchJobStatus
 from ..llm.bedrock_request import build_converse_request, parse_converse_response
 from . import batch_state
-from .batch import Open, answer_to_json, request_for
+from .batch import Open, answer_to_json
 from .execute import FatalJobError, StepPlan
 
 __all__ = ["BatchStep", "index_ranges", "ranges_to_indices"]
@@ -98,7 +98,7 @@ class BatchStep:
     # -- submit ------------------------------------------------------------------------
     def _worst(self, x: Open) -> tuple[float, int]:
         ex = self.phase.ex
-        req = request_for(self.plan, x.rendered, (x.rng_seed + self.n) % 2**31, self.model)
+        req = self.plan.request(x.rendered, (x.rng_seed + self.n) % 2**31, self.model)
         x.request = req
         max_in = ex.backend.max_input_tokens(req)
         try:

@@ -97,6 +97,20 @@ class StepPlan:
     json_expected: bool
     json_schema: dict[str, Any] | None
 
+    def request(self, rendered: Any, seed: int, model: str) -> ModelRequest:
+        """The request of this step for a rendered prompt (on demand and in batch)."""
+        return ModelRequest.from_prompt(
+            model,
+            rendered.prompt,
+            system=rendered.system,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=self.stop,
+            json_schema=self.json_schema,
+            seed=seed,
+        )
+
 
 class RecordExecutor:
     """Turns a record index into a finished record. Shared by all worker coroutines."""
@@ -281,17 +295,7 @@ class RecordExecutor:
             if model in self.unusable:
                 last = self.unusable[model]
                 continue
-            request = ModelRequest.from_prompt(
-                model,
-                rendered.prompt,
-                system=rendered.system,
-                max_tokens=plan.max_tokens,
-                temperature=plan.temperature,
-                top_p=plan.top_p,
-                stop=plan.stop,
-                json_schema=plan.json_schema,
-                seed=seed,
-            )
+            request = plan.request(rendered, seed, model)
             max_in = self.backend.max_input_tokens(request)
             try:
                 worst = self.prices.worst_case(model, max_in, plan.max_tokens)
