@@ -256,3 +256,40 @@ def test_a_cancelled_job_resumes_with_a_new_batch_job(bedrock_batch_env, isolate
     statuses = sorted(env.batch.statuses().values())
     assert statuses == ["Completed", "Completed", "Stopped"]  # ask (stopped, again), answer
     assert len(_records(ws, job_id)) == 10
+
+
+def test_interrupted_while_waiting_books_the_batch_and_resume_adopts_it(
+    bedrock_batch_env, isolated_env
+):
+    from plotpalette.jobs import job_status
+    from plotpalette.jobs.events import JobControls
+
+    env = bedrock_batch_env
+    ws = workspace_with_template(isolated_env)
+    controls = JobControls()
+    from plotpalette.jobs import create_job
+
+    job_id = create_job(
+        ws,
+        JobSpec(template="qa_two_step", seeds=topic_seeds(10), records=10, inference_mode="batch"),
+    )
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(r=run_job(ws, job_id, controls=controls)))
+    thread.start()
+    assert until(lambda: job_status(ws, job_id).activity == "WAITING_ON_BEDROCK")
+    controls.interrupt("closing the notebook")
+    thread.join(30)
+    assert out["r"].state is JobState.INTERRUPTED
+    (arn,) = env.batch.jobs
+    booked = ws.registry.get(job_id).spend_usd  # the whole batch at its worst case
+    assert booked > 0 and env.batch.jobs[arn].status == "Submitted"  # Bedrock goes on
+    stop = threading.Event()
+    driver = _drive(env, stop)
+    try:
+        again = run_job(ws, job_id)
+    finally:
+        stop.set()
+        driver.join()
+    assert again.state is JobState.COMPLETED, again.error
+    assert next(iter(env.batch.jobs)) == arn and len(env.batch.jobs) == 2  # adopted
+    assert ws.registry.get(job_id).spend_usd >= env.billed_usd

@@ -168,6 +168,15 @@ class BatchPhase:
         self.job_id = runner.job_id
         self.deferred: set[int] = set()  # left out of a batch for want of budget
 
+    def stopping(self) -> bool:
+        """A stop was asked for: through the registry (cancel, seen by the ticker) or
+        in this process (Ctrl-C, SIGTERM, JobControls), which the record loop would
+        otherwise pick up only later."""
+        request = self.runner.controls.stop_request
+        if request is not None:
+            self.runner._request_stop(*request)
+        return self.runner.stop is not None
+
     # -- answers kept in the store -------------------------------------------------------
     def load_answers(self, step_id: str) -> dict[int, dict[str, Any]]:
         found: dict[int, dict[str, Any]] = {}
@@ -190,13 +199,13 @@ class BatchPhase:
         recs = [self._start(i) for i in indices]
         try:
             for n, plan in enumerate(self.ex.plans):
-                if r.stop is not None:
+                if self.stopping():
                     break
                 await self._step(n, plan, [x for x in recs if x.open])
                 self._write(recs)
         finally:
             await r._io(r.registry.set_batch_status, self.job_id, None)
-        if r.stop is None:
+        if not self.stopping():
             for x in recs:
                 if x.open:  # went through every step
                     self._finish(x)
@@ -254,7 +263,7 @@ class BatchPhase:
             runnable.append(x)
         answers = await self.runner._io(self.load_answers, plan.id)
         todo = [x for x in runnable if x.record.index not in answers]
-        if len(todo) >= self.options.min_records and self.runner.stop is None:
+        if len(todo) >= self.options.min_records and not self.stopping():
             from .batch_submit import BatchStep
 
             got = await BatchStep(self, plan, n, todo).run()
@@ -263,7 +272,7 @@ class BatchPhase:
         stragglers = [
             x for x in todo if x.record.index not in answers and x.record.index not in self.deferred
         ]
-        if stragglers and self.runner.stop is None:
+        if stragglers and not self.stopping():
             answers.update(await self._on_demand(n, plan, stragglers))
         for x in runnable:
             if not x.open:  # failed on demand (an invalid request)
@@ -285,7 +294,7 @@ class BatchPhase:
 
         async def one(x: Open) -> None:
             async with slots:
-                if r.stop is not None:
+                if self.stopping():
                     return
                 seed = (x.rng_seed + n) % 2**31
                 try:
@@ -336,8 +345,8 @@ async def run_batch_phase(runner: Any, options: BatchOptions) -> None:
 
     indices = [i for i in range(runner.total) if i not in runner.index.good]
     runner.batch_claimed.update(indices)
-    if not indices:
-        return
+    if not indices or await runner._io(_followed_elsewhere, runner):
+        return  # another live process follows this job's batch jobs: nothing to do here
     try:
         await BatchPhase(runner, options).run(indices)
     except FatalJobError as exc:
@@ -348,3 +357,11 @@ async def run_batch_phase(runner: Any, options: BatchOptions) -> None:
     if pending is not None:
         runner._request_stop("budget", pending)
     await runner._flush()
+
+
+def _followed_elsewhere(runner: Any) -> bool:
+    from .coordination.workers import list_workers
+
+    return any(
+        w.alive and w.worker != runner.worker for w in list_workers(runner.tables, runner.job_id)
+    )

@@ -83,7 +83,7 @@ class BatchStep:
         found: dict[int, dict[str, Any]] = {}
         items = await r._io(batch_state.batch_items, self.tables, r.job_id, self.plan.id)
         for item in items:  # adopt what an earlier process submitted
-            if item.data["state"] in batch_state.OPEN_STATES and r.stop is None:
+            if item.data["state"] in batch_state.OPEN_STATES and not self.phase.stopping():
                 found.update(await self._follow(item.key, dict(item.data), None))
         # re-read: an adopted batch may have ended (Stopped, Expired) while followed
         items = await r._io(batch_state.batch_items, self.tables, r.job_id, self.plan.id)
@@ -91,7 +91,7 @@ class BatchStep:
             *(ranges_to_indices(i.data["indices"]) for i in items if i.data["state"] != "ended")
         )
         rest = [x for i, x in self.todo.items() if i not in covered and i not in found]
-        if len(rest) >= self.opts.min_records and r.stop is None:
+        if len(rest) >= self.opts.min_records and not self.phase.stopping():
             found.update(await self._submit(rest))
         return found
 
@@ -227,7 +227,15 @@ class BatchStep:
                 status="Submitted",
             )
         )
-        return await self._follow(item.key, data, reservation)
+        try:
+            return await self._follow(item.key, data, reservation)
+        except BaseException:
+            self._book_worst(reservation)  # submitted: it may be billed whatever happens
+            raise
+
+    def _book_worst(self, reservation: Any) -> None:
+        if reservation is not None and reservation.open:
+            self.runner.governor.settle(reservation, reservation.usd, reservation.tokens)
 
     # -- follow and join ---------------------------------------------------------------
     async def _follow(
@@ -247,13 +255,16 @@ class BatchStep:
                 last = st
                 if st.terminal:
                     break
-                if r.stop is not None:
+                if self.phase.stopping():
                     if r.stop[0] == "cancel":
                         await r._io(self.client.stop_job, arn)
                         await self._publish(key, data, st, status="Stopping")
-                    return {}  # interrupted: the batch goes on; a resume follows it
+                    # interrupted: Bedrock goes on (and bills), a resume adopts the job
+                    # without reserving it again, so it is booked now, at worst case
+                    self._book_worst(reservation)
+                    return {}
                 waited = 0.0
-                while waited < delay and r.stop is None:
+                while waited < delay and not self.phase.stopping():
                     await asyncio.sleep(min(0.05, delay))
                     waited += min(0.05, delay)
                 delay = min(delay * 1.5, self.opts.poll_max_s)
