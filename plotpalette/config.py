@@ -133,6 +133,16 @@ class Settings:
             )
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.batch_min_records < 1:
+            raise ConfigError(
+                f"batch_min_records must be at least 1, got {self.batch_min_records}",
+                fix="Use Bedrock's minimum records per batch job for the model (100 or 1000).",
+            )
+        if self.batch_s3_uri is not None and not self.batch_s3_uri.startswith("s3://"):
+            raise ConfigError(
+                f"batch_s3_uri must start with s3://, got {self.batch_s3_uri!r}",
+                fix="Set it to s3://bucket/prefix (a place the batch role may read and write).",
+            )
         missing = {"cheap", "balanced", "premium"} - set(self.tiers)
         if missing:
             raise ConfigError(
@@ -179,6 +189,12 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         return {**DEFAULT_TIERS, **{str(k): str(v) for k, v in value.items()}}
     if name == "rate_limits":
         return parse_rate_limits(value, source)
+    if name == "batch_min_records":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            msg = f"batch_min_records must be a whole number, got {value!r} ({source})"
+            raise ConfigError(msg, fix="Use e.g. 100 (Bedrock's usual minimum).") from None
     if name in ("aws", "notify"):
         allowed = AWS_KEYS if name == "aws" else NOTIFY_KEYS
         if not isinstance(value, dict) or set(map(str, value)) - set(allowed):

@@ -31,6 +31,7 @@ documented identifier (see the error-codes reference in the book).
     │   │   └── DailyQuotaError      the tokens-per-day quota is used up
     │   ├── TransientModelError      5xx / timeout / reset after all retries
     │   │   └── ModelUnresponsiveError  no answer within the deadline / no progress
+    │   ├── BatchInferenceError      a Bedrock batch job could not be created, failed or expired
     │   └── LocalModelError          the embedded model is not installed or failed
     ├── PricingError                 no price for a model (never guessed)
     ├── BudgetExceededError          the next call does not fit in the budget
@@ -49,6 +50,7 @@ documented identifier (see the error-codes reference in the book).
 from __future__ import annotations
 
 __all__ = [
+    "BatchInferenceError",
     "BatchUnavailableError",
     "BudgetExceededError",
     "BundleNotFoundError",
@@ -264,6 +266,16 @@ class ModelUnresponsiveError(TransientModelError):
     default_fix = (
         "The service accepted calls and did not answer; resume the job later, or raise "
         "the deadline if the model is just slow for large max_tokens."
+    )
+
+
+class BatchInferenceError(ModelError):
+    """A Bedrock batch inference job could not be created, or ended Failed or Expired."""
+
+    code = "PP411"
+    default_fix = (
+        "Check the batch role (trusted by bedrock.amazonaws.com, S3 access to the staging "
+        "prefix) and batch_s3_uri, then resume the job; or run it on demand."
     )
 
 

@@ -16,16 +16,19 @@ key. The layout is the same in a local folder and under ``s3://bucket/prefix``::
     jobs/<job_id>/exports/...            exported datasets and dataset cards
     jobs/<job_id>/report.ipynb           executed notebook of a papermill run
     jobs/<job_id>/quality/...            judge links, review labels, saved quality report
+    jobs/<job_id>/batch/<step>/...       Bedrock batch answers kept for a resume
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 __all__ = [
     "LAYOUT_VERSION",
     "REGISTRY_FILE",
     "WORKSPACE_MARKER",
+    "batch_answers_prefix",
     "export_prefix",
     "job_prefix",
     "manifest_key",
@@ -108,3 +111,10 @@ def report_key(job_id: str) -> str:
 def quality_key(job_id: str, name: str) -> str:
     """Quality data of a job: ``judges/<judge_job>.json``, ``labels/...``, ``report.json``."""
     return job_prefix(job_id) + f"quality/{name}"
+
+
+def batch_answers_prefix(job_id: str, step_id: str) -> str:
+    """Answers of one step run in batch mode (batch joins and their on-demand re-runs)."""
+    if not _NAME.match(step_id) or ".." in step_id:  # e.g. upper case: a stable hash
+        step_id = "s-" + hashlib.sha256(step_id.encode()).hexdigest()[:16]
+    return job_prefix(job_id) + f"batch/{step_id}/"

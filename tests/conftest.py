@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.aws_fixtures",
     "tests.infra_support",
     "tests.batch_fixtures",
+    "tests.bedrock_batch_fixtures",
 ]
 
 

@@ -256,6 +256,18 @@ def _status_text(ws: Workspace, info: Any) -> str:
         f"  spend:    ${info.spend_usd:.4f} of {budget} (spent ${info.settled_usd:.4f}, "
         f"leased to workers ${info.leased_usd:.4f}, waste ${info.waste_usd:.4f})",
     ]
+    batch = info.bedrock_batch
+    if batch:  # waiting on (or just back from) a Bedrock batch job
+        counts = batch.get("counts") or {}
+        done = (
+            f", {counts.get('processed', 0)}/{counts['total']} records processed"
+            if counts.get("total")
+            else ""
+        )
+        lines.append(
+            f"  bedrock:  {info.activity} — batch job of step {batch.get('step')!r} is "
+            f"{batch.get('status')}{done} ({batch.get('arn') or 'not submitted yet'})"
+        )
     if info.units:
         u = info.units
         lines.append(

@@ -186,6 +186,11 @@ def _execute(
     prices = PriceTable.load(ws.settings.price_overrides, region=backend_region(backend))
     plans = step_plans(loaded, backend)
     sampler = Sampler(spec.sampling, len(loaded.rows), spec.sampling_seed)
+    from .batch import options_for_job
+
+    batch = options_for_job(ws, spec, backend)  # None unless inference_mode == "batch"
+    if batch is not None:
+        count = 1  # one process follows the batch jobs; others would only wait
 
     def make_executor(governor: Any) -> RecordExecutor:
         return RecordExecutor(
@@ -216,6 +221,7 @@ def _execute(
             budget_usd=budget_usd,
             budget_tokens=budget_tokens,
             price_table=prices.version,
+            batch=batch,
         )
 
     async def main() -> list[RunOutcome]:
@@ -403,6 +409,9 @@ def cancel_job(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
     (queued workers never start, none is retried)."""
     ws = _workspace(workspace)
     info = _cancel(ws, job_id)
+    from .batch_state import stop_job_batches
+
+    stop_job_batches(ws, job_id)  # Bedrock batch jobs stop even if no worker is left
     if info.aws:
         from .remote import terminate_remote
 

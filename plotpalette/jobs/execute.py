@@ -97,6 +97,20 @@ class StepPlan:
     json_expected: bool
     json_schema: dict[str, Any] | None
 
+    def request(self, rendered: Any, seed: int, model: str) -> ModelRequest:
+        """The request of this step for a rendered prompt (on demand and in batch)."""
+        return ModelRequest.from_prompt(
+            model,
+            rendered.prompt,
+            system=rendered.system,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=self.stop,
+            json_schema=self.json_schema,
+            seed=seed,
+        )
+
 
 class RecordExecutor:
     """Turns a record index into a finished record. Shared by all worker coroutines."""
@@ -131,16 +145,65 @@ class RecordExecutor:
         """Check every step's models before the first record (see :mod:`.preflight`)."""
         return await preflight(self.plans, self.backend, self.prices, self.governor, self.unusable)
 
-    async def run(self, index: int) -> Record:
+    def start_record(self, index: int) -> tuple[Record, int]:
+        """A new record for ``index`` and its sampling seed (the batch path shares it)."""
         seed_index = self.sampler.seed_index(index)
-        rng_seed = record_rng_seed(self.sampling_seed, index)
         record = Record(job_id=self.job_id, index=index, seed_index=seed_index, status="ok")
+        return record, record_rng_seed(self.sampling_seed, index)
+
+    def record_context(self, record: Record, rng_seed: int) -> Any:
+        """The template context of a record (raises :class:`TemplateError`)."""
+        return self.renderer.context(
+            self.rows[record.seed_index], record_index=record.index, rng_seed=rng_seed
+        )
+
+    def apply_step(
+        self, record: Record, ctx: Any, plan: StepPlan, resp: ModelResponse, cost: float
+    ) -> bool:
+        """Put one step's reply on ``record`` after its checks; False when the record
+        stops here (filtered or failed). Shared with the batch path (:mod:`.batch`)."""
+        checked = run_checks(
+            resp.text,
+            stop_reason=resp.stop_reason,
+            policies=self.policies,
+            json_expected=plan.json_expected,
+            parsed_json=resp.parsed_json,
+        )
+        record.steps[plan.id] = StepResult(
+            model=resp.model,
+            output=resp.text,
+            input_tokens=resp.usage.input_tokens,
+            output_tokens=resp.usage.output_tokens,
+            cache_read_tokens=resp.usage.cache_read_tokens,
+            cache_write_tokens=resp.usage.cache_write_tokens,
+            latency_ms=round(resp.latency_ms, 3),
+            stop_reason=resp.stop_reason,
+            cost_usd=cost,
+            attempts=resp.attempts,
+        )
+        record.flags.extend(f"{plan.id}:{flag}" for flag in checked.flags)
+        if checked.verdict != "ok":
+            record.status = checked.verdict  # type: ignore[assignment]
+            record.error = f"step {plan.id!r}: {checked.reason}"
+            return False
+        # the model that answered (a fallback, say), not the tier the step names
+        self.renderer.record_step_output(
+            ctx, plan.id, resp.text, parsed_json=checked.parsed_json, model=resp.model
+        )
+        return True
+
+    @staticmethod
+    def stamp(record: Record, paid: float) -> Record:
+        record.cost_usd = paid
+        record.finished_at = _utc_now()
+        return record
+
+    async def run(self, index: int) -> Record:
+        record, rng_seed = self.start_record(index)
         paid = 0.0
         ticket = self.governor.ticket()  # room kept for this record's later steps
         try:
-            ctx = self.renderer.context(
-                self.rows[seed_index], record_index=index, rng_seed=rng_seed
-            )
+            ctx = self.record_context(record, rng_seed)
             for n, plan in enumerate(self.plans):
                 if not self.renderer.should_run(plan.id, ctx):
                     self.renderer.record_step_skipped(ctx, plan.id)
@@ -159,34 +222,8 @@ class RecordExecutor:
                     later=later,
                 )
                 paid += cost
-                checked = run_checks(
-                    resp.text,
-                    stop_reason=resp.stop_reason,
-                    policies=self.policies,
-                    json_expected=plan.json_expected,
-                    parsed_json=resp.parsed_json,
-                )
-                record.steps[plan.id] = StepResult(
-                    model=resp.model,
-                    output=resp.text,
-                    input_tokens=resp.usage.input_tokens,
-                    output_tokens=resp.usage.output_tokens,
-                    cache_read_tokens=resp.usage.cache_read_tokens,
-                    cache_write_tokens=resp.usage.cache_write_tokens,
-                    latency_ms=round(resp.latency_ms, 3),
-                    stop_reason=resp.stop_reason,
-                    cost_usd=cost,
-                    attempts=resp.attempts,
-                )
-                record.flags.extend(f"{plan.id}:{flag}" for flag in checked.flags)
-                if checked.verdict != "ok":
-                    record.status = checked.verdict  # type: ignore[assignment]
-                    record.error = f"step {plan.id!r}: {checked.reason}"
+                if not self.apply_step(record, ctx, plan, resp, cost):
                     break
-                # the model that answered (a fallback, say), not the tier the step names
-                self.renderer.record_step_output(
-                    ctx, plan.id, resp.text, parsed_json=checked.parsed_json, model=resp.model
-                )
             if record.status == "ok":
                 record.outputs = self.renderer.map_output(ctx)
         except (TemplateError, ModelRequestError) as exc:
@@ -204,9 +241,7 @@ class RecordExecutor:
             raise
         finally:
             self.governor.uncommit(ticket)
-        record.cost_usd = paid
-        record.finished_at = _utc_now()
-        return record
+        return self.stamp(record, paid)
 
     async def _call(
         self,
@@ -260,17 +295,7 @@ class RecordExecutor:
             if model in self.unusable:
                 last = self.unusable[model]
                 continue
-            request = ModelRequest.from_prompt(
-                model,
-                rendered.prompt,
-                system=rendered.system,
-                max_tokens=plan.max_tokens,
-                temperature=plan.temperature,
-                top_p=plan.top_p,
-                stop=plan.stop,
-                json_schema=plan.json_schema,
-                seed=seed,
-            )
+            request = plan.request(rendered, seed, model)
             max_in = self.backend.max_input_tokens(request)
             try:
                 worst = self.prices.worst_case(model, max_in, plan.max_tokens)

@@ -112,6 +112,7 @@ class Registry:
             units=units.unit_counts(unit_items, lambda w: w not in alive),
             run=run,
             aws=data.get("aws"),
+            bedrock_batch=data.get("bedrock_batch"),
         )
 
     def get(self, job_id: str, *, include_deleted: bool = False) -> JobInfo:
@@ -296,6 +297,11 @@ class Registry:
             return data
 
         self._update(job_id, fn)
+
+    def set_batch_status(self, job_id: str, status: dict[str, Any] | None) -> None:
+        """The Bedrock batch job the job waits on (see :mod:`.batch_state`); ``None``
+        when it waits on none."""
+        self._update(job_id, lambda d: {**d, "bedrock_batch": status})
 
     def set_paused(self, job_id: str, paused: bool) -> None:
         self._update(job_id, lambda d: {**d, "paused": bool(paused)})

@@ -58,6 +58,16 @@ class JobInfo:
     # set by submit_job: the AWS Batch job running its workers (batch_job_id, workers,
     # job_queue, region, submitted_at, history of every submission)
     aws: dict[str, Any] | None = None
+    # set while the job waits on a Bedrock batch job (see plotpalette.jobs.batch_state):
+    # step, status (Submitted, InProgress, ...), counts, arn, submitted_at
+    bedrock_batch: dict[str, Any] | None = None
+
+    @property
+    def activity(self) -> str:
+        """``WAITING_ON_BEDROCK`` while a RUNNING job waits on a batch job, else the state."""
+        from .states import activity
+
+        return activity(self.state, self.bedrock_batch)
 
     @property
     def leased_usd(self) -> float:
@@ -78,6 +88,7 @@ class JobInfo:
         data["state"] = self.state.value
         data["spend_usd"] = self.spend_usd
         data["records_done"] = self.records_done
+        data["activity"] = self.activity
         return data
 
 

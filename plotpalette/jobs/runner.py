@@ -95,6 +95,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         budget_tokens: int | None = ...,  # type: ignore[assignment]
         price_table: str | None = None,
         total: int | None = None,
+        batch: Any = None,
     ) -> None:
         self.job_id = job_id
         self.store = store
@@ -127,6 +128,9 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         self._no_more_work = False
         self._taken_over = 0
         self._throttles_seen: dict[str, int] = {}
+        self.batch = batch  # BatchOptions when the job runs in Bedrock batch mode
+        self.batch_claimed: set[int] = set()  # indices the batch phase settles
+        self._batch_waiting = False  # waiting on Bedrock: no stall watchdog
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -191,11 +195,15 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         # no more records in flight than the backend can really run at once (the local
         # model runs one call at a time): a stop then waits for those only, not a queue
         slots = getattr(self.backend, "max_concurrency", None) or self.options.concurrency
+        ticker = asyncio.create_task(self._tick())  # heartbeats while batch jobs run
+        if self.batch is not None:
+            from .batch import run_batch_phase
+
+            await run_batch_phase(self, self.batch)
         workers = [
             asyncio.create_task(self._work())
             for _ in range(max(1, min(self.options.concurrency, slots)))
         ]
-        ticker = asyncio.create_task(self._tick())
         try:
             await self._wait([*workers, ticker])
         finally:

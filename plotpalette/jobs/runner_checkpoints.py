@@ -44,6 +44,7 @@ class CheckpointMixin:
     _request_stop: Any
     _share_quota: Any
     watchdog: Any
+    _batch_waiting: bool
     last_error: Any
 
     # -- checkpoints -----------------------------------------------------------------
@@ -89,7 +90,7 @@ class CheckpointMixin:
             stalled = self.watchdog.check(
                 moved, self.governor.in_flight_calls, last_error=self.last_error
             )
-            if stalled is not None:
+            if stalled is not None and not self._batch_waiting:  # Bedrock batch: hours
                 self._request_stop("stalled", stalled)
 
     async def _checkpoint(self, *, beat: bool = True) -> None:

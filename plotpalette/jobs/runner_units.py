@@ -43,6 +43,7 @@ class UnitsMixin:
     _io: Any
     _flush: Any
     _request_stop: Any
+    batch_claimed: set[int]
 
     # -- units -----------------------------------------------------------------------
     async def _next_index(self) -> tuple[_Unit, int] | None:
@@ -71,7 +72,11 @@ class UnitsMixin:
                 if claim.taken_over:
                     self._taken_over += 1
                     await self._io(self.index.refresh)
-                todo = [i for i in range(claim.start, claim.end) if i not in self.index.good]
+                todo = [
+                    i
+                    for i in range(claim.start, claim.end)
+                    if i not in self.index.good and i not in self.batch_claimed
+                ]
                 self._unit = _Unit(claim, todo)
                 self._active.append(self._unit)
                 await self._io(self.me.write, unit=claim.key)

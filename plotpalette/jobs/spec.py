@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 SAMPLING_MODES = ("sequential", "with_replacement", "without_replacement")
+INFERENCE_MODES = ("on-demand", "batch", "auto")  # "auto": resolved by the planner at creation
 # The model stopped without a usable answer: each Bedrock stop reason is its own check.
 STOP_CHECKS = (
     "guardrail_intervened",
@@ -156,6 +157,11 @@ class JobSpec:
             raise ConfigError(
                 f"JobSpec.runtime {self.runtime!r} is not known",
                 fix="Use 'local' (run_job on this machine) or 'aws' (submit_job to AWS Batch).",
+            )
+        if self.inference_mode not in INFERENCE_MODES:
+            raise ConfigError(
+                f"JobSpec.inference_mode {self.inference_mode!r} is not known",
+                fix=f"Use one of: {', '.join(INFERENCE_MODES)}.",
             )
         if self.rate_limits:
             from ..config import parse_rate_limits

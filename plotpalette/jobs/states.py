@@ -8,6 +8,11 @@
        │          ├──────► INTERRUPTED ─────┤   (SIGTERM, Ctrl-C, a crash)
        └──────────┴──────► CANCELLED ───────┘
 
+While a RUNNING job waits on a Bedrock batch inference job (``inference_mode="batch"``)
+its *activity* is ``WAITING_ON_BEDROCK`` (:func:`activity`): the state stays RUNNING,
+because the work goes on at Bedrock whether or not a process of ours is alive, and any
+process can pick it up with ``plotpalette resume`` (see :mod:`.batch_state`).
+
 Only the runner decides COMPLETED, and only when every index of the job has a
 settled record in the shards; any stop short of that (a Spot notice, Ctrl-C, a
 crash noticed on resume) is INTERRUPTED, never COMPLETED.
@@ -16,6 +21,7 @@ crash noticed on resume) is INTERRUPTED, never COMPLETED.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from ..errors import JobStateError
 
@@ -23,7 +29,9 @@ __all__ = [
     "EXIT_BY_STATE",
     "RESUMABLE_STATES",
     "TERMINAL_STATES",
+    "WAITING_ON_BEDROCK",
     "JobState",
+    "activity",
     "check_transition",
 ]
 
@@ -87,6 +95,21 @@ _ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.CANCELLED: frozenset({JobState.RUNNING}),
     JobState.COMPLETED: frozenset(),
 }
+
+
+#: The activity of a RUNNING job whose next records come from a Bedrock batch job.
+WAITING_ON_BEDROCK = "WAITING_ON_BEDROCK"
+_BEDROCK_ACTIVE = ("Submitted", "Validating", "Scheduled", "InProgress", "Stopping", "staged")
+
+
+def activity(state: JobState | str, bedrock_batch: dict[str, Any] | None) -> str:
+    """What the job is doing: :data:`WAITING_ON_BEDROCK` while RUNNING and waiting on a
+    batch job that has not ended, else the state's value."""
+    state = JobState(state)
+    status = (bedrock_batch or {}).get("status")
+    if state is JobState.RUNNING and status in _BEDROCK_ACTIVE:
+        return WAITING_ON_BEDROCK
+    return state.value
 
 
 def check_transition(current: JobState | str, new: JobState | str, *, job_id: str = "") -> None:

@@ -155,6 +155,18 @@ class JobConsoleView(App):
                 f" · {_in_flight_text(f)} · {f['mode']} view"
                 f"<br>{workers_text(f).strip()}"
             )
+            batch = info.bedrock_batch
+            if batch:
+                counts = batch.get("counts") or {}
+                done = (
+                    f" · {counts.get('processed', 0)}/{counts['total']}"
+                    if counts.get("total")
+                    else ""
+                )
+                self.stats_html.value += html.escape(
+                    f" · Bedrock batch job of step {batch.get('step')!r}: "
+                    f"{batch.get('status')}{done}"
+                )
             self.limits_html.value = limiter_table(f["limiters"])
             self.failures_html.value = failures_html(f)
             self.records_html.value = records_table(self.recent)

@@ -37,6 +37,8 @@ def job_figures(
     state = info.state.value
     if paused and state == "RUNNING":
         state = "PAUSED"  # a display state: the registry still says RUNNING
+    elif state == "RUNNING" and info.activity != state:
+        state = info.activity  # WAITING_ON_BEDROCK: a batch job has the records
     remaining = max(0, total - done)
     eta = remaining / per_s if per_s > 0 and state == "RUNNING" else None
     if remaining == 0:

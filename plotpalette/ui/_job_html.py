@@ -21,6 +21,7 @@ __all__ = [
 STATE_COLOURS = {
     "QUEUED": "#666",
     "RUNNING": "#1565c0",
+    "WAITING_ON_BEDROCK": "#6a1b9a",
     "PAUSED": "#ef6c00",
     "COMPLETED": "#2e7d32",
     "BUDGET_EXCEEDED": "#b00020",

@@ -144,7 +144,7 @@ class JobConsole(JobConsoleView):
         if event is not None and event.kind == "records":
             with self._lock:
                 self.recent = list(live.recent)
-        if event is None or event.kind == "state":
+        if event is None or event.kind in ("state", "batch"):  # batch: re-read its status
             if event is None and live.handle.done:
                 try:
                     self.result = live.handle.wait(0)
