@@ -252,3 +252,13 @@ def test_wizard_batch_on_a_small_job_is_warned_and_launch_is_refused(bedrock_ws)
     wizard.launch_button.click()
     assert wizard.errors and "below batch_min_records" in str(wizard.errors[-1])
     assert list_jobs(bedrock_ws) == []
+
+
+def test_a_local_estimate_mentions_batch_only_when_asked(workspace):
+    from plotpalette.testing import InstantBackend
+
+    spec = qa(20, "on-demand").replace(backend="local")
+    plain = estimate_job(workspace, spec, backend=InstantBackend())
+    assert "batch" not in plain.summary() and plain.chosen_mode == "on-demand"
+    asked = estimate_job(workspace, spec.replace(inference_mode="batch"), backend=InstantBackend())
+    assert "'local' backend" in asked.summary() and asked.chosen_mode == "unavailable"

@@ -107,6 +107,7 @@ class InferencePlan:
     steps: list[StepPlan]
     blockers: list[str] = field(default_factory=list)  # job-wide: backend, staging, size
     straggler_rate: float = DEFAULT_STRAGGLER_RATE
+    backend: str = "bedrock"
 
     @property
     def reasons(self) -> list[str]:
@@ -325,7 +326,7 @@ def plan_inference(
                 reason=reason,
             )
         )
-    return InferencePlan(records, min_records, plans, blockers, straggler_rate)
+    return InferencePlan(records, min_records, plans, blockers, straggler_rate, backend)
 
 
 def plan_from_estimate(estimate: Any, **kwargs: Any) -> InferencePlan:

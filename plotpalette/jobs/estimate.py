@@ -107,8 +107,10 @@ class Estimate:
                 f"  budget  ${self.budget_usd:.4f}: covers at least "
                 f"{self.records_within_budget} of {self.records} records"
             )
-        if self.inference is not None:
-            lines += inference_lines(self.inference, self.mode, self.max_wait_hours)
+        # a local job shows batch only when asked for: it is Bedrock's
+        plan = self.inference
+        if plan is not None and (plan.backend == "bedrock" or self.mode != "on-demand"):
+            lines += inference_lines(plan, self.mode, self.max_wait_hours)
         return "\n".join(lines)
 
 
