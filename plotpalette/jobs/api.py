@@ -23,6 +23,7 @@ from .coordination.finalize import finalize
 from .events import EventCallback, JobControls
 from .execute import RecordExecutor
 from .loader import load_job, step_plans, store_job
+from .ops_hooks import OpsHooks
 from .preflight import apply_job_limits, backend_region
 from .registry import JobInfo
 from .runner import Runner, RunOptions, RunOutcome
@@ -178,6 +179,7 @@ def _execute(
     prices = PriceTable.load(ws.settings.price_overrides, region=backend_region(backend))
     plans = step_plans(loaded, backend)
     sampler = Sampler(spec.sampling, len(loaded.rows), spec.sampling_seed)
+    ops = OpsHooks.from_settings(ws.settings)  # EMF metrics, end-of-job notification
 
     def make_executor(governor: Any) -> RecordExecutor:
         return RecordExecutor(
@@ -208,6 +210,7 @@ def _execute(
             budget_usd=budget_usd,
             budget_tokens=budget_tokens,
             price_table=prices.version,
+            ops=ops,
         )
 
     async def main() -> list[RunOutcome]:
@@ -223,7 +226,7 @@ def _execute(
         name=f"plotpalette-{job_id}",
         on_interrupt=lambda: controls.interrupt("interrupted by KeyboardInterrupt"),
     )
-    final = finalize(ws.registry, ws.store, job_id)
+    final = finalize(ws.registry, ws.store, job_id, on_final=ops.final)
     info = ws.registry.get(job_id, include_deleted=True)  # deleted while it ran: still ours
     return _result(ws, info, _combine(outcomes, final))
 
@@ -404,6 +407,7 @@ def cancel_job(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
 
 def _cancel(ws: Workspace, job_id: str) -> JobInfo:
     registry = ws.registry
+    ops = OpsHooks.from_settings(ws.settings)
     info = registry.get(job_id)
     if info.state is JobState.CANCELLED:
         return info
@@ -412,11 +416,13 @@ def _cancel(ws: Workspace, job_id: str) -> JobInfo:
     if info.state is JobState.RUNNING:
         registry.request_cancel(job_id)
         if not info.workers:  # nobody left to hear it: finalize now
-            finalize(registry, ws.store, job_id)
+            finalize(registry, ws.store, job_id, on_final=ops.final)
         return registry.get(job_id)
-    return registry.transition(
+    info = registry.transition(
         job_id,
         JobState.CANCELLED,
         expected=[info.state],
         error={"message": "cancelled by the user", "reason": "cancel"},
     )
+    ops.final(registry, job_id, JobState.CANCELLED)
+    return info

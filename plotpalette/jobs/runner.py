@@ -42,6 +42,7 @@ from .coordination.finalize import finalize
 from .coordination.workers import Fenced, WorkerItem
 from .events import EventCallback, JobControls, JobEvent
 from .execute import FatalJobError, RecordExecutor, RecordUnsettled
+from .ops_hooks import OpsHooks
 from .outcome import RunOutcome, final_state
 from .runner_checkpoints import CheckpointMixin
 from .runner_preflight import PreflightMixin
@@ -95,6 +96,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         budget_tokens: int | None = ...,  # type: ignore[assignment]
         price_table: str | None = None,
         total: int | None = None,
+        ops: OpsHooks | None = None,
     ) -> None:
         self.job_id = job_id
         self.store = store
@@ -105,6 +107,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         self.options = options
         self.controls = controls or JobControls()
         self.on_event = on_event
+        self.ops = ops or OpsHooks(environ={})  # metrics and notifications (none by default)
         self.worker = f"w{secrets.token_hex(4)}"
         self.budget = {"budget_usd": budget_usd, "budget_tokens": budget_tokens}
         self.price_table = price_table
@@ -339,9 +342,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         # abandoned calls were booked at worst case by the executor; records in the
         # buffer go to a shard before the lease closes (their cost is covered until then)
         await self._flush()
-        if self._recent:
-            self._emit("records", {"records": self._recent})
-            self._recent = []
+        await self._publish_recent()
         with contextlib.suppress(Fenced):
             await self.governor.checkpoint(final=True)
         for unit in list(self._active) if not self._lost_lease else []:
@@ -372,7 +373,9 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
                 unit=None,
             )
         await self._io(quota.leave, self.tables, self.backend)  # the others take its share
-        state = await self._io(finalize, self.registry, self.store, self.job_id)
+        state = await self._io(
+            finalize, self.registry, self.store, self.job_id, on_final=self.ops.final
+        )
         if state is None:
             state = JobState.RUNNING  # other workers go on with the job
         self._emit("progress", self.progress())
