@@ -157,7 +157,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         size = self.options.unit_size or unit_rules.unit_size(self.total)
         ok_like = await self._io(self._count_good)
         base.update(ok_like)
-        job, _ = await self._io(
+        job, started = await self._io(
             self.registry.start_run,
             self.job_id,
             counts=base,
@@ -165,6 +165,9 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
             unit_size=size,
         )
         self.run_no = job["run"]
+        if started:  # the job's history (status, JobConsole) shows each run's start
+            event = {"state": JobState.RUNNING.value, "error": None, "run": self.run_no}
+            await self._io(self.registry.add_event, self.job_id, "state", event)
         self.me = WorkerItem(self.tables, self.job_id, self.worker, lease_s=self.options.lease_s)
         await self._io(self.me.join, self.run_no)
         self._emit("state", {"state": JobState.RUNNING.value, "error": None, "worker": self.worker})
