@@ -29,6 +29,7 @@ from plotpalette.testing import (
     workspace_with_template,
 )
 from plotpalette.workspace import Workspace
+from tests.infra_support import subscribed_queue
 from tests.test_infra_notify import HOST, PUBLIC, SECRET, https_server, tls_files  # noqa: F401
 
 SEEDS = topic_seeds(9, "t")
@@ -51,11 +52,8 @@ def _spec(**kw):
 @pytest.fixture
 def inbox(infra_aws):
     """An SNS topic on moto with an SQS queue subscribed; returns (topic, read())."""
-    sns, sqs = infra_aws("sns"), infra_aws("sqs")
-    topic = sns.create_topic(Name="plotpalette-ops")["TopicArn"]
-    queue = sqs.create_queue(QueueName="ops-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"])
+    sqs = infra_aws("sqs")
+    topic, queue = subscribed_queue(infra_aws, "plotpalette-ops")
 
     def read():
         got = []
