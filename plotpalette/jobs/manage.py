@@ -21,8 +21,10 @@ from ..tables import iter_items, update
 from ..workspace import Workspace
 from .api import _workspace
 from .coordination import leases
+from .coordination.finalize import finalize
 from .coordination.units import UNIT
 from .coordination.workers import WORKER
+from .ops_hooks import OpsHooks
 from .registry import JOB, JobInfo
 from .runner_preflight import PREFLIGHT
 from .states import JobState
@@ -126,7 +128,12 @@ def _cancel_and_wait(ws: Workspace, job_id: str, *, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while True:
         info = ws.registry.get(job_id)
-        if info.state is not JobState.RUNNING or not info.workers:
+        if info.state is not JobState.RUNNING:
+            return
+        if not info.workers:
+            # its last worker has exited (or died) and may not have finalized yet: end
+            # the job here, CANCELLED as asked (finalizing twice is harmless)
+            finalize(ws.registry, ws.store, job_id, on_final=OpsHooks(ws.settings).final)
             return
         if time.monotonic() >= deadline:
             raise JobStateError(
