@@ -77,7 +77,7 @@ def make_bucket_and_table() -> tuple[str, str]:
     return bucket, table
 
 
-def sample_records(n: int = 200) -> tuple[list, dict]:
+def sample_records(n: int = 200) -> tuple[list, bytes]:
     """Real records of a small local job (instant backend), to replicate."""
     import tempfile
 
@@ -88,8 +88,8 @@ def sample_records(n: int = 200) -> tuple[list, dict]:
     ws = Workspace.open(Path(tempfile.mkdtemp(prefix="pp-bench-s3-")) / "ws")
     spec = JobSpec(template="question_answer", seeds="sample:poetry", records=n)
     job = run_job(ws, spec, backend=InstantBackend(), handle_signals=False).job_id
-    spec_body = json.loads(ws.store.read_bytes(layout.spec_key(job)))
-    return list(iter_records(ws, job)), spec_body
+    snapshot = ws.store.read_bytes(layout.template_snapshot_key(job))
+    return list(iter_records(ws, job)), snapshot
 
 
 def generate(url: str, records: int, per_shard: int) -> int:
@@ -98,8 +98,9 @@ def generate(url: str, records: int, per_shard: int) -> int:
     from plotpalette.store import store_from_url
 
     store = store_from_url(url)
-    samples, spec = sample_records()
-    store.write_bytes(layout.spec_key(JOB_ID), json.dumps(spec).encode())
+    samples, snapshot = sample_records()
+    # a job folder is known by its template snapshot (the spec lives in the registry)
+    store.write_bytes(layout.template_snapshot_key(JOB_ID), snapshot)
     writer = ShardWriter(store, JOB_ID, "bench")
     for i in range(records):
         writer.add(dataclasses.replace(samples[i % len(samples)], job_id=JOB_ID, index=i))

@@ -77,11 +77,13 @@ def generate(root: Path, records: int, per_shard: int) -> tuple[float, int]:
     from plotpalette.jobs import JobSpec, open_registry
     from plotpalette.jobs.shards import ShardWriter
     from plotpalette.records import Record, StepResult
+    from plotpalette.templates.library import TemplateLibrary
 
     start = time.perf_counter()
     ws = Workspace.open(root)
     spec = JobSpec(template="question_answer@1", seeds="0" * 64, records=records).to_dict()
-    ws.store.create(layout.spec_key(JOB_ID), json.dumps(spec).encode())
+    template = TemplateLibrary(ws).get("question_answer@1")
+    ws.store.create(layout.template_snapshot_key(JOB_ID), template.to_yaml().encode())
     registry = open_registry(ws)
     registry.create_job(
         JOB_ID, spec=spec, fingerprint="bench", template="question_answer@1", records_total=records

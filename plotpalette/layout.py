@@ -9,7 +9,6 @@ key. The layout is the same in a local folder and under ``s3://bucket/prefix``::
     registry.sqlite                      job registry (local workspaces)
     templates/<name>/v000001.yaml        immutable template versions
     seeds/<sha256>.<ext>                 seed sets by content hash
-    jobs/<job_id>/spec.json              the job specification
     jobs/<job_id>/template.yaml          resolved template snapshot the job pins
     jobs/<job_id>/records/<shard>.jsonl  finished records, small immutable shards
     jobs/<job_id>/manifest.json          shard list and counts
@@ -80,6 +79,8 @@ def job_prefix(job_id: str) -> str:
 
 
 def spec_key(job_id: str) -> str:
+    """Legacy: jobs made before the spec lived only in the registry item have this
+    copy of it. Nothing writes or reads it now; deleting the job removes it."""
     return job_prefix(job_id) + "spec.json"
 
 

@@ -141,7 +141,7 @@ def check_key(key: str, *, prefix: bool = False) -> str:
     if bad:
         raise WorkspaceError(
             f"invalid storage key {key!r}",
-            fix="Keys are relative names like 'jobs/<id>/spec.json' without '..', empty "
+            fix="Keys are relative names like 'jobs/<id>/manifest.json' without '..', empty "
             f"segments or segments starting with {RESERVED!r}.",
         )
     return key

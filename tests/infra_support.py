@@ -117,3 +117,13 @@ def moto_stack_template(infra_aws, tmp_path):
         "Arn"
     ]
     return moto_template(tmp_path / "stack.json", arn)
+
+
+def subscribed_queue(infra_aws: Any, topic_name: str) -> tuple[str, str]:
+    """An SNS topic on moto with a fresh SQS queue subscribed: ``(topic arn, queue url)``."""
+    sns, sqs = infra_aws("sns"), infra_aws("sqs")
+    topic = sns.create_topic(Name=topic_name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"{topic_name}-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"])
+    return topic, queue

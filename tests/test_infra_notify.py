@@ -27,6 +27,7 @@ from plotpalette.aws.notify import (
 )
 from plotpalette.config import Settings
 from plotpalette.errors import WebhookRefusedError
+from tests.infra_support import subscribed_queue
 
 HOST = "hooks.example.com"
 PUBLIC = "93.184.215.14"
@@ -248,10 +249,7 @@ def test_running_states_send_nothing():
 
 def test_sns_message_reaches_a_subscribed_queue(infra_aws):
     sns, sqs = infra_aws("sns"), infra_aws("sqs")
-    topic = sns.create_topic(Name="plotpalette-dev-alarms")["TopicArn"]
-    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    topic, queue = subscribed_queue(infra_aws, "plotpalette-dev-alarms")
     settings = Settings(aws={"topic_arn": topic})
     result = notify_terminal(
         {**JOB, "state": "BUDGET_EXCEEDED"}, settings, sns_client=sns, environ={}

@@ -134,12 +134,12 @@ def test_max_tokens_pause_and_delete(env, capsys, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
     assert main([*base, "delete", job_id]) == 1
     assert "not confirmed" in _json(capsys)["message"]
-    assert ws.store.exists(f"jobs/{job_id}/spec.json")
+    assert ws.store.exists(f"jobs/{job_id}/template.yaml")
     monkeypatch.setattr("builtins.input", lambda prompt: "y")
     assert main([*base, "delete", job_id]) == 0
     done = _json(capsys)
     assert done["files_removed"] > 0 and done["ledger_rows"] > 0
-    assert not ws.store.exists(f"jobs/{job_id}/spec.json")
+    assert not ws.store.exists(f"jobs/{job_id}/template.yaml")
     assert main([*base, "status", job_id]) == 1
     assert "deleted" in _json(capsys)["message"]
     assert main([*run]) == 0

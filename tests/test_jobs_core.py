@@ -127,7 +127,7 @@ def test_shard_line_is_the_record_contract():
 
 def test_shards_union_deduplicates_first_writer_wins(tmp_path):
     store = LocalStore(tmp_path)
-    store.write_bytes(layout.spec_key("j1"), b"{}")
+    store.write_bytes(layout.template_snapshot_key("j1"), b"name: t\n")
     a, b = ShardWriter(store, "j1", "wa"), ShardWriter(store, "j1", "wb")
     for i in range(3):
         a.add(_record(i, text="from a"))

@@ -62,8 +62,9 @@ def test_run_completes_pins_the_template_and_bills_real_usage(ws):
     recs = list(iter_records(ws, result.job_id, ordered=True))
     assert [r.index for r in recs] == list(range(12))
     assert all(r.status == "ok" and r.outputs["answer"] for r in recs)
-    stored = ws.store.read_bytes(layout.spec_key(result.job_id)).decode()
-    assert '"template": "qa_test@1"' in stored
+    # the spec has one home, the registry item; the folder holds the pinned snapshot
+    assert ws.registry.get(result.job_id).spec["template"] == "qa_test@1"
+    assert not ws.store.exists(layout.spec_key(result.job_id))
     assert ws.store.exists(layout.template_snapshot_key(result.job_id))
     info = job_status(ws, result.job_id)
     assert info.reserved_usd == pytest.approx(0.0, abs=1e-12)  # everything settled

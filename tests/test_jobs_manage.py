@@ -117,7 +117,7 @@ def test_a_running_job_is_refused_and_force_cancels_it_first(ws):
     assert until(lambda: job_status(ws, handle.job_id).records_done > 0)
     with pytest.raises(JobStateError, match="RUNNING"):
         delete_job(ws, handle.job_id)
-    assert ws.store.exists(layout.spec_key(handle.job_id))
+    assert ws.store.exists(layout.template_snapshot_key(handle.job_id))
     done = delete_job(ws, handle.job_id, force=True, wait_s=30)
     assert done.state is JobState.CANCELLED
     assert handle.wait(30).state is JobState.CANCELLED

@@ -3,7 +3,6 @@ search, pinned deletes, concurrency, and includes resolved through the library."
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
@@ -153,10 +152,11 @@ def test_unknown_names_and_versions(workspace):
 def test_delete_refused_while_a_job_pins_it(workspace):
     library = TemplateLibrary(workspace)
     library.save("name: mine\nsteps:\n  - id: a\n    prompt: hi\n")
-    workspace.store.write_bytes("jobs/job-1/spec.json", json.dumps({"template": "mine@1"}).encode())
+    # a job's snapshot of the template it pins (what create_job writes)
+    workspace.store.write_bytes("jobs/job-1/template.yaml", library.get("mine").to_yaml().encode())
     with pytest.raises(TemplateInUseError, match="job-1"):
         library.delete("mine")
-    workspace.store.delete("jobs/job-1/spec.json")
+    workspace.store.delete("jobs/job-1/template.yaml")
     hooked = TemplateLibrary(workspace, pinned_by=lambda name: ["job-9"] if name == "mine" else [])
     with pytest.raises(TemplateInUseError, match="job-9"):
         hooked.delete("mine")

@@ -223,3 +223,21 @@ def test_console_shows_workers_units_and_budget_leased_vs_spent(workspace, templ
     handle.wait(60)
     console.refresh()
     assert "units 6 done / 0 leased / 0 left" in console.summary()
+
+
+def test_console_shows_the_jobs_history_from_the_events_log(workspace, template):
+    spec = JobSpec(template=template, seeds="sample:poetry", records=40, budget_usd=0.00002)
+    stopped = run_job(workspace, spec, backend=InstantBackend())
+    assert stopped.state is JobState.BUDGET_EXCEEDED
+    console = JobConsole(stopped.job_id, workspace=workspace, backend=InstantBackend(), watch=False)
+    first = console.history_html.value
+    assert first.count("<tr>") == 3  # header, RUNNING, BUDGET_EXCEEDED (with its reason)
+    assert first.index("RUNNING") < first.index("BUDGET_EXCEEDED")
+    assert "budget" in first.lower().split("budget_exceeded", 1)[1]
+    console.resume(budget_usd=5.0)
+    info = console.wait(timeout=60)
+    assert info.state is JobState.COMPLETED
+    console.refresh()
+    later = console.history_html.value
+    assert later.count("<tr>") == 5 and later.rindex("COMPLETED") > later.index("BUDGET_EXCEEDED")
+    console.close()

@@ -134,7 +134,7 @@ def test_delete_refuses_a_running_job_with_its_fix(workspace, jobs):
         with pytest.raises(JobStateError):
             table.delete(handle.job_id, confirm=True)
         assert "cancel" in "".join(o.get("text", "") for o in table.log.outputs).lower()
-        assert workspace.store.exists(f"jobs/{handle.job_id}/spec.json")
+        assert workspace.store.exists(f"jobs/{handle.job_id}/template.yaml")
     finally:
         handle.cancel()
         handle.wait(30)

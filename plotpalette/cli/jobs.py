@@ -27,6 +27,7 @@ from ..jobs import (
     run_job,
     run_sweep,
 )
+from ..jobs.events import job_history
 from ..jobs.states import EXIT_BY_STATE
 from ..workspace import Workspace
 from . import jobs_control
@@ -283,10 +284,9 @@ def _status_text(ws: Workspace, info: Any) -> str:
         )
     if info.aws:
         lines.append(_aws_line(info.aws))
-    history = [e for e in ws.registry.events(info.job_id) if e[1] == "state"][-5:]
-    for ts, _, data in history:  # the stored events: how the job got here
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
-        lines.append(f"  history:  {when} UTC {data.get('state')}")
+    for entry in job_history(ws.registry, info.job_id, limit=5):  # how the job got here
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["ts"]))
+        lines.append(f"  history:  {when} UTC {entry['text']}")
     if info.paused and info.state is JobState.RUNNING:
         lines[0] += f" (paused; `plotpalette unpause {info.job_id}` lets it go on)"
     if info.error:

@@ -198,8 +198,8 @@ def render_card(f: CardFacts) -> str:
         "",
         "Records are deterministic given the job specification (template version, seeds, "
         "record count, models, sampling seed and quality-check policies). Save the "
-        "specification below as `spec.json` (it is also `jobs/<job id>/spec.json` in the "
-        "workspace that made it), put the seed set in your workspace, then run the job and "
+        "specification below as `spec.json` (`plotpalette status JOB_ID --json` shows it in "
+        "the workspace that made it), put the seed set in your workspace, then run the job and "
         "export it the same way:",
         "",
         "```bash",

@@ -23,6 +23,7 @@ from .coordination.finalize import finalize
 from .events import EventCallback, JobControls
 from .execute import RecordExecutor
 from .loader import load_job, step_plans, store_job
+from .ops_hooks import OpsHooks
 from .preflight import apply_job_limits, backend_region
 from .registry import JobInfo
 from .runner import Runner, RunOptions, RunOutcome
@@ -191,6 +192,7 @@ def _execute(
     batch = options_for_job(ws, spec, backend)  # None unless inference_mode == "batch"
     if batch is not None:
         count = 1  # one process follows the batch jobs; others would only wait
+    ops = OpsHooks.from_settings(ws.settings)  # EMF metrics, end-of-job notification
 
     def make_executor(governor: Any) -> RecordExecutor:
         return RecordExecutor(
@@ -222,6 +224,7 @@ def _execute(
             budget_tokens=budget_tokens,
             price_table=prices.version,
             batch=batch,
+            ops=ops,
         )
 
     async def main() -> list[RunOutcome]:
@@ -237,7 +240,7 @@ def _execute(
         name=f"plotpalette-{job_id}",
         on_interrupt=lambda: controls.interrupt("interrupted by KeyboardInterrupt"),
     )
-    final = finalize(ws.registry, ws.store, job_id)
+    final = finalize(ws.registry, ws.store, job_id, on_final=ops.final)
     info = ws.registry.get(job_id, include_deleted=True)  # deleted while it ran: still ours
     return _result(ws, info, _combine(outcomes, final))
 
@@ -421,6 +424,7 @@ def cancel_job(workspace: Workspace | str | Path, job_id: str) -> JobInfo:
 
 def _cancel(ws: Workspace, job_id: str) -> JobInfo:
     registry = ws.registry
+    ops = OpsHooks.from_settings(ws.settings)
     info = registry.get(job_id)
     if info.state is JobState.CANCELLED:
         return info
@@ -429,11 +433,13 @@ def _cancel(ws: Workspace, job_id: str) -> JobInfo:
     if info.state is JobState.RUNNING:
         registry.request_cancel(job_id)
         if not info.workers:  # nobody left to hear it: finalize now
-            finalize(registry, ws.store, job_id)
+            finalize(registry, ws.store, job_id, on_final=ops.final)
         return registry.get(job_id)
-    return registry.transition(
+    info = registry.transition(
         job_id,
         JobState.CANCELLED,
         expected=[info.state],
         error={"message": "cancelled by the user", "reason": "cancel"},
     )
+    ops.final(registry, job_id, JobState.CANCELLED)
+    return info

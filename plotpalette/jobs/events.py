@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EventCallback", "JobControls", "JobEvent"]
+__all__ = ["EventCallback", "JobControls", "JobEvent", "job_history"]
 
 
 @dataclass
@@ -88,3 +88,30 @@ class JobControls:
     @property
     def abandon_requested(self) -> bool:
         return self._abandon
+
+
+def _history_text(kind: str, data: dict[str, Any]) -> str | None:
+    if kind == "state":
+        error = (data.get("error") or {}).get("message")
+        run = f" (run {data['run']})" if data.get("run") else ""
+        return f"{data.get('state')}{run}" + (f" — {str(error)[:160]}" if error else "")
+    if kind == "notify":
+        failed = "; ".join(f"{k}: {v}" for k, v in (data.get("errors") or {}).items())
+        if failed:
+            return f"notification failed ({failed})"
+        sent = data.get("sent") or []
+        return f"notified via {', '.join(sent)}" if sent else None
+    return None
+
+
+def job_history(registry: Any, job_id: str, *, limit: int = 10) -> list[dict[str, Any]]:
+    """How the job got where it is, from the registry's ``events`` log: its state
+    changes (with the reason of a stop) and the outcome of its end-of-job
+    notifications, oldest first, the last ``limit`` of them. Each entry is
+    ``{"ts", "kind", "text"}``; ``status`` and the JobConsole show these."""
+    out = []
+    for ts, kind, data in registry.events(job_id, limit=1_000_000):
+        text = _history_text(kind, data)
+        if text is not None:
+            out.append({"ts": ts, "kind": kind, "text": text})
+    return out[-limit:] if limit > 0 else out

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..workspace import Workspace
 from .coordination.finalize import finalize
+from .ops_hooks import OpsHooks
 from .registry import JobInfo
 
 __all__ = ["run_fleet", "worker_argv"]
@@ -76,5 +77,6 @@ def run_fleet(
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    finalize(ws.registry, ws.store, job_id)
+    # the workers finalize themselves; this catches a job whose last worker was killed
+    finalize(ws.registry, ws.store, job_id, on_final=OpsHooks.from_settings(ws.settings).final)
     return ws.registry.get(job_id), [p.returncode for p in procs]

@@ -8,7 +8,6 @@ the same whatever later happens to the template library or the seed files.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -78,7 +77,8 @@ def store_job(
 ) -> tuple[str, JobSpec, str]:
     """Resolve, validate and store a new job; returns ``(job_id, resolved spec, fingerprint)``.
 
-    The registry row is created by the caller after this returns.
+    The registry item, which holds the resolved spec, is created by the caller after
+    this returns.
     """
     from ..seeds import validate_rows
     from ..templates.render import Renderer
@@ -99,10 +99,14 @@ def store_job(
     )
     fp = fingerprint(resolved)
     job_id = layout.validate_name("job", job_id or make_job_id(tpl.name))
-    store = workspace.store
-    if not store.create(layout.spec_key(job_id), json.dumps(resolved.to_dict(), indent=1).encode()):
-        raise WorkspaceError(f"job {job_id} already has a spec.json", fix="Choose another job id.")
-    store.write_bytes(layout.template_snapshot_key(job_id), tpl.to_yaml().encode())
+    # The spec itself lives in the registry item only (one source of truth, read by
+    # status, lists, the finalizer and every worker); the job folder holds what the
+    # spec points at. Put-if-absent: an id whose folder exists is taken.
+    if not workspace.store.create(layout.template_snapshot_key(job_id), tpl.to_yaml().encode()):
+        raise WorkspaceError(
+            f"job {job_id} already has a folder in {workspace.location}",
+            fix="Choose another job id.",
+        )
     return job_id, resolved, fp
 
 
@@ -116,16 +120,18 @@ class LoadedJob:
 
 
 def load_job(workspace: Workspace, job_id: str) -> LoadedJob:
-    """Read a job's spec, template snapshot and seeds back from the workspace."""
+    """Read a job's spec (from the registry), template snapshot and seeds back.
+
+    Jobs made before the spec lived only in the registry also have a
+    ``jobs/<id>/spec.json``; it holds the same spec and nothing reads it."""
     from ..seeds import SeedSet
     from ..templates import parse_template
     from ..templates.render import Renderer
 
-    store = workspace.store
     try:
-        spec = JobSpec.from_dict(json.loads(store.read_bytes(layout.spec_key(job_id))))
-        yaml_text = store.read_bytes(layout.template_snapshot_key(job_id)).decode()
-    except KeyError:
+        spec = JobSpec.from_dict(workspace.registry.job_data(job_id)["spec"])
+        yaml_text = workspace.store.read_bytes(layout.template_snapshot_key(job_id)).decode()
+    except (KeyError, JobNotFoundError):
         raise JobNotFoundError(
             f"job {job_id} has no stored spec in {workspace.location}",
             fix="List jobs with `plotpalette list`.",

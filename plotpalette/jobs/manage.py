@@ -17,9 +17,16 @@ from typing import Any
 
 from .. import layout
 from ..errors import JobNotFoundError, JobStateError
+from ..tables import iter_items, update
 from ..workspace import Workspace
 from .api import _workspace
-from .registry import JobInfo
+from .coordination import leases
+from .coordination.finalize import finalize
+from .coordination.units import UNIT
+from .coordination.workers import WORKER
+from .ops_hooks import OpsHooks
+from .registry import JOB, JobInfo
+from .runner_preflight import PREFLIGHT
 from .states import JobState
 
 __all__ = ["DeletedJob", "delete_job", "pause_job", "unpause_job"]
@@ -72,7 +79,12 @@ def delete_job(
     the template can be deleted once no other job uses it. Exports written elsewhere
     are not touched.
 
-    Kept: the registry row (marked ``deleted_at``) and its cost-ledger rows. The ledger
+    Also removed: the job's coordination items in the registry (work units, worker
+    items, pre-flight results and the budget item, whose totals are first copied into
+    the job row so the deleted job still reports what it spent).
+
+    Kept: the registry row (marked ``deleted_at``), its cost-ledger rows and its event
+    history (both append-only logs). The ledger
     is the append-only record of money already spent; deleting a dataset does not
     un-spend it, and silently dropping those rows would make cost analytics and budget
     reports under-count. The deleted job is left out of :func:`list_jobs` and
@@ -98,6 +110,7 @@ def delete_job(
         if force and info.state is JobState.RUNNING:
             _cancel_and_wait(ws, job_id, wait_s=wait_s)
         info = registry.mark_deleted(job_id)
+    _remove_registry_items(ws, job_id)  # again after a crash mid-delete: idempotent
     removed = _remove_files(ws, job_id)
     return DeletedJob(
         job_id=job_id,
@@ -115,7 +128,12 @@ def _cancel_and_wait(ws: Workspace, job_id: str, *, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while True:
         info = ws.registry.get(job_id)
-        if info.state is not JobState.RUNNING or not info.workers:
+        if info.state is not JobState.RUNNING:
+            return
+        if not info.workers:
+            # its last worker has exited (or died) and may not have finalized yet: end
+            # the job here, CANCELLED as asked (finalizing twice is harmless)
+            finalize(ws.registry, ws.store, job_id, on_final=OpsHooks(ws.settings).final)
             return
         if time.monotonic() >= deadline:
             raise JobStateError(
@@ -124,6 +142,29 @@ def _cancel_and_wait(ws: Workspace, job_id: str, *, wait_s: float) -> None:
                 "stop its process.",
             )
         time.sleep(0.1)
+
+
+def _remove_registry_items(ws: Workspace, job_id: str) -> int:
+    """Delete the job's unit, worker, pre-flight and budget items (single-item deletes,
+    the same on SQLite and DynamoDB). The budget's totals go into the job row first, so
+    a crash in between loses nothing. Returns how many items were deleted."""
+    tables = ws.registry.tables
+    budget = tables.get(leases.BUDGET, job_id)
+    if budget is not None:
+        snapshot = budget.data
+        update(tables, JOB, job_id, lambda d: {**d, "budget_final": snapshot})
+    doomed = [
+        (kind, item.key)
+        for kind, prefix in (
+            (UNIT, f"{job_id}/"),
+            (WORKER, f"{job_id}/"),
+            (PREFLIGHT, f"{job_id}:"),
+        )
+        for item in iter_items(tables, kind, prefix)
+    ]
+    if budget is not None:
+        doomed.append((leases.BUDGET, job_id))
+    return sum(1 for kind, key in doomed if tables.delete(kind, key))
 
 
 def _remove_files(ws: Workspace, job_id: str) -> int:

@@ -59,7 +59,8 @@ class Registry:
 
     def _info(self, job_id: str, data: dict[str, Any]) -> JobInfo:
         budget = self.tables.get(leases.BUDGET, job_id)
-        b = budget.data if budget else leases.new_budget(None, None)
+        # a deleted job's budget item is gone; its totals were kept in the job row
+        b = budget.data if budget else data.get("budget_final") or leases.new_budget(None, None)
         run = int(data.get("run", 0))
         counts = dict(data.get("base_counts") or {})
         live = []

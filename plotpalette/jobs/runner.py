@@ -42,6 +42,7 @@ from .coordination.finalize import finalize
 from .coordination.workers import Fenced, WorkerItem
 from .events import EventCallback, JobControls, JobEvent
 from .execute import FatalJobError, RecordExecutor, RecordUnsettled
+from .ops_hooks import OpsHooks
 from .outcome import RunOutcome, final_state
 from .runner_checkpoints import CheckpointMixin
 from .runner_preflight import PreflightMixin
@@ -96,6 +97,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         price_table: str | None = None,
         total: int | None = None,
         batch: Any = None,
+        ops: OpsHooks | None = None,
     ) -> None:
         self.job_id = job_id
         self.store = store
@@ -106,6 +108,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         self.options = options
         self.controls = controls or JobControls()
         self.on_event = on_event
+        self.ops = ops or OpsHooks(environ={})  # metrics and notifications (none by default)
         self.worker = f"w{secrets.token_hex(4)}"
         self.budget = {"budget_usd": budget_usd, "budget_tokens": budget_tokens}
         self.price_table = price_table
@@ -158,7 +161,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         size = self.options.unit_size or unit_rules.unit_size(self.total)
         ok_like = await self._io(self._count_good)
         base.update(ok_like)
-        job, _ = await self._io(
+        job, started = await self._io(
             self.registry.start_run,
             self.job_id,
             counts=base,
@@ -166,6 +169,9 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
             unit_size=size,
         )
         self.run_no = job["run"]
+        if started:  # the job's history (status, JobConsole) shows each run's start
+            event = {"state": JobState.RUNNING.value, "error": None, "run": self.run_no}
+            await self._io(self.registry.add_event, self.job_id, "state", event)
         self.me = WorkerItem(self.tables, self.job_id, self.worker, lease_s=self.options.lease_s)
         await self._io(self.me.join, self.run_no)
         self._emit("state", {"state": JobState.RUNNING.value, "error": None, "worker": self.worker})
@@ -347,9 +353,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         # abandoned calls were booked at worst case by the executor; records in the
         # buffer go to a shard before the lease closes (their cost is covered until then)
         await self._flush()
-        if self._recent:
-            self._emit("records", {"records": self._recent})
-            self._recent = []
+        await self._publish_recent()
         with contextlib.suppress(Fenced):
             await self.governor.checkpoint(final=True)
         for unit in list(self._active) if not self._lost_lease else []:
@@ -380,7 +384,9 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
                 unit=None,
             )
         await self._io(quota.leave, self.tables, self.backend)  # the others take its share
-        state = await self._io(finalize, self.registry, self.store, self.job_id)
+        state = await self._io(
+            finalize, self.registry, self.store, self.job_id, on_final=self.ops.final
+        )
         if state is None:
             state = JobState.RUNNING  # other workers go on with the job
         self._emit("progress", self.progress())

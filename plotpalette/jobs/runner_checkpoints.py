@@ -46,6 +46,7 @@ class CheckpointMixin:
     watchdog: Any
     _batch_waiting: bool
     last_error: Any
+    ops: Any
 
     # -- checkpoints -----------------------------------------------------------------
     async def _flush(self) -> None:
@@ -111,9 +112,7 @@ class CheckpointMixin:
             return
         job = await self._io(self.registry.job_data, self.job_id)
         await self._adopt_flags(job)
-        if self._recent:
-            self._emit("records", {"records": self._recent})
-            self._recent = []
+        await self._publish_recent()
         if self.governor.overruns:
             self._emit(
                 "warning",
@@ -123,6 +122,16 @@ class CheckpointMixin:
                 },
             )
             self.governor.overruns = 0
+
+    async def _publish_recent(self) -> None:
+        """Hand the records settled since the last checkpoint to subscribers and, when
+        metrics are on, write their EMF lines (one set per checkpoint)."""
+        if not self._recent:
+            return
+        recent, self._recent = self._recent, []
+        self._emit("records", {"records": recent})
+        if self.ops.writer is not None:
+            await self._io(self.ops.checkpoint, self.job_id, recent, self.backend)
 
     async def _adopt_flags(self, job: dict[str, Any]) -> None:
         if job.get("deleted_at") or job["state"] != JobState.RUNNING.value:

@@ -212,7 +212,7 @@ def iter_records(
     holds all records in memory. ``status`` keeps only ``ok``, ``failed`` or ``filtered``.
     """
     store = _store(workspace_or_store)
-    if not store.exists(layout.spec_key(job_id)):
+    if not store.exists(layout.template_snapshot_key(job_id)):
         from ..errors import JobNotFoundError
 
         raise JobNotFoundError(f"no job {job_id!r} in {getattr(store, 'url', store)}")

@@ -11,13 +11,14 @@ a fresh workspace and a user's edits become version 2, 3, ...
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .. import layout
 from ..errors import (
@@ -65,8 +66,9 @@ class TemplateLibrary:
     """Versioned templates and fragments stored in ``workspace`` (see module docstring).
 
     ``pinned_by(name)`` may return job ids that pin a template; independently, the
-    library scans ``jobs/*/spec.json`` for a ``"template"`` field naming it, so deletes
-    are refused even without a job registry.
+    library scans the jobs' template snapshots (``jobs/*/template.yaml``, written when
+    a job is created) for one of that name, so deletes are refused even without a job
+    registry.
     """
 
     def __init__(
@@ -150,14 +152,13 @@ class TemplateLibrary:
         jobs = set(self.pinned_by(name) if self.pinned_by else [])
         for key in self.store.list("jobs/"):
             parts = key.split("/")
-            if len(parts) != 3 or parts[2] != "spec.json":
+            if len(parts) != 3 or parts[2] != "template.yaml":
                 continue
             try:
-                spec = json.loads(self.store.read_bytes(key))
-            except (KeyError, ValueError):
+                snapshot = yaml.safe_load(self.store.read_bytes(key))
+            except (KeyError, yaml.YAMLError):
                 continue
-            ref = spec.get("template") if isinstance(spec, dict) else None
-            if isinstance(ref, str) and ref.partition("@")[0] == name:
+            if isinstance(snapshot, dict) and snapshot.get("name") == name:
                 jobs.add(parts[1])
         return sorted(jobs)
 

@@ -6,6 +6,8 @@ a :class:`~plotpalette.testing.BedrockEmulator` and adds up, at the price table'
 rates, every call the emulator ran — answered or lost — so a test can check the job's
 hard budget against the *provider's* bill, not only against the job's own ledger.
 
+Lost replies come from the failure kinds ``reset``, ``malformed`` and ``read_timeout``.
+
 >>> with BedrockEmulator(failure_rate=0.3, failure_kinds=("reset", "malformed")) as emu:
 ...     meter = BillingMeter.attach(emu)                     # doctest: +SKIP
 ...     ...                                                  # run a job against emu

@@ -12,7 +12,8 @@ per-model rules from the capability table (:mod:`.emulator_rules`: outputConfig 
 for native structured output, temperature with topP only where allowed, forced tool
 use, maxTokens limits); injected failures (see :data:`FAILURE_KINDS`: HTTP errors,
 ``not_ready``, ``model_error``, ``quota``, resets, malformed bodies, calls that
-``hang``, in-stream errors, replies that ignore the JSON instruction, and the
+``hang``, calls billed but never answered within the client's read timeout
+(``read_timeout``), in-stream errors, replies that ignore the JSON instruction, and the
 non-``end_turn`` stop reasons) by rate or by script; models without access, needing a
 Marketplace subscription, past their end of life or missing from the Region; and
 expired or invalid credentials. It does not verify SigV4 signatures; it only requires
@@ -98,7 +99,7 @@ class EmulatorConfig:
     end_of_life: frozenset[str] | None = None  # None: the table's past end-of-life dates
     not_in_region: frozenset[str] = frozenset()  # -> ResourceNotFoundException
     credentials: str = "valid"  # "valid" | "expired" | "invalid"
-    hang_s: float = 600.0  # how long a "hang" failure holds the connection
+    hang_s: float = 600.0  # how long "hang" and "read_timeout" hold the connection
     seed: int = 0
 
 
@@ -219,8 +220,10 @@ class BedrockEmulator:
                 if self.on_billed is not None:
                     self.on_billed(model, reply, True)
                 return break_connection(h, failure)
-            if failure == "hang":
-                self._count("hung")
+            if failure in ("hang", "read_timeout"):
+                self._count("hung" if failure == "hang" else "timed_out")
+                if failure == "read_timeout" and self.on_billed is not None:
+                    self.on_billed(model, reply, True)  # it ran; the reply never arrives
                 self._stopping.wait(self.config.hang_s)
                 return break_connection(h, "reset")
             if failure in ERRORS:

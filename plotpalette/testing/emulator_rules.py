@@ -64,6 +64,9 @@ FAILURE_KINDS = (
     "model_error",  # ModelErrorException (424)
     "quota",  # ServiceQuotaExceededException
     "hang",  # accept the call and never answer (until hang_s, then drop it)
+    # the model runs the call (it is billed) but the reply is held for hang_s, past any
+    # client read timeout, then dropped: the client cannot know what it cost
+    "read_timeout",
     "stream_error",  # converse-stream: modelStreamErrorException after some text
     "stream_throttle",  # converse-stream: throttlingException after some text
     "bad_json",  # a prompt-and-validate reply that ignores the JSON instruction

@@ -23,6 +23,7 @@ from ._job_html import (
     failures_html,
     format_duration,
     format_usd,
+    history_html,
     limiter_table,
     records_table,
     state_badge,
@@ -39,6 +40,7 @@ class JobConsoleView(App):
     job_info: JobInfo | None
     live: LiveJob | None
     recent: list[Any]
+    history: list[dict[str, Any]]
     figures: dict[str, Any]
     paused: bool
     _lock: threading.RLock
@@ -59,6 +61,7 @@ class JobConsoleView(App):
         self.limits_html = widgets.HTML()
         self.failures_html = widgets.HTML()
         self.records_html = widgets.HTML()
+        self.history_html = widgets.HTML()
         self.resume_budget = widgets.BoundedFloatText(
             value=0.0,
             min=0.0,
@@ -86,6 +89,8 @@ class JobConsoleView(App):
                 self.failures_html,
                 widgets.HTML("<b>Latest records</b>"),
                 self.records_html,
+                widgets.HTML("<b>History</b>"),
+                self.history_html,
                 widgets.HBox(
                     [
                         self.pause_button,
@@ -170,6 +175,7 @@ class JobConsoleView(App):
             self.limits_html.value = limiter_table(f["limiters"])
             self.failures_html.value = failures_html(f)
             self.records_html.value = records_table(self.recent)
+            self.history_html.value = history_html(self.history)
             self._set_buttons(f["state"])
 
     def _set_buttons(self, state: str) -> None:

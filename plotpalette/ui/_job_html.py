@@ -12,6 +12,7 @@ __all__ = [
     "failures_html",
     "format_duration",
     "format_usd",
+    "history_html",
     "limiter_table",
     "records_table",
     "state_badge",
@@ -141,3 +142,13 @@ def failures_html(f: dict[str, Any]) -> str:
             f"</span><br>fix: {html.escape(str(error.get('fix')))}"
         )
     return text
+
+
+def history_html(entries: Sequence[dict[str, Any]]) -> str:
+    """The job's stored history (:func:`plotpalette.jobs.events.job_history`)."""
+    if not entries:
+        return "<i>no history stored yet</i>"
+    rows = [
+        [time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(e["ts"])), e["text"]] for e in entries
+    ]
+    return table(["when", "what"], rows)

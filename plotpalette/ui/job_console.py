@@ -42,6 +42,7 @@ from ..jobs import (
     pause_job,
     unpause_job,
 )
+from ..jobs.events import job_history
 from ..jobs.states import RESUMABLE_STATES
 from ..workspace import Workspace
 from ._base import App, no_positional, reject_positional_workspace
@@ -108,6 +109,8 @@ class JobConsole(JobConsoleView):
         self.result: Any = None  # the JobResult of a live run, once it ended
         self.figures: dict[str, Any] = {}
         self.recent: list[Any] = []
+        self.history: list[dict[str, Any]] = []  # state changes etc. from the events log
+        self._history_key: tuple[Any, ...] | None = None
         self._lock = threading.RLock()
         self._poll_thread: threading.Thread | None = None
         self._closed = threading.Event()
@@ -200,6 +203,12 @@ class JobConsole(JobConsoleView):
                 tail.extend(iter_records(self.workspace, self.job_id))
                 self.recent = list(tail)
             self._rate_window.append((time.monotonic(), info.records_done))
+            # the events log is read again only when the job changed state (not at
+            # every poll: a long job's log holds many progress events)
+            key = (info.state, info.run, info.finished_at, info.deleted_at)
+            if key != self._history_key:
+                self._history_key = key
+                self.history = job_history(self.workspace.registry, self.job_id, limit=20)
         self._render()
         return info
 

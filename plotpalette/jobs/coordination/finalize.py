@@ -7,11 +7,13 @@ every unit is done and every index has a settled record; otherwise the recorded 
 reason decides (budget → BUDGET_EXCEEDED, cancel → CANCELLED, fatal errors → FAILED,
 no reason: the workers were interrupted → INTERRUPTED). The state change is one
 conditional write guarded by the run number, so a second finalizer, or one racing
-with a resume, changes nothing.
+with a resume, changes nothing. ``on_final`` (the notification hook) runs only in the
+finalizer whose write made the transition, so a job's end is announced exactly once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...errors import JobStateError, PlotPaletteError
@@ -42,7 +44,14 @@ def reclaim_dead(tables: Tables, job_id: str) -> float:
     return booked
 
 
-def finalize(registry: Any, store: Any, job_id: str, *, stop: Any = None) -> JobState | None:
+def finalize(
+    registry: Any,
+    store: Any,
+    job_id: str,
+    *,
+    stop: Any = None,
+    on_final: Callable[[Any, str, JobState], None] | None = None,
+) -> JobState | None:
     """Try to end the job; returns its final state, or ``None`` while work goes on."""
     tables: Tables = registry.tables
     data = registry.job_data(job_id)
@@ -111,4 +120,6 @@ def finalize(registry: Any, store: Any, job_id: str, *, stop: Any = None) -> Job
     except JobStateError:
         return JobState(registry.job_data(job_id)["state"])
     registry.add_event(job_id, "state", {"state": state.value, "error": error})
+    if on_final is not None:
+        on_final(registry, job_id, state)
     return state
