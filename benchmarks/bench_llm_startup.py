@@ -106,6 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     print_machine()
     print(f"load average at start: {os.getloadavg()}")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        # with no .pyc files, every run compiles the package from source (~0.1-0.3 s)
+        print("note: PYTHONDONTWRITEBYTECODE is set; run `python -m compileall plotpalette` first")
     with BedrockEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
         runs = [one_run(emulator, os.path.join(tmp, f"ws{i}")) for i in range(args.repeat)]
         stages = breakdown(emulator, tmp, args.repeat)

@@ -238,3 +238,12 @@ def test_callers_start_in_arrival_order():
         return order
 
     assert asyncio.run(scenario()) == ["big", "bigger", "small"]
+
+
+def test_a_share_of_the_quota_paces_at_that_fraction():
+    clock = FakeClock()
+    limiter = ModelLimiter("m", rpm=60, clock=clock, headroom=1.0)  # 1/s
+    limiter.set_share(0.5)  # half of a quota shared with another process
+    starts = asyncio.run(_start_times(limiter, clock, 4, tokens=10))
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps == pytest.approx([2.0] * 3)
