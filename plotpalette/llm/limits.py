@@ -260,10 +260,13 @@ class ModelLimiter:
                     sleep.cancel()
                     self._poke = None
         finally:
-            head = bool(self._queue) and self._queue[0] is turn
-            self._queue.remove(turn)
-            if head and self._queue:
-                self._queue[0].set_result(None)  # the next caller's turn
+            if turn in self._queue:  # not if a new event loop cleared the queue
+                self._queue.remove(turn)
+            # the next caller's turn; callers cancelled meanwhile are skipped
+            while self._queue and self._queue[0].cancelled():
+                self._queue.popleft()
+            if self._queue and not self._queue[0].done():
+                self._queue[0].set_result(None)
 
     def _buckets(self, tokens: int, now: float) -> list[tuple[TokenBucket, float]]:
         """The buckets a call takes from, with the amount it takes from each."""
