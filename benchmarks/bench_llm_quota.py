@@ -70,8 +70,16 @@ async def child_run(config: dict) -> dict:
         ModelRequest.from_prompt(model, prompt(i), max_tokens=MAX_TOKENS)
         for i in range(config["calls"])
     ]
+    replies: list[float] = []  # when each call came back: calls/min over time
+
+    async def call(request: ModelRequest) -> object:
+        try:
+            return await backend.generate(request)
+        finally:
+            replies.append(time.time())
+
     ready = time.time()  # imports and set-up done; the first call starts now
-    results = await asyncio.gather(*[backend.generate(r) for r in requests], return_exceptions=True)
+    results = await asyncio.gather(*[call(r) for r in requests], return_exceptions=True)
     ok = [r for r in results if not isinstance(r, BaseException)]
     used = [quota_usage(model, r.usage.input_tokens, r.usage.output_tokens) for r in ok]
     return {
@@ -81,6 +89,7 @@ async def child_run(config: dict) -> dict:
         "failed": len(results) - len(ok),
         "quota_tokens_per_call": sum(used) / max(1, len(used)),
         "errors": sorted({type(r).__name__ for r in results if isinstance(r, BaseException)}),
+        "replies": sorted(replies),
     }
 
 
@@ -116,8 +125,15 @@ def scenario(model: str, name: str, concurrency: int, calls: int) -> dict:
     elapsed = out["finished"] - started
     bound = min(RPM, tpm / out["quota_tokens_per_call"])
     achieved = out["ok"] / (elapsed / 60)
+    replies = out.pop("replies")
+    # the middle 80 % of replies: the paced rate, without ramp-up and tail
+    lo, hi = replies[len(replies) // 10], replies[len(replies) * 9 // 10]
+    steady = (len(replies) * 9 // 10 - len(replies) // 10) / max(1e-9, (hi - lo) / 60)
     return {
         **out,
+        "first_reply": replies[0] - out["ready"],
+        "steady_fraction": steady / min(RPM, tpm / out["quota_tokens_per_call"]),
+        "tail": out["finished"] - replies[-1],
         "seconds": elapsed,
         "startup": out["ready"] - started,
         "fraction_after_startup": out["ok"] / ((out["finished"] - out["ready"]) / 60) / bound,
@@ -181,6 +197,13 @@ def main() -> None:
                     f"{r['throttled']}/{r['requests']} = "
                     f"{r['throttled'] / max(1, r['requests']):.2%} (target {targets[name]}); "
                     f"start-up {r['startup']:.1f} s, after it {r['fraction_after_startup']:.3f}",
+                    flush=True,
+                )
+                print(
+                    f"        where the time went: start-up {r['startup']:.2f} s, first reply "
+                    f"+{r['first_reply']:.2f} s, middle 80 % of replies at "
+                    f"{r['steady_fraction']:.3f} of the bound, last reply to exit "
+                    f"{r['tail']:.2f} s",
                     flush=True,
                 )
     if args.sigterm or args.only_sigterm:

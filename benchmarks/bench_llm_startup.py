@@ -11,12 +11,14 @@ Usage: python benchmarks/bench_llm_startup.py [--repeat 5]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _machine import print_machine
@@ -51,9 +53,17 @@ def run_command(emulator: BedrockEmulator, workspace: str, *extra: str) -> tuple
     return cmd, env
 
 
-def one_run(emulator: BedrockEmulator, workspace: str) -> tuple[float, float]:
+TRACE = os.path.join(os.path.dirname(__file__), "_startup_trace.py")
+
+
+def one_run(
+    emulator: BedrockEmulator, workspace: str, marks: str | None = None
+) -> tuple[float, float]:
     emulator.requests.clear()
     cmd, env = run_command(emulator, workspace, "--records", "2")
+    if marks:  # the same command, with timestamps at its stages
+        cmd = [sys.executable, TRACE, marks, *cmd[1:]]
+    launched = time.time()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     first = billed = None
@@ -70,7 +80,24 @@ def one_run(emulator: BedrockEmulator, workspace: str) -> tuple[float, float]:
     proc.wait()
     if first is None or billed is None:
         raise SystemExit(f"no request seen: {proc.stderr.read().decode()[-2000:]}")
+    if marks:
+        stages = json.loads(Path(marks).read_text())
+        stages = {k: v - launched for k, v in stages.items()}
+        stages["first request"], stages["first billed call"] = first, billed
+        Path(marks).write_text(json.dumps(stages))
     return first, billed
+
+
+def breakdown(emulator: BedrockEmulator, tmp: str, repeat: int) -> list[tuple[str, float]]:
+    """Median seconds from launch to each stage over ``repeat`` traced runs."""
+    runs = []
+    for i in range(repeat):
+        marks = os.path.join(tmp, f"marks{i}.json")
+        one_run(emulator, os.path.join(tmp, f"traced{i}"), marks)
+        runs.append(json.loads(Path(marks).read_text()))
+    names = set().union(*runs)
+    medians = [(n, statistics.median(r[n] for r in runs if n in r)) for n in names]
+    return sorted(medians, key=lambda item: item[1])
 
 
 def main() -> None:
@@ -78,8 +105,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     print_machine()
+    print(f"load average at start: {os.getloadavg()}")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        # with no .pyc files, every run compiles the package from source (~0.1-0.3 s)
+        print("note: PYTHONDONTWRITEBYTECODE is set; run `python -m compileall plotpalette` first")
     with BedrockEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
         runs = [one_run(emulator, os.path.join(tmp, f"ws{i}")) for i in range(args.repeat)]
+        stages = breakdown(emulator, tmp, args.repeat)
     firsts = [r[0] for r in runs]
     billed = [r[1] for r in runs]
     print(f"runs: {args.repeat}")
@@ -91,6 +123,12 @@ def main() -> None:
         f"first billed record call:         median {statistics.median(billed):.3f} s, "
         f"min {min(billed):.3f} s"
     )
+    print("breakdown (traced runs, median seconds from launch; gap = since previous stage):")
+    previous = 0.0
+    for name, at in stages:
+        print(f"  {at:6.3f} s  (+{at - previous:.3f})  {name}")
+        previous = at
+    print(f"load average at end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def test_a_throttled_call_returns_its_tokens_but_the_next_call_waits():
     """A 429 means the service's request bucket is empty: handing the request token
     back let the next call go at once into it (a throttle cascade across workers)."""
     clock = FakeClock()
-    rpm_limited = ModelLimiter("m", rpm=60, clock=clock)
+    rpm_limited = ModelLimiter("m", rpm=60, clock=clock, headroom=0.98)
     tpm_limited = ModelLimiter("m", tpm=6000, clock=clock)
 
     async def wait_after_throttle(limiter: ModelLimiter) -> float:
@@ -192,3 +192,58 @@ def test_a_woken_waiter_cancelled_before_it_runs_passes_the_slot_on():
         return True
 
     assert asyncio.run(scenario())
+
+
+class StoppedClock(FakeClock):
+    """Time never moves: a caller that waits for the clock waits until cancelled."""
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.get_running_loop().create_future()
+
+
+def test_a_refund_lets_the_waiting_caller_start_at_once():
+    """The next caller starts when a finished call's unused reservation comes back,
+    not at a wake-up time computed before the refund (that lost 3-7 % of a TPM quota)."""
+    clock = StoppedClock()
+
+    async def scenario() -> tuple[bool, bool, float]:
+        limiter = ModelLimiter("m", tpm=6000, clock=clock, headroom=1.0, burst_s=0.5)  # 50 deep
+        first = await limiter.acquire(40)
+        second = asyncio.ensure_future(limiter.acquire(40))  # 10 left: must wait
+        for _ in range(5):
+            await asyncio.sleep(0)
+        waited = not second.done()
+        limiter.release(first, "ok", 10)  # 30 of the 40 reserved come back
+        permit = await asyncio.wait_for(second, timeout=5.0)
+        limiter.release(permit, "ok", 40)
+        return waited, second.done(), clock.now()
+
+    waited, started, now = asyncio.run(scenario())
+    assert waited and started and now == 1000.0  # started with no time passing
+
+
+def test_callers_start_in_arrival_order():
+    clock = FakeClock()
+
+    async def scenario() -> list[str]:
+        limiter = ModelLimiter("m", tpm=600, clock=clock, headroom=1.0, burst_s=0.5)  # 5 deep
+        order: list[str] = []
+
+        async def call(name: str, tokens: int) -> None:
+            permit = await limiter.acquire(tokens)
+            order.append(name)
+            limiter.release(permit, "ok", tokens)
+
+        await asyncio.gather(call("big", 5), call("bigger", 30), call("small", 1))
+        return order
+
+    assert asyncio.run(scenario()) == ["big", "bigger", "small"]
+
+
+def test_a_share_of_the_quota_paces_at_that_fraction():
+    clock = FakeClock()
+    limiter = ModelLimiter("m", rpm=60, clock=clock, headroom=1.0)  # 1/s
+    limiter.set_share(0.5)  # half of a quota shared with another process
+    starts = asyncio.run(_start_times(limiter, clock, 4, tokens=10))
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps == pytest.approx([2.0] * 3)

@@ -40,6 +40,30 @@ def test_builtins_are_version_one_in_a_fresh_workspace(workspace):
     assert "poem_context" in library.names()
 
 
+def test_builtin_files_are_named_after_their_templates():
+    from plotpalette.templates.fragments import builtin_names, builtin_template
+
+    names = builtin_names()
+    assert {"question_answer", "poem", "poem_context"} <= set(names)
+    for name in names:
+        assert builtin_template(name).name == name  # the library seeds by file name
+    assert builtin_template("no_such_builtin") is None
+
+
+def test_builtins_are_seeded_as_used_and_all_listed(workspace):
+    library = TemplateLibrary(workspace)
+    library.get("question_answer")
+    stored = {key.split("/")[1] for key in workspace.store.list("templates/")}
+    assert stored == {"question_answer"}  # one run parses and seeds only what it uses
+    assert {"poem", "poem_context", "question_answer"} <= set(library.names())
+    again = TemplateLibrary(workspace)
+    assert again.get("poem").ref == "poem@1" and again.history("poem")[0].builtin
+    with pytest.raises(TemplateError, match="already exists"):
+        TemplateLibrary(workspace).fork("question_answer", "dialogue")
+    with pytest.raises(TemplateError, match="built-in"):
+        TemplateLibrary(workspace).delete("brainstorm")
+
+
 def test_get_pinned_version_after_later_versions_exist(workspace):
     library = TemplateLibrary(workspace)
     v2 = library.save(qa_variant("two"))

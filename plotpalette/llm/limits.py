@@ -7,10 +7,11 @@ Claude 4-family models; see :mod:`.capabilities`): a call reserves input +
 The backend passes tokens already counted that way. A :class:`ModelLimiter` mirrors
 this on the client so a job runs at the quota instead of into it:
 
-* **Token buckets** sized from ``settings.rate_limits`` (at 98 % of the quota) pace
-  request *starts*.
-  Reservations are taken in arrival order (a caller may drive the bucket negative and
-  then sleeps until its turn), so waiting is FIFO without locks.
+* **Token buckets** sized from ``settings.rate_limits`` pace request *starts*. Callers
+  queue in arrival order and the head of the queue takes its request and tokens when
+  the buckets hold them — the moment a refund arrives, not at a wake-up time worked
+  out before it (a reservation made on arrival, as this once did, left refunds that
+  came in meanwhile unused: 3-7 % of a TPM quota at 64 calls in flight).
 * **Adaptive concurrency (AIMD)**: the in-flight cap grows by one per window of
   successes and shrinks multiplicatively on throttling (at most once per cooldown).
 * **Adaptive rate**: on a throttle the limiter measures the rate that actually
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import threading
 import time
 from collections.abc import Mapping
@@ -78,6 +80,12 @@ class TokenBucket:
     def _refill(self, now: float) -> None:
         self.level = min(self.capacity, self.level + max(0.0, now - self.stamp) * self.rate)
         self.stamp = now
+
+    def wait_for(self, amount: float, now: float) -> float:
+        """Seconds until ``amount`` (at most a full bucket) is available; takes nothing."""
+        self._refill(now)
+        need = min(amount, self.capacity)
+        return 0.0 if self.level >= need else (need - self.level) / self.rate
 
     def reserve(self, amount: float, now: float) -> float:
         """Take ``amount`` and return the seconds until it is really available."""
@@ -179,16 +187,19 @@ class ModelLimiter:
         concurrency: int = 8,
         clock: Clock | None = None,
         region: str | None = None,
-        burst_s: float = 0.5,
-        headroom: float = 0.98,
+        burst_s: float = 0.25,
+        headroom: float = 0.995,
     ) -> None:
         self.model = model
         self.region = region
         self.clock = clock or Clock()
         now = self.clock.now()
         self.rpm_limit, self.tpm_limit = rpm, tpm
-        # Pace a hair under the quota: request start times jitter by milliseconds on the
-        # way to the service, and at exactly 100 % that jitter alone causes 429s.
+        self.headroom = headroom
+        # Pace a hair under the quota, with a shallow burst: the burst (a full bucket at
+        # start) is what request-time jitter eats into, and headroom × 60 s + burst_s
+        # stays within one minute's quota, so no 60-s window exceeds it even if the
+        # service counted fixed windows. (0.98 and 0.5 s cost 2 % of every run.)
         self._rpm = TokenBucket(rpm * headroom, now, burst_s=burst_s) if rpm else None
         self._tpm = TokenBucket(tpm * headroom, now, burst_s=burst_s) if tpm else None
         self._adaptive_bucket: TokenBucket | None = None
@@ -199,6 +210,9 @@ class ModelLimiter:
         self.retries = 0
         self._done: collections.deque[tuple[float, int]] = collections.deque()
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # callers waiting for the buckets, in arrival order; the head's future is done
+        self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._poke: asyncio.Future[None] | None = None  # wakes the head early (a refund)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = now
         self._lock = threading.Lock()  # buckets are also used from stream()'s thread
@@ -208,8 +222,9 @@ class ModelLimiter:
         max_tokens (what Bedrock reserves against TPM)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop: waiters of the old one are gone
-            self._loop, self.in_flight = loop, 0
+            self._loop, self.in_flight, self._poke = loop, 0, None
             self._waiters.clear()
+            self._queue.clear()
         while self.in_flight >= self.concurrency.cap:
             waiter = loop.create_future()
             self._waiters.append(waiter)
@@ -221,29 +236,83 @@ class ModelLimiter:
                 raise
         self.in_flight += 1
         try:
-            wait = self._reserve(tokens)
-            if wait > 0:
-                await self.clock.sleep(wait)
+            await self._take(tokens, loop)
         except BaseException:
             self._free_slot()
             raise
         return Permit(tokens=tokens, started=self.clock.now())
 
-    def _reserve(self, tokens: int) -> float:
-        """Take one request and ``tokens`` from the buckets; the wait until allowed."""
+    async def _take(self, tokens: int, loop: asyncio.AbstractEventLoop) -> None:
+        """Queue for the buckets; return once one request and ``tokens`` are taken."""
+        turn: asyncio.Future[None] = loop.create_future()
+        self._queue.append(turn)
+        if len(self._queue) == 1:
+            turn.set_result(None)
+        try:
+            await turn
+            while (wait := self._take_now(tokens)) > 0:
+                # sleep until the buckets refill, or until a refund makes it sooner
+                self._poke = poke = loop.create_future()
+                sleep = asyncio.ensure_future(self.clock.sleep(wait))
+                try:
+                    await asyncio.wait({sleep, poke}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleep.cancel()
+                    self._poke = None
+        finally:
+            if turn in self._queue:  # not if a new event loop cleared the queue
+                self._queue.remove(turn)
+            # the next caller's turn; callers cancelled meanwhile are skipped
+            while self._queue and self._queue[0].cancelled():
+                self._queue.popleft()
+            if self._queue and not self._queue[0].done():
+                self._queue[0].set_result(None)
+
+    def _buckets(self, tokens: int, now: float) -> list[tuple[TokenBucket, float]]:
+        """The buckets a call takes from, with the amount it takes from each."""
+        found: list[tuple[TokenBucket, float]] = []
+        if self._rpm is not None:
+            found.append((self._rpm, 1))
+        if self._tpm is not None:
+            found.append((self._tpm, tokens))
+        if self.rate.per_s is not None:
+            if self._adaptive_bucket is None:
+                self._adaptive_bucket = TokenBucket(self.rate.per_s * 60, now)
+            found.append((self._adaptive_bucket, 1))
+        return found
+
+    def _take_now(self, tokens: int) -> float:
+        """Take one request and ``tokens`` if every bucket holds them (returns 0), else
+        take nothing and return the seconds until they would."""
         with self._lock:
             now = self.clock.now()
-            wait = 0.0
-            if self._rpm is not None:
-                wait = max(wait, self._rpm.reserve(1, now))
-            if self._tpm is not None:
-                wait = max(wait, self._tpm.reserve(tokens, now))
-            if self.rate.per_s is not None:
-                bucket = self._adaptive_bucket
-                if bucket is None:
-                    bucket = self._adaptive_bucket = TokenBucket(self.rate.per_s * 60, now)
-                wait = max(wait, bucket.reserve(1, now))
+            buckets = self._buckets(tokens, now)
+            wait = max((b.wait_for(n, now) for b, n in buckets), default=0.0)
+            if wait < 1e-6:  # rounding: a clock may not advance by a few nanoseconds
+                for bucket, amount in buckets:
+                    bucket.level -= amount
+                return 0.0
             return wait
+
+    def _reserve(self, tokens: int) -> float:
+        """Take one request and ``tokens`` now, driving buckets negative if need be;
+        the wait until that is allowed (for a caller that sleeps a thread)."""
+        with self._lock:
+            now = self.clock.now()
+            buckets = self._buckets(tokens, now)
+            return max((b.reserve(n, now) for b, n in buckets), default=0.0)
+
+    def _wake_head(self) -> None:
+        """Tokens came back: let the head of the queue look again now."""
+        if self._poke is not None and not self._poke.done():
+            self._poke.set_result(None)
+
+    def _wake_head_threadsafe(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            # RuntimeError: the loop closed meanwhile, so nobody is waiting
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake_head)
 
     def pace_blocking(self, tokens: int) -> Permit:
         """:meth:`acquire` for a synchronous caller (``stream()``): waits for the
@@ -254,8 +323,9 @@ class ModelLimiter:
         return Permit(tokens=tokens, started=self.clock.now())
 
     def settle_blocking(self, permit: Permit, outcome: str, used_tokens: int = 0) -> None:
-        """:meth:`release` for a permit from :meth:`pace_blocking`."""
+        """:meth:`release` for a permit from :meth:`pace_blocking` (from its thread)."""
         self._account(permit, outcome, used_tokens)
+        self._wake_head_threadsafe()
 
     def release(self, permit: Permit, outcome: str, used_tokens: int = 0) -> None:
         """``outcome``: ``"ok"`` (``used_tokens`` = real usage), ``"throttled"``, ``"error"``.
@@ -265,6 +335,7 @@ class ModelLimiter:
         token reservation only.
         """
         self._account(permit, outcome, used_tokens)
+        self._wake_head()
         self._free_slot()
 
     def _account(self, permit: Permit, outcome: str, used_tokens: int) -> None:
@@ -305,19 +376,21 @@ class ModelLimiter:
         quota shared by several workers) and, once the fleet learnt a rate from
         throttling, at ``fraction`` of that rate. Set by the job engine's quota sharing
         (:mod:`plotpalette.jobs.coordination.quota`)."""
-        now = self.clock.now()
         fraction = min(1.0, max(1e-3, fraction))
-        for bucket, limit in ((self._rpm, self.rpm_limit), (self._tpm, self.tpm_limit)):
-            if bucket is not None and limit:
-                bucket._refill(now)
-                bucket.set_rate(limit * 0.98 * fraction)
-        if fleet_per_s is not None and fleet_per_s > 0:
-            self.rate.per_s = fleet_per_s * fraction
-            # the fleet rate now leads: restart the local convex probe, which otherwise
-            # grew by up to (1 + seconds since this process's own last cut) × 2 %/s
-            # between heartbeats and overshot the fleet's rate
-            self.rate._last_cut = self.rate._last_grow = now
-            self._sync_adaptive(now)
+        with self._lock:  # called from a heartbeat thread
+            now = self.clock.now()
+            for bucket, limit in ((self._rpm, self.rpm_limit), (self._tpm, self.tpm_limit)):
+                if bucket is not None and limit:
+                    bucket._refill(now)
+                    bucket.set_rate(limit * self.headroom * fraction)
+            if fleet_per_s is not None and fleet_per_s > 0:
+                self.rate.per_s = fleet_per_s * fraction
+                # the fleet rate now leads: restart the local convex probe, which
+                # otherwise grew by up to (1 + seconds since this process's own last
+                # cut) × 2 %/s between heartbeats and overshot the fleet's rate
+                self.rate._last_cut = self.rate._last_grow = now
+                self._sync_adaptive(now)
+        self._wake_head_threadsafe()  # the queue's head re-reads the new rates
 
     def _sync_adaptive(self, now: float) -> None:
         if self.rate.per_s is None:

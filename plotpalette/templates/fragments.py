@@ -22,7 +22,14 @@ from .model import NAME_PATTERN, Template, parse_template
 if TYPE_CHECKING:
     from .library import TemplateLibrary
 
-__all__ = ["FragmentLoader", "builtin_templates", "resolve_fragment", "split_ref"]
+__all__ = [
+    "FragmentLoader",
+    "builtin_names",
+    "builtin_template",
+    "builtin_templates",
+    "resolve_fragment",
+    "split_ref",
+]
 
 
 def split_ref(ref: str) -> tuple[str, int | None]:
@@ -56,18 +63,34 @@ def split_ref(ref: str) -> tuple[str, int | None]:
 
 
 @functools.lru_cache(maxsize=1)
-def builtin_templates() -> dict[str, Template]:
-    """Every built-in template and fragment shipped with the package, by name."""
-    found: dict[str, Template] = {}
+def builtin_names() -> dict[str, Any]:
+    """The built-in templates' and fragments' names and files, without parsing them.
+
+    A built-in file is named after its template (``poem.yaml`` holds ``name: poem``;
+    pinned by a test), so a run that uses one built-in parses only that one.
+    """
     root = resources.files("plotpalette.templates") / "builtin"
+    found: dict[str, Any] = {}
     for folder in (root, root / "fragments"):
         for entry in sorted(folder.iterdir(), key=lambda e: e.name):
             if entry.name.endswith(".yaml"):
-                tpl = parse_template(
-                    entry.read_text(encoding="utf-8"), source=f"builtin/{entry.name}"
-                )
-                found[tpl.name] = tpl
+                found[entry.name[: -len(".yaml")]] = entry
     return found
+
+
+@functools.cache
+def builtin_template(name: str) -> Template | None:
+    """The built-in template or fragment ``name``, parsed once per process; ``None``
+    if there is no such built-in."""
+    entry = builtin_names().get(name)
+    if entry is None:
+        return None
+    return parse_template(entry.read_text(encoding="utf-8"), source=f"builtin/{entry.name}")
+
+
+def builtin_templates() -> dict[str, Template]:
+    """Every built-in template and fragment shipped with the package, by name."""
+    return {name: builtin_template(name) for name in builtin_names()}  # type: ignore[misc]
 
 
 def resolve_fragment(ref: str, library: TemplateLibrary | None = None) -> Template:
@@ -76,7 +99,7 @@ def resolve_fragment(ref: str, library: TemplateLibrary | None = None) -> Templa
     if library is not None:
         tpl = library.get(ref)
     else:
-        tpl = builtin_templates().get(name)  # type: ignore[assignment]
+        tpl = builtin_template(name)  # type: ignore[assignment]
         if tpl is None or (version not in (None, 1)):
             known = sorted(n for n, t in builtin_templates().items() if t.is_fragment)
             raise TemplateNotFoundError(

@@ -28,7 +28,7 @@ from ..errors import (
     TemplateInUseError,
     TemplateNotFoundError,
 )
-from .fragments import builtin_templates, split_ref
+from .fragments import builtin_names, builtin_template, split_ref
 from .model import Template, parse_template
 from .yaml_io import read_template_file
 
@@ -78,7 +78,7 @@ class TemplateLibrary:
         self.store = workspace.store
         self.pinned_by = pinned_by
         self._cache: dict[tuple[str, int], tuple[Template, dict[str, str]]] = {}
-        self._seeded = False
+        self._seeded: set[str] = set()  # built-ins known to be in the workspace
 
     # -- reading ---------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -93,7 +93,7 @@ class TemplateLibrary:
 
     def versions(self, name: str) -> list[int]:
         """Version numbers of ``name``, ascending (empty if unknown)."""
-        self._ensure_builtins()
+        self._ensure_builtin(name)
         return self._versions(name)
 
     def get(self, ref: str) -> Template:
@@ -170,7 +170,7 @@ class TemplateLibrary:
         latest version creates no new version and returns the latest.
         """
         tpl = template if isinstance(template, Template) else parse_template(template)
-        self._ensure_builtins()
+        self._ensure_builtin(tpl.name)
         return self._save(tpl, message)
 
     def restore(self, ref: str) -> Template:
@@ -216,7 +216,7 @@ class TemplateLibrary:
     def delete(self, name: str) -> int:
         """Delete every version of ``name``; refused for built-ins and while a job pins
         it. Returns the number of versions deleted."""
-        if name in builtin_templates():
+        if name in builtin_names():
             raise TemplateError(
                 f"{name!r} is a built-in template and cannot be deleted",
                 fix="Fork it and edit the fork instead.",
@@ -288,15 +288,21 @@ class TemplateLibrary:
         )
 
     def _ensure_builtins(self) -> None:
-        if self._seeded:
+        for name in builtin_names():
+            self._ensure_builtin(name)
+
+    def _ensure_builtin(self, name: str) -> None:
+        """Seed built-in ``name`` as version 1 unless the workspace has it. Only the
+        built-in asked for is parsed: a run of one template starts faster."""
+        if name in self._seeded or name not in builtin_names():
             return
-        self._seeded = True
-        for name, tpl in builtin_templates().items():
-            if not self._versions(name):
-                self.store.create(
-                    layout.template_version_key(name, 1),
-                    _serialise(tpl, 1, "built-in", builtin=True),
-                )
+        self._seeded.add(name)
+        if not self._versions(name):
+            tpl = builtin_template(name)
+            assert tpl is not None  # it is in builtin_names()
+            self.store.create(
+                layout.template_version_key(name, 1), _serialise(tpl, 1, "built-in", builtin=True)
+            )
 
 
 def _serialise(tpl: Template, version: int, message: str, *, builtin: bool = False) -> bytes:
