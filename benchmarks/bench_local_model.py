@@ -51,18 +51,21 @@ def bench_job(records: int) -> None:
         backend="local",
     )
     pp.preview("question_answer", spec.seeds.rows[:1])  # imports and template checks: once
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     result = pp.run_job(ws, spec)
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
     rows = list(result.records())
     out_tokens = sum(s.output_tokens for r in rows for s in r.steps.values())
+    in_tokens = sum(s.input_tokens for r in rows for s in r.steps.values())
     ok = sum(1 for r in rows if r.status == "ok")
     print(
         f"README job: {ok}/{records} records ok ({result.state.value}), "
-        f"{out_tokens} output tokens in {elapsed:.1f} s"
+        f"{in_tokens} prompt + {out_tokens} output tokens in {elapsed:.1f} s"
     )
     print(f"  records/min:     {len(rows) / (elapsed / 60):.2f}")
     print(f"  output tokens/s: {out_tokens / elapsed:.1f}")
+    # CPU time moves far less with the load than wall time does: compare it on a busy machine
+    print(f"  CPU s/record:    {cpu / len(rows):.2f} (all threads; {cpu / elapsed:.2f} cores busy)")
 
 
 def bench_calls(records: int, max_tokens: int) -> None:
