@@ -119,7 +119,7 @@ def _local_decoder() -> tuple[BatchDecoder, Any]:
                 llm,
                 slots=slots(),
                 n_ctx=N_CTX,
-                decode_threads=decode_threads(),
+                decode_threads=decode_threads,
                 batch_threads=threads(),
             )
         return _decoder, _formatter

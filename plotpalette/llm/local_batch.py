@@ -12,18 +12,24 @@ feeds, in one batch, the next token of every generating sequence plus prompt chu
 newly admitted ones; each sequence then samples from its own logits with its own
 sampler chain: the chain and defaults of llama-cpp-python's ``create_chat_completion``
 (top-k 40, typical 1.0, top-p 0.95, min-p 0.05, temperature 0.2 unless given, then the
-seeded draw), so a template behaves as before. A sequence is admitted only when the
+seeded draw), so a template behaves as before. One difference: a seed reproduces a call
+exactly only when it decodes alone; beside other calls the batch's arithmetic rounds
+differently, so the sampled tokens can differ from run to run
+(``PLOTPALETTE_LOCAL_BATCH=1`` makes local jobs reproducible again, at one call at a
+time). A sequence is admitted only when the
 cache has room for its prompt plus ``max_tokens``, so no step runs out of cache.
 
 Prompt steps run with the batch thread count, decode-only steps with the decode thread
-count (:func:`.local_speed.decode_threads`): a few tokens per step leave each thread
-too little work between llama.cpp's per-operation barriers.
+count (:func:`.local_speed.decode_threads`, asked again every few seconds as it follows
+the machine's load).
 """
 
 from __future__ import annotations
 
 import collections
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +38,7 @@ __all__ = ["BatchDecoder", "Completion", "SamplingParams"]
 
 N_BATCH = 512  # tokens per llama_decode (prompt chunks beyond it run in later steps)
 DEFAULT_TEMPERATURE = 0.2  # create_chat_completion's default
+THREADS_EVERY_S = 5.0  # how often the decode thread count follows the machine's load
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,13 @@ class BatchDecoder:
     """Runs chat calls on ``llm``'s weights, up to ``slots`` of them decoded together."""
 
     def __init__(
-        self, llm: Any, *, slots: int, n_ctx: int, decode_threads: int, batch_threads: int
+        self,
+        llm: Any,
+        *,
+        slots: int,
+        n_ctx: int,
+        decode_threads: Callable[[], int],
+        batch_threads: int,
     ) -> None:
         import llama_cpp.llama_cpp as lib
         from llama_cpp import _internals
@@ -85,7 +98,9 @@ class BatchDecoder:
         self._model = llm._model
         self.slots = max(1, slots)
         self.n_ctx = n_ctx
-        self._threads = (max(1, decode_threads), max(1, batch_threads))
+        self._decode_threads = decode_threads  # asked again every few seconds (the load)
+        self._threads = (max(1, decode_threads()), max(1, batch_threads))
+        self._threads_at = time.monotonic()
         params = lib.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = N_BATCH
@@ -187,6 +202,9 @@ class BatchDecoder:
             if seq.fed == len(seq.prompt):
                 sample_at.append((seq, count - 1))
         batch.n_tokens = count
+        if time.monotonic() - self._threads_at > THREADS_EVERY_S:
+            self._threads = (max(1, self._decode_threads()), self._threads[1])
+            self._threads_at = time.monotonic()
         threads = self._threads[0] if decoding_only else self._threads[1]
         self._lib.llama_set_n_threads(self._ctx.ctx, threads, threads)
         status = self._lib.llama_decode(self._ctx.ctx, batch)

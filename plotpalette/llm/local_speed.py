@@ -11,8 +11,9 @@ Threads: on the idle machine one thread beat two for the whole job (41.9 vs 26.5
 records/min, measured by the lead): decode steps carry one to four tokens, too little
 work per thread between llama.cpp's per-operation barriers. Prompt chunks are hundreds
 of tokens and do gain from more threads. So prompt steps use every core (at most 4,
-:func:`threads`) and decode-only steps one (:func:`decode_threads`); the decoder
-switches with ``llama_set_n_threads`` per step.
+:func:`threads`) and decode-only steps one (:func:`decode_threads`) unless other
+processes keep every core busy; the decoder switches with ``llama_set_n_threads`` per
+step.
 
 The shipped ``Q4_1`` weights have no fast matrix-multiply kernel on x86 (llamafile's
 tinyBLAS and the repacking kernels cover ``Q8_0``/``Q4_0``, not ``Q4_1``), so on first
@@ -88,11 +89,24 @@ def _count(env: str) -> int | None:
 
 
 def decode_threads() -> int:
-    """Threads for decode-only steps: 1, or ``PLOTPALETTE_LLAMA_DECODE_THREADS`` (or
-    ``PLOTPALETTE_LLAMA_THREADS``). A step decoding a few tokens gives each thread
-    microseconds of work between llama.cpp's per-operation barriers, so a second thread
-    costs more in synchronisation than it adds."""
-    return _count(DECODE_THREADS_ENV) or _count(THREADS_ENV) or 1
+    """Threads for decode-only steps (asked again every few seconds by the decoder).
+
+    ``PLOTPALETTE_LLAMA_DECODE_THREADS`` (or ``PLOTPALETTE_LLAMA_THREADS``) if set.
+    Otherwise 1 while the machine has spare cores: a step decoding a few tokens gives
+    each thread microseconds of work between llama.cpp's per-operation barriers, so a
+    second thread costs more than it adds. But when other processes keep every core
+    busy (load average above cores + 0.5), every core: then each thread is a share of
+    the CPU, and one thread would get a fraction of what the machine would give us.
+    """
+    forced = _count(DECODE_THREADS_ENV) or _count(THREADS_ENV)
+    if forced:
+        return forced
+    cores = threads()
+    try:
+        busy = os.getloadavg()[0] > cores + 0.5
+    except OSError:  # no load average on this platform
+        busy = False
+    return cores if busy else 1
 
 
 def slots() -> int:
