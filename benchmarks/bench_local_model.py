@@ -6,9 +6,13 @@ two-step ``question_answer`` template over ``sample:poetry`` in a fresh workspac
 times single chat calls instead (a short prompt, ``--max-tokens`` out).
 
 The machine is often shared: the load average before and after is printed with the
-figures; compare configurations back to back. Knobs (environment variables read by
-:mod:`plotpalette.llm.local`): ``PLOTPALETTE_LLAMA_THREADS``,
-``PLOTPALETTE_LLAMA_EXTRA_BUFFERS`` (``0``/``1``), ``PLOTPALETTE_LOCAL_BATCH``.
+figures, and CPU seconds per record (which move far less with the load than wall time);
+compare configurations back to back, alternating. Output lengths vary from run to run
+when calls are decoded together (see :mod:`plotpalette.llm.local_batch`), so average
+several runs. Knobs (environment variables read by :mod:`plotpalette.llm.local_speed`):
+``PLOTPALETTE_LOCAL_BATCH`` (calls decoded together), ``PLOTPALETTE_LLAMA_THREADS``,
+``PLOTPALETTE_LLAMA_DECODE_THREADS``, ``PLOTPALETTE_LLAMA_EXTRA_BUFFERS`` (``0``/``1``),
+``PLOTPALETTE_LOCAL_QUANT``.
 
     python benchmarks/bench_local_model.py [--records 6] [--calls] [--max-tokens 64]
 """

@@ -110,7 +110,7 @@ def test_latest_records_grid_shows_failures_and_keeps_the_users_view(workspace, 
     assert shown.columns[0] == "status" and shown.columns[-1] == "cost"
     resent: list[object] = []
     console.records_grid.observe(resent.append, names="_data")
-    console.refresh()  # nothing new: the rows are not resent (the browser keeps its sort)
+    console.refresh()  # nothing new: the rows are not sent to the browser again
     assert resent == []
 
 

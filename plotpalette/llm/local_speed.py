@@ -6,6 +6,9 @@ and writes ~43, and two thirds of its time is decoding. Decoding one token reads
 weight (~145 MB as ``Q8_0``) for one row of arithmetic: it is bound by memory
 bandwidth, so :mod:`.local_batch` decodes :func:`slots` (4) calls together: a step of
 four sequences took ~2× the time of a step of one (raw llama.cpp, 93 vs 177 tokens/s).
+The README's job, alternating runs at load ~7 on the 2 cores: 27.5–28.0 records/min
+batched against 17.2–18.8 before (those batched runs wrote ~350 output tokens against
+513; per token, ~1.3× less CPU time). Not yet measured on an idle machine.
 
 Threads: on the idle machine one thread beat two for the whole job (41.9 vs 26.5
 records/min, measured by the lead): decode steps carry one to four tokens, too little
