@@ -6,9 +6,13 @@ two-step ``question_answer`` template over ``sample:poetry`` in a fresh workspac
 times single chat calls instead (a short prompt, ``--max-tokens`` out).
 
 The machine is often shared: the load average before and after is printed with the
-figures; compare configurations back to back. Knobs (environment variables read by
-:mod:`plotpalette.llm.local`): ``PLOTPALETTE_LLAMA_THREADS``,
-``PLOTPALETTE_LLAMA_EXTRA_BUFFERS`` (``0``/``1``), ``PLOTPALETTE_LOCAL_BATCH``.
+figures, and CPU seconds per record (which move far less with the load than wall time);
+compare configurations back to back, alternating. Output lengths vary from run to run
+when calls are decoded together (see :mod:`plotpalette.llm.local_batch`), so average
+several runs. Knobs (environment variables read by :mod:`plotpalette.llm.local_speed`):
+``PLOTPALETTE_LOCAL_BATCH`` (calls decoded together), ``PLOTPALETTE_LLAMA_THREADS``,
+``PLOTPALETTE_LLAMA_DECODE_THREADS``, ``PLOTPALETTE_LLAMA_EXTRA_BUFFERS`` (``0``/``1``),
+``PLOTPALETTE_LOCAL_QUANT``.
 
     python benchmarks/bench_local_model.py [--records 6] [--calls] [--max-tokens 64]
 """
@@ -51,18 +55,21 @@ def bench_job(records: int) -> None:
         backend="local",
     )
     pp.preview("question_answer", spec.seeds.rows[:1])  # imports and template checks: once
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     result = pp.run_job(ws, spec)
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
     rows = list(result.records())
     out_tokens = sum(s.output_tokens for r in rows for s in r.steps.values())
+    in_tokens = sum(s.input_tokens for r in rows for s in r.steps.values())
     ok = sum(1 for r in rows if r.status == "ok")
     print(
         f"README job: {ok}/{records} records ok ({result.state.value}), "
-        f"{out_tokens} output tokens in {elapsed:.1f} s"
+        f"{in_tokens} prompt + {out_tokens} output tokens in {elapsed:.1f} s"
     )
     print(f"  records/min:     {len(rows) / (elapsed / 60):.2f}")
     print(f"  output tokens/s: {out_tokens / elapsed:.1f}")
+    # CPU time moves far less with the load than wall time does: compare it on a busy machine
+    print(f"  CPU s/record:    {cpu / len(rows):.2f} (all threads; {cpu / elapsed:.2f} cores busy)")
 
 
 def bench_calls(records: int, max_tokens: int) -> None:

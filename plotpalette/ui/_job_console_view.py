@@ -3,7 +3,8 @@
 A base class of :class:`~plotpalette.ui.job_console.JobConsole`, which follows the job
 (live events or registry polling) and sets ``job_info``, ``live`` and ``recent``; this
 class only shows them. The numbers come from :func:`._job_figures.job_figures`, the
-HTML from :mod:`._job_html`.
+HTML and the records grid's rows from :mod:`._job_html`; the grid is the apps' shared
+ipydatagrid (:mod:`._grid`), so the latest records sort and filter like the jobs do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import ipywidgets as widgets
 from ..jobs import JobInfo, JobState
 from ..jobs.states import RESUMABLE_STATES
 from ._base import App
+from ._grid import data_grid, frame_of, set_frame
 from ._job_figures import job_figures, workers_text
 from ._job_html import (
     failures_html,
@@ -25,12 +27,15 @@ from ._job_html import (
     format_usd,
     history_html,
     limiter_table,
-    records_table,
+    records_frame,
     state_badge,
 )
 from ._live import LiveJob
 
 __all__ = ["JobConsoleView"]
+
+# the record number and status are narrow; output texts (80 characters) get room
+_RECORD_WIDTHS = {"record": 70, "status": 110, "cost": 90}
 
 
 class JobConsoleView(App):
@@ -60,7 +65,9 @@ class JobConsoleView(App):
         self.stats_html = widgets.HTML()
         self.limits_html = widgets.HTML()
         self.failures_html = widgets.HTML()
-        self.records_html = widgets.HTML()
+        self.records_html = widgets.HTML("<i>no records yet</i>")  # hidden once there are
+        self.records_grid = data_grid(records_frame([]), key="record", widths=_RECORD_WIDTHS)
+        self.records_grid.layout.display = "none"
         self.history_html = widgets.HTML()
         self.resume_budget = widgets.BoundedFloatText(
             value=0.0,
@@ -89,6 +96,7 @@ class JobConsoleView(App):
                 self.failures_html,
                 widgets.HTML("<b>Latest records</b>"),
                 self.records_html,
+                self.records_grid,
                 widgets.HTML("<b>History</b>"),
                 self.history_html,
                 widgets.HBox(
@@ -174,9 +182,20 @@ class JobConsoleView(App):
                 )
             self.limits_html.value = limiter_table(f["limiters"])
             self.failures_html.value = failures_html(f)
-            self.records_html.value = records_table(self.recent)
+            self._show_records()
             self.history_html.value = history_html(self.history)
             self._set_buttons(f["state"])
+
+    def _show_records(self) -> None:
+        """Redraw the grid only when the records changed (each redraw resends the rows,
+        and the user's sort and filter live in the browser)."""
+        frame = records_frame(self.recent)
+        if not frame.equals(frame_of(self.records_grid)):
+            outputs = [c for c in frame.columns if c not in _RECORD_WIDTHS]
+            self.records_grid.column_widths = {**_RECORD_WIDTHS, **dict.fromkeys(outputs, 300)}
+            set_frame(self.records_grid, frame)
+        self.records_grid.layout.display = "" if self.recent else "none"
+        self.records_html.layout.display = "none" if self.recent else ""
 
     def _set_buttons(self, state: str) -> None:
         live_running = bool(self.live and self.live.handle.running)

@@ -1,11 +1,15 @@
-"""Small HTML renderings shared by the job apps (pure functions: easy to test, no widgets)."""
+"""Small renderings shared by the job apps: HTML, and the rows of the records grid (pure
+functions: easy to test, no widgets)."""
 
 from __future__ import annotations
 
 import html
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "STATE_COLOURS",
@@ -14,7 +18,7 @@ __all__ = [
     "format_usd",
     "history_html",
     "limiter_table",
-    "records_table",
+    "records_frame",
     "state_badge",
     "table",
 ]
@@ -80,10 +84,11 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return f"<table style='border-collapse:collapse;font-size:90%'><tr>{head}</tr>{body}</table>"
 
 
-def records_table(records: Sequence[Any], *, width: int = 80) -> str:
-    """The last records: index, status, each output column (shortened), cost."""
-    if not records:
-        return "<i>no records yet</i>"
+def records_frame(records: Sequence[Any], *, width: int = 80) -> pd.DataFrame:
+    """The last records as the console's grid shows them: record number, status (with
+    the error), each output column (shortened), cost."""
+    import pandas as pd
+
     columns: list[str] = []
     for record in records:
         for name in record.outputs:
@@ -91,15 +96,15 @@ def records_table(records: Sequence[Any], *, width: int = 80) -> str:
                 columns.append(name)
     rows = []
     for record in records:
-        cells = [record.index, record.status]
-        cells += [_shorten(record.outputs.get(c, ""), width) for c in columns]
+        row: dict[str, Any] = {"record": record.index, "status": record.status}
+        if record.error:
+            row["status"] = f"{record.status}: {_shorten(record.error, 60)}"
+        row.update({c: _shorten(record.outputs.get(c, ""), width) for c in columns})
         # a record made at no cost came from the local model; say so, not "$0.0000"
         free = not record.cost_usd and record.status == "ok"
-        cells.append("free" if free else format_usd(record.cost_usd))
-        if record.error:
-            cells[1] = f"{record.status}: {_shorten(record.error, 60)}"
-        rows.append(cells)
-    return table(["#", "status", *columns, "cost"], rows)
+        row["cost"] = "free" if free else format_usd(record.cost_usd)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["record", "status", *columns, "cost"])
 
 
 def limiter_table(limiters: Sequence[dict[str, Any]]) -> str:

@@ -2,7 +2,8 @@
 
 The checks themselves are :func:`plotpalette.seeds.validate_rows` against the template's
 inferred :class:`~plotpalette.templates.inputs.InputSchema`; this app only shows the
-result (a schema table and a table of invalid rows) and hands the valid rows on as
+result (grids of the rows, of the fields and of the problems: sortable and filterable,
+the widget the other apps use) and hands the valid rows on as
 ``app.seeds`` — a :class:`~plotpalette.seeds.SeedSet` the job wizard accepts.
 
 >>> app = SeedExplorer("sample:poetry", template="poem")   # doctest: +SKIP
@@ -17,6 +18,7 @@ import ipywidgets as widgets
 
 from ..seeds import SeedSet, ValidationReport, validate_rows
 from ._base import App, reject_positional_workspace
+from ._grid import data_grid, set_frame
 from ._sources import load_seed_source, open_workspace, template_choices
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +29,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["SeedExplorer"]
 
-MAX_SHOWN = 200  # problem rows rendered in the table; the frame keeps them all
+MAX_SHOWN = 1000  # rows and problems sent to a grid; the frames keep them all
+_FIELD_WIDTHS = {
+    "field": 180,
+    "template": 90,
+    "kind": 80,
+    "in seeds": 80,
+    "seed types": 110,
+    "rows with a value": 120,
+    "rows with problems": 130,
+    "sample values": 360,
+}
+_PROBLEM_WIDTHS = {"row": 60, "unit": 60, "field": 180, "reason": 420}
 NO_TEMPLATE = ""
 
 
@@ -36,8 +49,10 @@ class SeedExplorer(App):
 
     Widgets (public, so tests and notebooks drive them): ``source`` (a file path,
     ``sample:<name>`` or a seed-set hash), ``load_button``, ``template`` (a Dropdown of
-    built-in and saved templates), ``check_button``, ``keep_button``, ``summary``,
-    ``schema_view`` and ``problems_view``. State: ``loaded`` (every row), ``report``
+    built-in and saved templates), ``check_button``, ``keep_button``, ``summary``, the
+    grids ``rows_grid``, ``schema_grid`` and ``problems_grid`` (ipydatagrid: column
+    headers sort and filter) and ``problems_view`` ("none", or how many problems the
+    grid leaves out). State: ``loaded`` (every row), ``report``
     (the last check), ``schema_frame``, ``problems_frame`` and ``seeds`` (the rows a job
     should use: all rows before a check, the valid rows after :meth:`valid_seeds`).
     """
@@ -84,8 +99,15 @@ class SeedExplorer(App):
             disabled=True,  # nothing loaded yet
         )
         self.summary = widgets.HTML()
-        self.schema_view = widgets.HTML()
+        # grids, hidden while empty; the HTML beside each says "none" or how many are cut
+        self.rows_grid = data_grid(_rows_frame(None, None), key="row")
+        self.rows_note = widgets.HTML()
+        self.schema_grid = data_grid(
+            _schema_frame(None, None, None), key="field", widths=_FIELD_WIDTHS
+        )
+        self.problems_grid = data_grid(_problems_frame(None), key="row", widths=_PROBLEM_WIDTHS)
         self.problems_view = widgets.HTML()
+        self._show_grids(False)
         self.on_click(self.load_button, self.load)
         self.on_click(self.check_button, self.check)
         self.on_click(self.keep_button, self.valid_seeds)
@@ -96,10 +118,14 @@ class SeedExplorer(App):
                 widgets.HBox([self.template, self.check_button, self.keep_button]),
                 self.status,
                 self.summary,
+                widgets.HTML("<b>Rows</b>"),
+                self.rows_note,
+                self.rows_grid,
                 widgets.HTML("<b>Fields</b>"),
-                self.schema_view,
+                self.schema_grid,
                 widgets.HTML("<b>Invalid rows</b>"),
                 self.problems_view,
+                self.problems_grid,
                 self.log,
             ]
         )
@@ -133,6 +159,8 @@ class SeedExplorer(App):
         self.report = None
         self.problems_frame = None
         self.problems_view.value = ""
+        set_frame(self.problems_grid, _problems_frame(None))
+        self.problems_grid.layout.display = "none"
         self._show_schema()
         self.summary.value = (
             f"{len(seeds)} rows from <code>{_esc(seeds.source)}</code> "
@@ -150,7 +178,14 @@ class SeedExplorer(App):
         self.loaded = self.seeds = None
         self.report = None
         self.schema_frame = self.problems_frame = None
-        self.summary.value = self.schema_view.value = self.problems_view.value = ""
+        self.summary.value = self.rows_note.value = self.problems_view.value = ""
+        for grid, frame in (
+            (self.rows_grid, _rows_frame(None, None)),
+            (self.schema_grid, _schema_frame(None, None, None)),
+            (self.problems_grid, _problems_frame(None)),
+        ):
+            set_frame(grid, frame)
+        self._show_grids(False)
         self.keep_button.disabled = True
 
     @App.guard
@@ -205,21 +240,40 @@ class SeedExplorer(App):
         return seeds
 
     # -- views -------------------------------------------------------------------
+    def _show_grids(self, shown: bool) -> None:
+        for grid in (self.rows_grid, self.schema_grid, self.problems_grid):
+            grid.layout.display = "" if shown else "none"
+
     def _show_schema(self) -> None:
+        """The rows and fields grids, for the loaded rows (and the last check, if any)."""
         assert self.loaded is not None
         self.schema_frame = _schema_frame(self.loaded, self.schema, self.report)
-        self.schema_view.value = _themed(self.schema_frame.to_html(index=False, escape=True))
+        set_frame(self.schema_grid, self.schema_frame)
+        set_frame(self.rows_grid, _rows_frame(self.loaded, self.report))
+        self.rows_grid.layout.display = self.schema_grid.layout.display = ""
+        more = len(self.loaded) - MAX_SHOWN
+        self.rows_note.value = (
+            f"<i>the first {MAX_SHOWN} of {len(self.loaded)} rows (all in "
+            "<code>app.seeds.to_pandas()</code>)</i>"
+            if more > 0
+            else ""
+        )
 
     def _show_problems(self) -> None:
         frame = self.problems_frame
         if frame is None or frame.empty:
             self.problems_view.value = "<i>none</i>"
+            self.problems_grid.layout.display = "none"
             return
+        set_frame(self.problems_grid, frame.head(MAX_SHOWN))
+        self.problems_grid.layout.display = ""
         more = len(frame) - MAX_SHOWN
-        html = _themed(frame.head(MAX_SHOWN).to_html(index=False, escape=True))
-        if more > 0:
-            html += f"<p>… and {more} more problems (all in <code>app.problems_frame</code>)</p>"
-        self.problems_view.value = html
+        self.problems_view.value = (
+            f"<i>the first {MAX_SHOWN} of {len(frame)} problems (all in "
+            "<code>app.problems_frame</code>)</i>"
+            if more > 0
+            else ""
+        )
 
     def _select_template(self, ref: str) -> None:
         values = [v for _, v in self.template.options]
@@ -270,11 +324,13 @@ def _short(value: Any, width: int = 40) -> str:
 
 
 def _schema_frame(
-    seeds: SeedSet, schema: InputSchema | None, report: ValidationReport | None
+    seeds: SeedSet | None, schema: InputSchema | None, report: ValidationReport | None
 ) -> pd.DataFrame:
     """One row per field: what the template wants and what the seed rows hold."""
     import pandas as pd
 
+    if seeds is None:
+        return pd.DataFrame(columns=list(_SCHEMA_COLUMNS))
     flat = seeds.to_pandas()
     total = len(flat)
     rows: dict[str, dict[str, Any]] = {}
@@ -354,16 +410,44 @@ def _problem_counts(report: ValidationReport | None) -> dict[str, int]:
     return {path: len(found) for path, found in rows.items()}
 
 
-def _problems_frame(report: ValidationReport) -> pd.DataFrame:
+def _problems_frame(report: ValidationReport | None) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(
         [
             {"row": e.row, "unit": e.unit, "field": e.field, "reason": e.reason}
-            for e in report.errors
+            for e in (report.errors if report is not None else [])
         ],
         columns=["row", "unit", "field", "reason"],
     )
+
+
+def _rows_frame(seeds: SeedSet | None, report: ValidationReport | None) -> pd.DataFrame:
+    """The first rows as a grid shows them: the user's row numbers first, nested fields
+    as dotted columns, lists and long texts shortened, and after a check a "problems"
+    column (a count per row) to sort or filter the bad rows by."""
+    import pandas as pd
+
+    if seeds is None:
+        return pd.DataFrame(columns=["row"])
+    flat = seeds.to_pandas().head(MAX_SHOWN)
+    flat = flat.apply(lambda col: col.map(_cell))
+    flat.insert(0, "row", seeds.row_numbers[: len(flat)])
+    if report is not None:
+        counts: dict[int, int] = {}
+        for err in report.errors:
+            counts[err.row] = counts.get(err.row, 0) + 1
+        flat.insert(1, "problems", [counts.get(n, 0) for n in flat["row"]])
+    return flat
+
+
+def _cell(value: Any) -> Any:
+    """A grid cell: numbers and booleans stay (they sort as numbers), the rest is text."""
+    if value is None or _is_nan(value):
+        return ""
+    if isinstance(value, (bool, int, float)):
+        return value
+    return _short(value, 80)
 
 
 def _is_nan(value: Any) -> bool:
@@ -372,8 +456,3 @@ def _is_nan(value: Any) -> bool:
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _themed(table_html: str) -> str:
-    """JupyterLab's own table style (aligned, striped, light and dark themes)."""
-    return f"<div class='jp-RenderedHTMLCommon'>{table_html}</div>"
