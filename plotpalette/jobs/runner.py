@@ -199,7 +199,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         await self._preflight()
         self._rate.append((time.monotonic(), 0))
         # no more records in flight than the backend can really run at once (the local
-        # model runs one call at a time): a stop then waits for those only, not a queue
+        # model decodes a few calls together): a stop then waits for those only, not a queue
         slots = getattr(self.backend, "max_concurrency", None) or self.options.concurrency
         ticker = asyncio.create_task(self._tick())  # heartbeats while batch jobs run
         if self.batch is not None:

@@ -8,7 +8,12 @@ bandwidth, so :mod:`.local_batch` decodes :func:`slots` (4) calls together: a st
 four sequences took ~2× the time of a step of one (raw llama.cpp, 93 vs 177 tokens/s).
 The README's job, alternating runs at load ~7 on the 2 cores: 27.5–28.0 records/min
 batched against 17.2–18.8 before (those batched runs wrote ~350 output tokens against
-513; per token, ~1.3× less CPU time). Not yet measured on an idle machine.
+513; per token, ~1.3× less CPU time). Part of that is the decoder's own loop, which
+samples in C from llama.cpp's logits instead of copying all 49,152 of them into numpy
+per token: at load ~9, 5.9 ms of CPU per token with one call at a time
+(``PLOTPALETTE_LOCAL_BATCH=1``) and 5.4 with four, against 7.9 for
+``create_chat_completion``. On a busy machine the CPU, not memory, is the limit, so
+batching adds little there; it pays on an idle one. Not yet measured on an idle machine.
 
 Threads: on the idle machine one thread beat two for the whole job (41.9 vs 26.5
 records/min, measured by the lead): decode steps carry one to four tokens, too little
