@@ -64,7 +64,7 @@ def batch_options(settings: Any, workspace_location: str, client: Any = None) ->
 
     uri = settings.batch_s3_uri
     if not uri and str(workspace_location).startswith("s3://"):
-        uri = str(workspace_location).rstrip("/") + "/bedrock-batch"
+        uri = str(workspace_location).rstrip("/") + "/batch"  # as the stack's BedrockBatchS3Uri
     if not uri:
         raise ConfigError(
             "batch inference needs a staging location (batch_s3_uri is not set)",

@@ -171,7 +171,9 @@ class BatchStep:
         reservation, chosen = await self._reserve(rest)
         if reservation is None:
             return {}
-        base = f"{self.opts.s3_uri}/{r.job_id}"
+        # <batch_s3_uri>/input/ and /output/: the stack's batch role may read only the
+        # first and write only the second (infra/plotpalette.yaml, book/batch.md)
+        base = self.opts.s3_uri
         item = await r._io(
             batch_state.new_item,
             self.tables,
@@ -184,7 +186,7 @@ class BatchStep:
                 "model": self.model,
                 "records": len(chosen),
                 "indices": index_ranges([x.record.index for x in chosen]),
-                "output_uri": f"{base}/output/",
+                "output_uri": f"{base}/output/{r.job_id}/",
                 "worker": r.worker,
                 "run": getattr(r, "run_no", None),
                 "reserved_usd": reservation.usd,
@@ -192,7 +194,7 @@ class BatchStep:
             },
         )
         data = dict(item.data)
-        data["input_uri"] = f"{base}/input/{self.plan.id}-{data['seq']:04d}.jsonl"
+        data["input_uri"] = f"{base}/input/{r.job_id}/{self.plan.id}-{data['seq']:04d}.jsonl"
         lines = []
         for x in chosen:
             body = build_converse_request(x.request, self.model, "prompt")
