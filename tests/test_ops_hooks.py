@@ -12,6 +12,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -211,6 +212,9 @@ def test_a_worker_under_the_metrics_env_writes_emf_per_checkpoint(
     for doc in docs:  # what CloudWatch Logs extracts from the lines
         cw.put_metric_data(Namespace=NAMESPACE, MetricData=metric_data_from_emf(doc))
     capsys.readouterr()
+    # moto truncates the query's EndTime (now) to whole seconds: points from the last
+    # second would be left out, so the read-back starts in the next second
+    time.sleep(1.1)
     assert main(["metrics", result.job_id, "--stack", "plotpalette-ops", "--json"]) == 0
     totals = json.loads(capsys.readouterr().out)["totals"]
     info = ws.registry.get(result.job_id)
