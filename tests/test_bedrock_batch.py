@@ -216,21 +216,30 @@ def test_batch_mode_needs_bedrock_and_its_settings(bedrock_batch_env, isolated_e
     from plotpalette.testing import InstantBackend
 
     ws = workspace_with_template(isolated_env)
-    spec = JobSpec(template="qa_two_step", seeds=topic_seeds(3), records=3, inference_mode="batch")
-    with pytest.raises(ConfigError, match="bedrock backend"):
+    small = JobSpec(template="qa_two_step", seeds=topic_seeds(3), records=3, inference_mode="batch")
+    with pytest.raises(ConfigError, match="below batch_min_records"):  # refused at creation
+        run_job(ws, small)
+    spec = JobSpec(template="qa_two_step", seeds=topic_seeds(12), records=12, inference_mode="batch")
+    with pytest.raises(ConfigError, match="(?i)bedrock"):
         run_job(ws, spec, backend=InstantBackend())
     monkeypatch.delenv("PLOTPALETTE_BATCH_ROLE_ARN")
-    with pytest.raises(ConfigError, match="BATCH_ROLE_ARN"):
+    with pytest.raises(ConfigError, match="batch_role_arn"):
         run_job(Workspace.open(str(isolated_env)), spec)
     with pytest.raises(ConfigError, match="inference_mode"):
         JobSpec(template="qa_two_step", seeds="x", inference_mode="overnight")
 
 
-def test_a_step_under_the_threshold_runs_on_demand(driven, isolated_env):
+def test_a_step_under_the_threshold_runs_on_demand(driven, isolated_env, monkeypatch):
+    from plotpalette.jobs import create_job, resume_job
+
+    # created while the minimum allowed it; run after it was raised (a config change
+    # between creation and run): the engine sends such a step on demand, not to batch
+    monkeypatch.setenv("PLOTPALETTE_BATCH_MIN_RECORDS", "4")
     ws = workspace_with_template(isolated_env)
-    result = run_job(
-        ws, JobSpec(template="qa_two_step", seeds=topic_seeds(4), records=4, inference_mode="batch")
-    )
+    spec = JobSpec(template="qa_two_step", seeds=topic_seeds(4), records=4, inference_mode="batch")
+    job_id = create_job(ws, spec)
+    monkeypatch.setenv("PLOTPALETTE_BATCH_MIN_RECORDS", "10")
+    result = resume_job(Workspace.open(str(isolated_env)), job_id)
     assert result.state is JobState.COMPLETED, result.error
     assert driven.batch.jobs == {}  # 4 < batch_min_records (10): nothing submitted
     assert driven.meter.calls == 1 + 2 * 4  # the probe, then both steps on demand
