@@ -11,7 +11,7 @@ this on the client so a job runs at the quota instead of into it:
   queue in arrival order and the head of the queue takes its request and tokens when
   the buckets hold them — the moment a refund arrives, not at a wake-up time worked
   out before it (a reservation made on arrival, as this once did, left refunds that
-  came in meanwhile unused: 3-7 % of a TPM quota at 64 calls in flight).
+  came in meanwhile unused: about 3 % of a TPM quota at 64 calls in flight).
 * **Adaptive concurrency (AIMD)**: the in-flight cap grows by one per window of
   successes and shrinks multiplicatively on throttling (at most once per cooldown).
 * **Adaptive rate**: on a throttle the limiter measures the rate that actually
@@ -19,8 +19,9 @@ this on the client so a job runs at the quota instead of into it:
   slowly. With no limits configured this finds the account's quota by itself; with
   limits it also copes with a quota shared with other clients.
 
-Everything runs on the event loop thread (one loop at a time); time comes from an
-injectable :class:`Clock` so tests need no real waiting.
+Callers wait on the event loop thread (one loop at a time); ``stream()``'s thread and
+the quota-sharing heartbeat touch the buckets under a lock and wake the queue through
+the loop. Time comes from an injectable :class:`Clock` so tests need no real waiting.
 """
 
 from __future__ import annotations
