@@ -35,4 +35,4 @@ def test_environment_overrides_threads_and_slots(two_cores, monkeypatch):
     monkeypatch.setenv("PLOTPALETTE_LOCAL_BATCH", "2")
     assert local_speed.slots() == 2
     monkeypatch.setenv("PLOTPALETTE_LOCAL_BATCH", "lots")  # not a number: the default
-    assert local_speed.slots() == 4
+    assert local_speed.slots() == 1

@@ -15,8 +15,8 @@ sampler chain: the chain and defaults of llama-cpp-python's ``create_chat_comple
 seeded draw), so a template behaves as before. One difference: a seed reproduces a call
 exactly only when it decodes alone; beside other calls the batch's arithmetic rounds
 differently, so the sampled tokens can differ from run to run
-(``PLOTPALETTE_LOCAL_BATCH=1`` makes local jobs reproducible again, at one call at a
-time). A sequence is admitted only when the
+(so the default is one sequence, :func:`~.local_speed.slots`; ``PLOTPALETTE_LOCAL_BATCH``
+above 1 trades reproducibility for a little speed). A sequence is admitted only when the
 cache has room for its prompt plus ``max_tokens``, so no step runs out of cache.
 
 Prompt steps run with the batch thread count, decode-only steps with the decode thread

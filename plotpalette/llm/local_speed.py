@@ -4,7 +4,7 @@ Measured on a shared 2-core AMD EPYC (AVX-512, no AMX), llama-cpp-python 0.3.36,
 ``benchmarks/bench_local_model.py``. The README's job reads ~105 prompt tokens per step
 and writes ~43, and two thirds of its time is decoding. Decoding one token reads every
 weight (~145 MB as ``Q8_0``) for one row of arithmetic: it is bound by memory
-bandwidth, so :mod:`.local_batch` decodes :func:`slots` (4) calls together: a step of
+bandwidth, so :mod:`.local_batch` can decode :func:`slots` calls together: a step of
 four sequences took ~2× the time of a step of one (raw llama.cpp, 93 vs 177 tokens/s).
 The README's job, alternating runs at load ~7 on the 2 cores: 27.5–28.0 records/min
 batched against 17.2–18.8 before (those batched runs wrote ~350 output tokens against
@@ -13,7 +13,12 @@ samples in C from llama.cpp's logits instead of copying all 49,152 of them into 
 per token: at load ~9, 5.9 ms of CPU per token with one call at a time
 (``PLOTPALETTE_LOCAL_BATCH=1``) and 5.4 with four, against 7.9 for
 ``create_chat_completion``. On a busy machine the CPU, not memory, is the limit, so
-batching adds little there; it pays on an idle one. Not yet measured on an idle machine.
+batching adds little there. On the idle machine (load < 1.2, measured by the lead):
+the README job at 12 records gave 49 records/min one call at a time (858 output tokens,
+the same every run) against 33 for the code before any speed work; four together gave
+58–66 output tokens/s against 58, but wrote 638–1,286 tokens from run to run, because
+batched arithmetic rounds differently and a seed no longer reproduces a call. So the
+default is one call at a time (reproducible jobs); ``PLOTPALETTE_LOCAL_BATCH=4`` opts in.
 
 Threads: on the idle machine one thread beat two for the whole job (41.9 vs 26.5
 records/min, measured by the lead): decode steps carry one to four tokens, too little
@@ -118,8 +123,11 @@ def decode_threads() -> int:
 
 
 def slots() -> int:
-    """How many calls decode together (:mod:`.local_batch`): 4, or ``PLOTPALETTE_LOCAL_BATCH``."""
-    return _count(SLOTS_ENV) or 4
+    """How many calls decode together (:mod:`.local_batch`): 1, or ``PLOTPALETTE_LOCAL_BATCH``.
+
+    One by default: batched calls round differently, so a seed would no longer reproduce
+    a job, and on the idle 2-core machine four together gained only ~7 % per token."""
+    return _count(SLOTS_ENV) or 1
 
 
 def _has_amx() -> bool:
