@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..errors import PlotPaletteError
+from .coordination import quota
 from .coordination.workers import Fenced, worker_key
 from .states import JobState
 
@@ -43,6 +44,7 @@ class CheckpointMixin:
     _fenced: Any
     _request_stop: Any
     _share_quota: Any
+    _quota_fair: bool
     watchdog: Any
     last_error: Any
 
@@ -80,6 +82,8 @@ class CheckpointMixin:
                         "progress",
                         self.progress(limiters=False),
                     )
+            elif not self._quota_fair:
+                await self._share_quota()  # a newcomer: take its fair share soon
             if now - last_progress >= opts.progress_seconds:
                 last_progress = now
                 self._emit("progress", self.progress())
@@ -102,6 +106,9 @@ class CheckpointMixin:
                     counts=dict(self.counts),
                     in_flight=self.governor.in_flight_calls,
                     rate=self._records_per_s(),
+                    # for the fleet's start-up and throttle breakdown (status, benchmarks)
+                    first_call=self.governor.first_call_at,
+                    throttles=quota.throttles(self.backend),
                 )
                 # this worker's share of the workspace-wide quota (AIMD across workers)
                 await self._share_quota()

@@ -169,6 +169,7 @@ class ModelLimiter:
 
     WINDOW_S = 60.0
     MEASURE_S = 5.0
+    HORIZON_S = 0.5  # no call is scheduled further ahead than this at the current rate
 
     def __init__(
         self,
@@ -221,7 +222,17 @@ class ModelLimiter:
                 raise
         self.in_flight += 1
         try:
-            wait = self._reserve(tokens)
+            while True:
+                wait = self._reserve(tokens)
+                if wait <= self.HORIZON_S * 1.01:  # float slack: never spin on 1e-15
+                    break
+                # Too far ahead: hand the reservation back and come back later. A wait
+                # fixed at reserve time ignored every later rate change (a fleet share
+                # growing when a worker leaves, shrinking when one joins), so a queue of
+                # calls drained at the old rate for seconds (measured: 0.7 of the bound
+                # while a job's last units drained, and throttles at each join).
+                self._unreserve(tokens)
+                await self.clock.sleep(min(wait - self.HORIZON_S, self.HORIZON_S))
             if wait > 0:
                 await self.clock.sleep(wait)
         except BaseException:
@@ -244,6 +255,17 @@ class ModelLimiter:
                     bucket = self._adaptive_bucket = TokenBucket(self.rate.per_s * 60, now)
                 wait = max(wait, bucket.reserve(1, now))
             return wait
+
+    def _unreserve(self, tokens: int) -> None:
+        """Give back what :meth:`_reserve` took (the caller will reserve again later)."""
+        with self._lock:
+            for bucket, amount in (
+                (self._rpm, 1),
+                (self._tpm, tokens),
+                (self._adaptive_bucket if self.rate.per_s is not None else None, 1),
+            ):
+                if bucket is not None:
+                    bucket.give(amount)
 
     def pace_blocking(self, tokens: int) -> Permit:
         """:meth:`acquire` for a synchronous caller (``stream()``): waits for the

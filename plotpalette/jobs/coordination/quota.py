@@ -159,6 +159,14 @@ def _fair(tables: Tables, key: str) -> float:
     return 1.0 / max(1, len(live)) - 1e-9
 
 
+def throttles(backend: Any) -> int:
+    """Throttles this process's limiters have seen (0 for a backend without them)."""
+    registry = getattr(backend, "limiters", None)
+    if registry is None or not hasattr(registry, "all"):
+        return 0
+    return sum(limiter.throttles for limiter in registry.all())
+
+
 def prime(backend: Any, models: list[str]) -> None:
     """Create the limiters a job will use before its first call, so that the first
     :func:`apply_shares` (at join) paces them at their share from the start."""
