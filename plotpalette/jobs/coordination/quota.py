@@ -15,7 +15,9 @@ every heartbeat) and the fleet's learnt request rate:
   share of the fleet rate.
 - **No limits configured.** Discovery works the same way: the first throttle any
   worker sees sets the fleet rate for all, instead of each worker finding the quota by
-  throttling on its own (N times the storm).
+  throttling on its own (N times the storm). A worker joining before any rate is learnt
+  starts at its share of one worker's in-flight ceiling; one joining after paces at
+  its share of the learnt rate from its first call.
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ def apply_shares(tables: Tables, backend: Any, lease_s: float, seen: dict[str, i
     fair = True
     for limiter in registry.all():
         key = f"{limiter.model}@{limiter.region}"
+        joining = key not in seen
         throttled = limiter.throttles > seen.get(key, 0)
         seen[key] = limiter.throttles
         now = limiter.clock.now()
@@ -146,6 +149,13 @@ def apply_shares(tables: Tables, backend: Any, lease_s: float, seen: dict[str, i
             limit_per_s=limiter.rpm_limit / 60 if limiter.rpm_limit else None,
         )
         limiter.set_share(share, rate)
+        if joining and rate is None and not limiter.rpm_limit and share < 1.0:
+            # Discovery with others already in: start with this worker's share of one
+            # worker's in-flight ceiling, so N newcomers together probe like one (each
+            # starting at the full ceiling was N times the first throttle storm); the
+            # concurrency AIMD grows it back within a few round trips.
+            cap = limiter.concurrency
+            cap.limit = min(cap.limit, max(1.0, cap.ceiling * share))
         fair = fair and share >= _fair(tables, key)
     return fair
 
