@@ -281,6 +281,42 @@ def test_a_worker_that_leaves_gives_its_quota_share_back(reg):
     assert share == 1.0  # not 1/2 until the leaver's entry expires
 
 
+def test_discovery_newcomers_start_with_their_share_of_one_workers_in_flight(reg):
+    """No limits and no learnt rate: workers joining a fleet together must not each
+    start at the full in-flight ceiling (N times one worker's throttle storm)."""
+    from types import SimpleNamespace
+
+    from plotpalette.jobs.coordination import quota
+    from plotpalette.llm.limits import LimiterRegistry
+
+    fleet = [SimpleNamespace(limiters=LimiterRegistry({}, concurrency=16)) for _ in range(4)]
+    for backend in fleet:
+        quota.prime(backend, ["m"])
+        quota.apply_shares(reg.tables, backend, 30.0, {})
+    caps = [b.limiters.get("m").concurrency.cap for b in fleet]
+    assert caps[0] == 16  # alone when it joined: it probes like a single worker
+    assert sum(caps[1:]) <= 16  # the newcomers together probe like one worker more
+    assert all(cap >= 1 for cap in caps)
+    # a newcomer after the fleet learnt a rate paces at its share of it instead
+    late = SimpleNamespace(limiters=LimiterRegistry({}, concurrency=16))
+    quota.prime(late, ["m"])
+    quota.sync_share(
+        reg.tables,
+        "m@None",
+        quota._member(fleet[0]),
+        lease_s=30,
+        throttled=True,
+        measured_per_s=2.5,
+        limit_per_s=None,
+    )
+    quota.apply_shares(reg.tables, late, 30.0, {})
+    limiter = late.limiters.get("m")
+    # the fleet got 2.5 calls/s through (only the first worker had answers): the rate
+    # is cut to 0.9 of that, and the newcomer paces at its share of it
+    assert 0 < limiter.rate.per_s <= 2.5 * 0.9 / 5 * 1.01  # (grown a hair since)
+    assert limiter.concurrency.cap == 16  # paced by the learnt rate, not by in-flight
+
+
 OLD_SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, name TEXT, state TEXT NOT NULL, spec TEXT NOT NULL,
