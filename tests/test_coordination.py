@@ -317,6 +317,28 @@ def test_discovery_newcomers_start_with_their_share_of_one_workers_in_flight(reg
     assert limiter.concurrency.cap == 16  # paced by the learnt rate, not by in-flight
 
 
+def test_a_throttle_never_cuts_the_fleet_below_half_the_configured_limit(reg):
+    """Workers that have only just started have few successes to sum: a throttle then
+    must not cut the fleet to a fraction of a quota the user told us."""
+    from plotpalette.jobs.coordination import quota
+
+    def sync(member: str, *, throttled: bool) -> float | None:
+        _, rate = quota.sync_share(
+            reg.tables,
+            "m@r",
+            member,
+            lease_s=30,
+            throttled=throttled,
+            measured_per_s=0.2,
+            limit_per_s=10.0,
+        )
+        return rate
+
+    sync("a", throttled=False)
+    rate = sync("b", throttled=True)
+    assert rate is not None and 5.0 <= rate < 10.0
+
+
 OLD_SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, name TEXT, state TEXT NOT NULL, spec TEXT NOT NULL,

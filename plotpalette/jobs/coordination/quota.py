@@ -81,9 +81,13 @@ def sync_share(
                 start = min(start or float("inf"), fleet_ok)
             if start is not None and start != float("inf"):
                 cut = start * BACKOFF
-                # one cut never more than halves a learnt rate (a bad estimate must
-                # not collapse the fleet; further throttles cut again after COOLDOWN_S)
-                rate = cut if rate is None else max(cut, rate * MAX_CUT)
+                # one cut never more than halves a learnt rate or the configured limit:
+                # a bad estimate must not collapse the fleet (workers that have only
+                # just started have few successes to sum: a Batch fleet of 4 was cut to
+                # a tenth of its limit and ran at 0.8 of it for 15 s, measured); more
+                # throttles cut again after COOLDOWN_S
+                floor = rate if rate is not None else limit_per_s
+                rate = cut if floor is None else max(cut, floor * MAX_CUT)
                 data["last_cut"] = now
         elif rate is not None and not throttled:
             # probe per second of fleet time (not per heartbeat: N workers heartbeating
