@@ -256,6 +256,21 @@ def test_quota_shares_of_workers_joining_in_a_row_stay_within_the_quota(reg, n):
     assert current == pytest.approx({name: 1.0 / n for name in current})
 
 
+def _sync_backend(reg, backend, *, throttled: bool, measured: float, limit: float | None):
+    """One heartbeat's quota sync for ``backend``'s process (model "m", no Region)."""
+    from plotpalette.jobs.coordination import quota
+
+    return quota.sync_share(
+        reg.tables,
+        "m@None",
+        quota._member(backend),
+        lease_s=30,
+        throttled=throttled,
+        measured_per_s=measured,
+        limit_per_s=limit,
+    )
+
+
 def test_a_worker_that_leaves_gives_its_quota_share_back(reg):
     from types import SimpleNamespace
 
@@ -269,15 +284,7 @@ def test_a_worker_that_leaves_gives_its_quota_share_back(reg):
         for backend in fleet:
             quota.apply_shares(reg.tables, backend, 30.0, {})
     quota.leave(reg.tables, fleet[0])
-    share, _ = quota.sync_share(
-        reg.tables,
-        "m@None",
-        quota._member(fleet[1]),
-        lease_s=30,
-        throttled=False,
-        measured_per_s=0.0,
-        limit_per_s=10.0,
-    )
+    share, _ = _sync_backend(reg, fleet[1], throttled=False, measured=0.0, limit=10.0)
     assert share == 1.0  # not 1/2 until the leaver's entry expires
 
 
@@ -300,15 +307,7 @@ def test_discovery_newcomers_start_with_their_share_of_one_workers_in_flight(reg
     # a newcomer after the fleet learnt a rate paces at its share of it instead
     late = SimpleNamespace(limiters=LimiterRegistry({}, concurrency=16))
     quota.prime(late, ["m"])
-    quota.sync_share(
-        reg.tables,
-        "m@None",
-        quota._member(fleet[0]),
-        lease_s=30,
-        throttled=True,
-        measured_per_s=2.5,
-        limit_per_s=None,
-    )
+    _sync_backend(reg, fleet[0], throttled=True, measured=2.5, limit=None)
     quota.apply_shares(reg.tables, late, 30.0, {})
     limiter = late.limiters.get("m")
     # the fleet got 2.5 calls/s through (only the first worker had answers): the rate
