@@ -208,19 +208,6 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
             self._request_stop(*request)
         return await self._finish(started)
 
-    async def _share_quota(self) -> bool:
-        """This process's share of the workspace-wide quota (AIMD across workers)."""
-        if self._quota_idle:
-            return True  # an idle worker holds no share (see UnitsMixin._idle)
-        self._quota_fair = await self._io(
-            quota.apply_shares,
-            self.tables,
-            self.backend,
-            self.options.lease_s,
-            self._throttles_seen,
-        )
-        return self._quota_fair
-
     def _count_good(self) -> dict[str, int]:
         from .shards import scan_shards
 

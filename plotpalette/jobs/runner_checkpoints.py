@@ -43,8 +43,9 @@ class CheckpointMixin:
     _emit: Any
     _fenced: Any
     _request_stop: Any
-    _share_quota: Any
     _quota_fair: bool
+    _quota_idle: bool
+    _throttles_seen: dict[str, int]
     watchdog: Any
     last_error: Any
 
@@ -95,6 +96,19 @@ class CheckpointMixin:
             )
             if stalled is not None:
                 self._request_stop("stalled", stalled)
+
+    async def _share_quota(self) -> bool:
+        """This process's share of the workspace-wide quota (AIMD across workers)."""
+        if self._quota_idle:
+            return True  # an idle worker holds no share (see UnitsMixin._idle)
+        self._quota_fair = await self._io(
+            quota.apply_shares,
+            self.tables,
+            self.backend,
+            self.options.lease_s,
+            self._throttles_seen,
+        )
+        return self._quota_fair
 
     async def _checkpoint(self, *, beat: bool = True) -> None:
         try:
