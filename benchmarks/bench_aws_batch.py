@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.infra_support: the moto-ready template
 
+from _fleet_timeline import Timeline  # noqa: E402
 from _jobs_common import SEEDS, machine  # noqa: E402
 
 
@@ -78,6 +79,7 @@ def _run(ws, batch, emu, *, workers, records, rpm, interruptions=0, seed=0):
         workers=workers,
     )
     before = emu.counts["ok"]
+    timeline = Timeline(emu, rpm).start()
     t = time.perf_counter()
     done = submit_job(ws, spec)
     sim = BatchSimulator(
@@ -88,7 +90,9 @@ def _run(ws, batch, emu, *, workers, records, rpm, interruptions=0, seed=0):
     )
     sim.run(interruptions=interruptions, kill_share=0.0, seed=seed, every_s=(2.0, 4.0))
     wall = time.perf_counter() - t
-    return job_status(ws, done.job_id), wall, emu.counts["ok"] - before, sim
+    timeline.stop()
+    breakdown = timeline.report(ws.registry.tables, done.job_id)
+    return job_status(ws, done.job_id), wall, emu.counts["ok"] - before, sim, breakdown
 
 
 def fleet(records: int, counts: list[int], rpm: int, interruptions: int) -> None:
@@ -103,7 +107,8 @@ def fleet(records: int, counts: list[int], rpm: int, interruptions: int) -> None
         for n in counts:
             with BedrockEmulator(latency_median_s=0.2, latency_jitter=0.3, rpm=rpm) as emu:
                 os.environ.update(FAKE_AWS_ENV)
-                info, wall, ok, _ = _run(ws, batch, emu, workers=n, records=records, rpm=rpm)
+                run = _run(ws, batch, emu, workers=n, records=records, rpm=rpm)
+                info, wall, ok, _, breakdown = run
                 base[n] = (wall, info.waste_usd)
                 per_min = ok / wall * 60
                 print(
@@ -112,9 +117,10 @@ def fleet(records: int, counts: list[int], rpm: int, interruptions: int) -> None
                     f"(incl. worker start-up); throttled {emu.counts['throttled']}; "
                     f"load {_load()}"
                 )
+                print("\n".join(breakdown), flush=True)
         if interruptions and 4 in base:
             with BedrockEmulator(latency_median_s=0.2, latency_jitter=0.3, rpm=rpm) as emu:
-                info, wall, ok, sim = _run(
+                info, wall, ok, sim, _ = _run(
                     ws,
                     batch,
                     emu,

@@ -26,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from _fleet_timeline import Timeline
 from _jobs_common import SEEDS, fresh_workspace, machine
 
 DUMMY_AWS = {
@@ -62,9 +63,11 @@ def fanout(records: int, counts: list[int], rpm: int = 600) -> None:
                 ws = Workspace.open(str(root))
                 spec = JobSpec(template="one", seeds=SEEDS, records=records, backend="bedrock")
                 job_id = create_job(ws, spec)
+                timeline = Timeline(emu, rpm).start()
                 t = time.perf_counter()
                 info, codes = run_fleet(ws, job_id, n, poll_s=0.5, env=DUMMY_AWS)
                 wall = time.perf_counter() - t
+                timeline.stop()
                 ok, req = emu.counts["ok"], emu.counts["requests"]
                 thr = emu.counts["throttled"]
                 per_min = ok / wall * 60
@@ -78,6 +81,7 @@ def fanout(records: int, counts: list[int], rpm: int = 600) -> None:
                     f"({100 * thr / max(1, req):.1f}%); exit codes {codes}; "
                     f"load {_load()}"
                 )
+                print("\n".join(timeline.report(ws.registry.tables, job_id)), flush=True)
 
 
 def writes(calls: int) -> None:

@@ -219,8 +219,10 @@ def test_batch_mode_needs_bedrock_and_its_settings(bedrock_batch_env, isolated_e
     small = JobSpec(template="qa_two_step", seeds=topic_seeds(3), records=3, inference_mode="batch")
     with pytest.raises(ConfigError, match="below batch_min_records"):  # refused at creation
         run_job(ws, small)
-    spec = JobSpec(template="qa_two_step", seeds=topic_seeds(12), records=12, inference_mode="batch")
-    with pytest.raises(ConfigError, match="(?i)bedrock"):
+    spec = JobSpec(
+        template="qa_two_step", seeds=topic_seeds(12), records=12, inference_mode="batch"
+    )
+    with pytest.raises(ConfigError, match=r"(?i)bedrock"):
         run_job(ws, spec, backend=InstantBackend())
     monkeypatch.delenv("PLOTPALETTE_BATCH_ROLE_ARN")
     with pytest.raises(ConfigError, match="batch_role_arn"):

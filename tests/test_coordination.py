@@ -256,6 +256,21 @@ def test_quota_shares_of_workers_joining_in_a_row_stay_within_the_quota(reg, n):
     assert current == pytest.approx({name: 1.0 / n for name in current})
 
 
+def _sync_backend(reg, backend, *, throttled: bool, measured: float, limit: float | None):
+    """One heartbeat's quota sync for ``backend``'s process (model "m", no Region)."""
+    from plotpalette.jobs.coordination import quota
+
+    return quota.sync_share(
+        reg.tables,
+        "m@None",
+        quota._member(backend),
+        lease_s=30,
+        throttled=throttled,
+        measured_per_s=measured,
+        limit_per_s=limit,
+    )
+
+
 def test_a_worker_that_leaves_gives_its_quota_share_back(reg):
     from types import SimpleNamespace
 
@@ -269,16 +284,58 @@ def test_a_worker_that_leaves_gives_its_quota_share_back(reg):
         for backend in fleet:
             quota.apply_shares(reg.tables, backend, 30.0, {})
     quota.leave(reg.tables, fleet[0])
-    share, _ = quota.sync_share(
-        reg.tables,
-        "m@None",
-        quota._member(fleet[1]),
-        lease_s=30,
-        throttled=False,
-        measured_per_s=0.0,
-        limit_per_s=10.0,
-    )
+    share, _ = _sync_backend(reg, fleet[1], throttled=False, measured=0.0, limit=10.0)
     assert share == 1.0  # not 1/2 until the leaver's entry expires
+
+
+def test_discovery_newcomers_start_with_their_share_of_one_workers_in_flight(reg):
+    """No limits and no learnt rate: workers joining a fleet together must not each
+    start at the full in-flight ceiling (N times one worker's throttle storm)."""
+    from types import SimpleNamespace
+
+    from plotpalette.jobs.coordination import quota
+    from plotpalette.llm.limits import LimiterRegistry
+
+    fleet = [SimpleNamespace(limiters=LimiterRegistry({}, concurrency=16)) for _ in range(4)]
+    for backend in fleet:
+        quota.prime(backend, ["m"])
+        quota.apply_shares(reg.tables, backend, 30.0, {})
+    caps = [b.limiters.get("m").concurrency.cap for b in fleet]
+    assert caps[0] == 16  # alone when it joined: it probes like a single worker
+    assert sum(caps[1:]) <= 16  # the newcomers together probe like one worker more
+    assert all(cap >= 1 for cap in caps)
+    # a newcomer after the fleet learnt a rate paces at its share of it instead
+    late = SimpleNamespace(limiters=LimiterRegistry({}, concurrency=16))
+    quota.prime(late, ["m"])
+    _sync_backend(reg, fleet[0], throttled=True, measured=2.5, limit=None)
+    quota.apply_shares(reg.tables, late, 30.0, {})
+    limiter = late.limiters.get("m")
+    # the fleet got 2.5 calls/s through (only the first worker had answers): the rate
+    # is cut to 0.9 of that, and the newcomer paces at its share of it
+    assert 0 < limiter.rate.per_s <= 2.5 * 0.9 / 5 * 1.01  # (grown a hair since)
+    assert limiter.concurrency.cap == 16  # paced by the learnt rate, not by in-flight
+
+
+def test_a_throttle_never_cuts_the_fleet_below_half_the_configured_limit(reg):
+    """Workers that have only just started have few successes to sum: a throttle then
+    must not cut the fleet to a fraction of a quota the user told us."""
+    from plotpalette.jobs.coordination import quota
+
+    def sync(member: str, *, throttled: bool) -> float | None:
+        _, rate = quota.sync_share(
+            reg.tables,
+            "m@r",
+            member,
+            lease_s=30,
+            throttled=throttled,
+            measured_per_s=0.2,
+            limit_per_s=10.0,
+        )
+        return rate
+
+    sync("a", throttled=False)
+    rate = sync("b", throttled=True)
+    assert rate is not None and 5.0 <= rate < 10.0
 
 
 OLD_SCHEMA = """

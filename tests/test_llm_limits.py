@@ -247,3 +247,53 @@ def test_a_share_of_the_quota_paces_at_that_fraction():
     starts = asyncio.run(_start_times(limiter, clock, 4, tokens=10))
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps == pytest.approx([2.0] * 3)
+class SteppedClock(Clock):
+    """Time moves only when the test advances it; sleepers wake when their time comes."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self.sleepers.append((self.t + seconds, fut))
+        await fut
+
+    async def advance_to(self, t: float, step: float = 0.01) -> None:
+        while self.t < t:
+            self.t += step
+            for due, fut in list(self.sleepers):
+                if due <= self.t and not fut.done():
+                    fut.set_result(None)
+            self.sleepers = [(d, f) for d, f in self.sleepers if not f.done()]
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+
+def test_a_share_raised_while_calls_wait_speeds_up_the_waiting_calls():
+    """A worker's queued calls follow its fleet share as it changes (another worker
+    left): with waits fixed at reserve time they drained at the old, smaller share."""
+    clock = SteppedClock()
+    limiter = ModelLimiter("m", rpm=60, clock=clock, burst_s=1.0)
+    limiter.set_share(0.25)  # ~0.245 calls/s: the second call would start at ~4.1 s
+    starts: list[float] = []
+
+    async def call() -> None:
+        permit = await limiter.acquire(1)
+        starts.append(clock.now())
+        limiter.release(permit, "ok", 1)
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(call()) for _ in range(2)]
+        await clock.advance_to(0.1)
+        limiter.set_share(1.0)  # the other workers left: the whole quota is ours
+        await clock.advance_to(6.0)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert starts[0] == pytest.approx(0.0, abs=0.02)
+    # at the full share (0.98 calls/s) the second call is due ~1 s in, not ~4 s
+    assert starts[1] < 1.7

@@ -81,6 +81,7 @@ class BudgetGovernor:
         self.in_flight_calls = 0
         self.calls = 0
         self.answered = 0  # calls settled from a reply (not booked at worst case)
+        self.first_call_at: float | None = None  # wall time of the first reservation
         self.waste_usd = 0.0
         self.opened = False
         self.closed = False
@@ -170,6 +171,8 @@ class BudgetGovernor:
                         self.in_flight_tokens += tokens
                         self.in_flight_calls += 1
                         self._rate_usd += usd
+                        if self.first_call_at is None:
+                            self.first_call_at = time.time()
                         return Reservation(usd, tokens)
                     if self.in_flight_calls == 0:
                         self.exhausted = True

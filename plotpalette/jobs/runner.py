@@ -134,6 +134,8 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         self.batch = batch  # BatchOptions when the job runs in Bedrock batch mode
         self.batch_claimed: set[int] = set()  # indices the batch phase settles
         self._batch_waiting = False  # waiting on Bedrock: no stall watchdog
+        self._quota_idle = False  # nothing to run: this worker's quota share is given back
+        self._quota_fair = True  # this worker holds its fair share of every quota
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -190,10 +192,10 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         # take this process's share of the quota before the first call
         models = sorted({m for plan in getattr(self.executor, "plans", []) for m in plan.models})
         quota.prime(self.backend, models)
-        for _ in range(3):  # wait (a few heartbeats at most) for the others to make room
-            if await self._share_quota():
-                break
-            await asyncio.sleep(self.options.flush_seconds)
+        # Start at once at the share the others have room for; until it is the fair
+        # 1/N the ticker re-syncs every tick (the others shrink at their heartbeats).
+        # Waiting here for fairness cost ~2 s of every newcomer's start (measured).
+        self._quota_fair = await self._share_quota()
         # no progress for long while calls wait: the job is interrupted (see .watchdog)
         self.watchdog = ProgressWatchdog.for_plans(self.executor.plans, self.backend)
         await self._preflight()
@@ -219,16 +221,6 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         if request is not None:
             self._request_stop(*request)
         return await self._finish(started)
-
-    async def _share_quota(self) -> bool:
-        """This process's share of the workspace-wide quota (AIMD across workers)."""
-        return await self._io(
-            quota.apply_shares,
-            self.tables,
-            self.backend,
-            self.options.lease_s,
-            self._throttles_seen,
-        )
 
     def _count_good(self) -> dict[str, int]:
         from .shards import scan_shards
@@ -382,6 +374,8 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
                 counts=dict(self.counts),
                 in_flight=0,
                 unit=None,
+                first_call=self.governor.first_call_at,
+                throttles=quota.throttles(self.backend),
             )
         await self._io(quota.leave, self.tables, self.backend)  # the others take its share
         state = await self._io(

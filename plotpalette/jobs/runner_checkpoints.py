@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..errors import PlotPaletteError
+from .coordination import quota
 from .coordination.workers import Fenced, worker_key
 from .states import JobState
 
@@ -42,7 +43,9 @@ class CheckpointMixin:
     _emit: Any
     _fenced: Any
     _request_stop: Any
-    _share_quota: Any
+    _quota_fair: bool
+    _quota_idle: bool
+    _throttles_seen: dict[str, int]
     watchdog: Any
     _batch_waiting: bool
     last_error: Any
@@ -82,6 +85,8 @@ class CheckpointMixin:
                         "progress",
                         self.progress(limiters=False),
                     )
+            elif not self._quota_fair:
+                await self._share_quota()  # a newcomer: take its fair share soon
             if now - last_progress >= opts.progress_seconds:
                 last_progress = now
                 self._emit("progress", self.progress())
@@ -94,6 +99,19 @@ class CheckpointMixin:
             if stalled is not None and not self._batch_waiting:  # Bedrock batch: hours
                 self._request_stop("stalled", stalled)
 
+    async def _share_quota(self) -> bool:
+        """This process's share of the workspace-wide quota (AIMD across workers)."""
+        if self._quota_idle:
+            return True  # an idle worker holds no share (see UnitsMixin._idle)
+        self._quota_fair = await self._io(
+            quota.apply_shares,
+            self.tables,
+            self.backend,
+            self.options.lease_s,
+            self._throttles_seen,
+        )
+        return self._quota_fair
+
     async def _checkpoint(self, *, beat: bool = True) -> None:
         try:
             await self._flush()
@@ -104,6 +122,9 @@ class CheckpointMixin:
                     counts=dict(self.counts),
                     in_flight=self.governor.in_flight_calls,
                     rate=self._records_per_s(),
+                    # for the fleet's start-up and throttle breakdown (status, benchmarks)
+                    first_call=self.governor.first_call_at,
+                    throttles=quota.throttles(self.backend),
                 )
                 # this worker's share of the workspace-wide quota (AIMD across workers)
                 await self._share_quota()
