@@ -247,6 +247,8 @@ def test_a_share_of_the_quota_paces_at_that_fraction():
     starts = asyncio.run(_start_times(limiter, clock, 4, tokens=10))
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps == pytest.approx([2.0] * 3)
+
+
 class SteppedClock(Clock):
     """Time moves only when the test advances it; sleepers wake when their time comes."""
 
