@@ -225,7 +225,8 @@ def test_worker_exit_codes_and_nothing_left(ws):
     assert first.wait(60) == 0, first.stderr.read()
     assert job_status(ws, job_id).state is JobState.COMPLETED
     late = _worker(ws, job_id)  # joins a finished job: nothing left, exit 0
-    assert late.wait(60) == 0 or "COMPLETED" in late.stderr.read().decode()
+    assert late.wait(60) == 0, late.stderr.read()
+    assert "nothing left for this worker" in late.stderr.read().decode()
 
 
 def test_sigterm_stops_one_worker_and_the_others_finish(ws):

@@ -131,6 +131,19 @@ def run_worker(ws: Workspace, args: argparse.Namespace, *, backend: Any = None) 
     )
 
 
+def _finished_meanwhile(workspace: str | None, job_id: str) -> bool:
+    """Whether the job is COMPLETED (a worker started late finds nothing to do: exit 0,
+    as documented, not the "cannot go from COMPLETED to RUNNING" error)."""
+    try:
+        ws = Workspace.open(workspace) if workspace else Workspace.open()
+        done = ws.registry.get(job_id).state is JobState.COMPLETED
+    except PlotPaletteError:
+        return False
+    if done:
+        print(f"job {job_id} is COMPLETED: nothing left for this worker", file=sys.stderr)
+    return done
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -148,6 +161,8 @@ def main(
             return refused
         result = run_worker(ws, args, backend=backend)
     except PlotPaletteError as exc:
+        if _finished_meanwhile(args.workspace, args.job_id):
+            return 0  # other workers completed it before this one joined: nothing left
         print(json.dumps(exc.to_dict()), file=sys.stderr)
         return 1
     print(json.dumps(result.to_dict(), default=str))
