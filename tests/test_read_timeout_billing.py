@@ -36,7 +36,10 @@ def test_read_timeouts_are_billed_and_booked_at_worst_case(
     tmp_path, bedrock_emulator, budget_records
 ):
     ws = workspace_with_template(tmp_path / "ws", qa_template("qa_rt", output=False))
-    # every third call is run and billed, then its reply is held past the read timeout
+    # every third call is run and billed, then its reply is held past the read timeout.
+    # One call at a time: a record's retry is then always the next call (billed and
+    # answered), so no record can draw two timeouts and be left unsettled, which made
+    # the COMPLETED case flaky with two calls in flight.
     bedrock_emulator.configure(hang_s=3.0)
     bedrock_emulator.script_failures([None, None, "read_timeout"] * 6)
     meter = BillingMeter.attach(bedrock_emulator)
@@ -53,7 +56,7 @@ def test_read_timeouts_are_billed_and_booked_at_worst_case(
             error_threshold=1.0,
         ),
         backend=_backend(ws, bedrock_emulator),
-        options=RunOptions(concurrency=2, flush_seconds=0.05, grace_s=10),
+        options=RunOptions(concurrency=1, flush_seconds=0.05, grace_s=10),
     )
     info = job_status(ws, result.job_id)
     billed = meter.report()
