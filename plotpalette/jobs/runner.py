@@ -163,7 +163,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         size = self.options.unit_size or unit_rules.unit_size(self.total)
         ok_like = await self._io(self._count_good)
         base.update(ok_like)
-        job, started = await self._io(
+        job, first_worker = await self._io(
             self.registry.start_run,
             self.job_id,
             counts=base,
@@ -171,7 +171,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
             unit_size=size,
         )
         self.run_no = job["run"]
-        if started:  # the job's history (status, JobConsole) shows each run's start
+        if first_worker:  # the job's history (status, JobConsole) shows each run's start
             event = {"state": JobState.RUNNING.value, "error": None, "run": self.run_no}
             await self._io(self.registry.add_event, self.job_id, "state", event)
         self.me = WorkerItem(self.tables, self.job_id, self.worker, lease_s=self.options.lease_s)
