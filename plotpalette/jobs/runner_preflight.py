@@ -84,7 +84,7 @@ class PreflightMixin:
             )
             if item is None or owner is None or is_dead(owner.data):
                 return False
-            # a probe takes a call's latency: polling at idle_poll_s (0.5 s) held every
+            # a probe takes a call's latency: polling at idle_poll_s (then 0.5 s) held every
             # worker but the first ~1 s after joining (measured in bench_scaleout)
             await asyncio.sleep(min(self.options.idle_poll_s, 0.1))
         return True

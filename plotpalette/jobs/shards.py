@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,10 +125,38 @@ def shard_keys(store: Store, job_id: str) -> list[str]:
     return sorted(k for k in store.list(layout.records_prefix(job_id)) if k.endswith(".jsonl"))
 
 
-def _shard_lines(store: Store, key: str) -> Iterator[dict[str, Any]]:
-    for line in store.read_bytes(key).splitlines():
-        if line.strip():
-            yield json.loads(line)
+# Shards fetched at once. On S3 a GET takes tens of milliseconds, and a fleet writes a
+# shard per worker per second, so reading a job's shards one by one made every
+# finalizer, takeover and export wait seconds (measured on the Batch simulator: 153
+# shards, the fleet's exit 2.9 s after its last call, most of it in these reads).
+READ_AHEAD = 16
+
+
+def _shard_lines(store: Store, key: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in store.read_bytes(key).splitlines() if line.strip()]
+
+
+def _read_shards(store: Store, keys: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """Each shard's lines, in the order of ``keys``, fetched up to :data:`READ_AHEAD`
+    at a time (memory holds at most that many shards)."""
+    if len(keys) < 2:
+        yield from (_shard_lines(store, key) for key in keys)
+        return
+    todo = iter(keys)
+    with ThreadPoolExecutor(min(READ_AHEAD, len(keys)), "pp-shards") as pool:
+        window: deque[Future[list[dict[str, Any]]]] = deque(
+            pool.submit(_shard_lines, store, key) for _, key in zip(range(READ_AHEAD), todo)
+        )
+        try:
+            while window:
+                lines = window.popleft().result()
+                key = next(todo, None)
+                if key is not None:
+                    window.append(pool.submit(_shard_lines, store, key))
+                yield lines
+        finally:  # a reader that stops early does not wait for reads it will not use
+            for future in window:
+                future.cancel()
 
 
 @dataclass
@@ -152,8 +181,8 @@ def scan_shards(workspace_or_store: Any, job_id: str) -> ShardScan:
     scan = ShardScan(shards=shard_keys(store, job_id))
     good: set[int] = set()
     failed_cost: dict[int, float] = {}  # first failed copy of each index (rare)
-    for key in scan.shards:
-        for data in _shard_lines(store, key):
+    for lines in _read_shards(store, scan.shards):
+        for data in lines:
             index = data["index"]
             if data["status"] == "failed":
                 if index in good or index in failed_cost:
@@ -188,11 +217,10 @@ class ShardIndex:
         self.failed: set[int] = set()  # only failed copies so far
 
     def refresh(self) -> ShardIndex:
-        for key in shard_keys(self.store, self.job_id):
-            if key in self.seen:
-                continue
+        new = [k for k in shard_keys(self.store, self.job_id) if k not in self.seen]
+        for key, lines in zip(new, _read_shards(self.store, new)):
             self.seen.add(key)
-            for data in _shard_lines(self.store, key):
+            for data in lines:
                 if data["status"] == "failed":
                     if data["index"] not in self.good:
                         self.failed.add(data["index"])
@@ -221,8 +249,8 @@ def iter_records(
         seen: set[int] = set()
         # Failed copies wait until the end: a later shard may hold a successful retry.
         deferred: dict[int, dict[str, Any]] = {}
-        for key in shard_keys(store, job_id):
-            for data in _shard_lines(store, key):
+        for lines in _read_shards(store, shard_keys(store, job_id)):
+            for data in lines:
                 index = data["index"]
                 if index in seen:
                     continue
