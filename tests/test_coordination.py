@@ -419,3 +419,35 @@ def test_jobs_of_the_first_registry_format_are_migrated_once(tmp_path):
     ws.close()
     again = Workspace.open(str(root))
     assert len(list_jobs(again)) == 2  # opening again changes nothing
+
+
+def test_one_worker_claims_to_finalize_and_a_claim_lapses_when_its_process_is_gone(
+    reg, monkeypatch
+):
+    from plotpalette.jobs import JobState
+    from plotpalette.jobs.coordination import finalize
+
+    job, _ = reg.start_run("j1", counts={}, price_table=None, unit_size=5)
+    run = job["run"]
+    assert finalize.claim_finalizer(reg.tables, "j1", "wa", run)  # the first to ask reads
+    assert not finalize.claim_finalizer(reg.tables, "j1", "wb", run)  # the others wait
+    assert finalize.claim_finalizer(reg.tables, "j1", "wa", run)  # asking again is fine
+    # a live claimer holds it until FINALIZER_CLAIM_S has passed
+    with monkeypatch.context() as m:
+        m.setattr(finalize, "FINALIZER_CLAIM_S", 0.0)
+        assert finalize.claim_finalizer(reg.tables, "j1", "wb", run)
+    assert not finalize.claim_finalizer(reg.tables, "j1", "wa", run)
+    # a claimer whose process is gone (this host) loses its claim at once
+    gone = multiprocessing.get_context("spawn").Process(target=int)
+    gone.start()
+    gone.join()
+    with monkeypatch.context() as m:
+        m.setattr(finalize.os, "getpid", lambda: gone.pid)
+        m.setattr(finalize, "FINALIZER_CLAIM_S", 0.0)  # (to take wb's claim over)
+        assert finalize.claim_finalizer(reg.tables, "j1", "wc", run)
+    assert finalize.claim_finalizer(reg.tables, "j1", "wd", run)  # wc's process is gone
+    assert not finalize.claim_finalizer(reg.tables, "j1", "we", run)
+    # a claim made in an earlier run is no claim
+    assert finalize.claim_finalizer(reg.tables, "j1", "wf", run + 1)
+    reg.transition("j1", JobState.COMPLETED, expected=[JobState.RUNNING])
+    assert not finalize.claim_finalizer(reg.tables, "j1", "wg", run)  # nothing to end

@@ -380,7 +380,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
                 throttles=quota.throttles(self.backend),
             )
         await self._io(quota.leave, self.tables, self.backend)  # the others take its share
-        state = await self._io(
+        state = await self._final_by_another() or await self._io(
             finalize, self.registry, self.store, self.job_id, on_final=self.ops.final
         )
         if state is None:

@@ -11,8 +11,9 @@ from typing import Any
 
 from .coordination import quota
 from .coordination import units as unit_rules
-from .coordination.finalize import reclaim_dead
+from .coordination.finalize import claim_finalizer, reclaim_dead
 from .coordination.workers import fence
+from .states import JobState
 
 __all__ = ["UnitsMixin"]
 
@@ -49,6 +50,23 @@ class UnitsMixin:
     _quota_idle: bool
     _share_quota: Any
     backend: Any
+    registry: Any
+    run_no: int
+
+    async def _final_by_another(self) -> JobState | None:
+        """The job's final state when another worker has claimed to finalize it and
+        did (see :func:`.coordination.finalize.claim_finalizer`), or ``None``: this
+        worker holds the claim (or the other's lapsed) and finalizes itself."""
+        if self.stop is not None or not self._no_more_work:
+            return None  # stopping (e.g. SIGTERM within a grace period): no waiting
+        while not await self._io(
+            claim_finalizer, self.tables, self.job_id, self.worker, self.run_no
+        ):
+            state = JobState((await self._io(self.registry.job_data, self.job_id))["state"])
+            if state is not JobState.RUNNING:
+                return state
+            await asyncio.sleep(self.options.idle_poll_s)
+        return None
 
     # -- units -----------------------------------------------------------------------
     async def _next_index(self) -> tuple[_Unit, int] | None:

@@ -145,7 +145,8 @@ def _read_shards(store: Store, keys: list[str]) -> Iterator[list[dict[str, Any]]
     todo = iter(keys)
     with ThreadPoolExecutor(min(READ_AHEAD, len(keys)), "pp-shards") as pool:
         window: deque[Future[list[dict[str, Any]]]] = deque(
-            pool.submit(_shard_lines, store, key) for _, key in zip(range(READ_AHEAD), todo)
+            pool.submit(_shard_lines, store, key)
+            for _, key in zip(range(READ_AHEAD), todo, strict=False)
         )
         try:
             while window:
@@ -218,7 +219,7 @@ class ShardIndex:
 
     def refresh(self) -> ShardIndex:
         new = [k for k in shard_keys(self.store, self.job_id) if k not in self.seen]
-        for key, lines in zip(new, _read_shards(self.store, new)):
+        for key, lines in zip(new, _read_shards(self.store, new), strict=True):
             self.seen.add(key)
             for data in lines:
                 if data["status"] == "failed":
