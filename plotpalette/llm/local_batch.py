@@ -134,6 +134,12 @@ class BatchDecoder:
             self._cond.notify()
         return sequence.future
 
+    @property
+    def load(self) -> int:
+        """Calls queued or decoding here (a new call goes to the least loaded decoder)."""
+        with self._cond:
+            return len(self._waiting) + len(self._active)
+
     def close(self) -> None:
         """Stop the decoding thread (calls still queued fail) and free the context."""
         with self._cond:

@@ -20,6 +20,15 @@ the same every run) against 33 for the code before any speed work; four together
 batched arithmetic rounds differently and a seed no longer reproduces a call. So the
 default is one call at a time (reproducible jobs); ``PLOTPALETTE_LOCAL_BATCH=4`` opts in.
 
+Decoders: the idle machine's second core stayed unused while one thread decoded, so
+there is one decoder per core (:func:`decoders`): a llama.cpp context of its own on the
+shared weights, one call at a time, each call still decoded alone (the README's job
+wrote the same 4,154 prompt and 1,821 output tokens with 1, 2, 3 and 4 decoders). The
+lead's idle measurement, README job at 20 records: 57.2-57.7 records/min with two
+decoders against 44.3 with one, and 28.7-29.2 for the code before any speed work
+(2.0x); at 12 records 77.0 against 33.2 (2.3x). Three or four decoders on two cores
+were slower (46.8, 52.2 against 52.1 for two at load 1.8).
+
 Threads: on the idle machine one thread beat two for the whole job (41.9 vs 26.5
 records/min, measured by the lead): decode steps carry one to four tokens, too little
 work per thread between llama.cpp's per-operation barriers. Prompt chunks are hundreds
@@ -50,12 +59,14 @@ import threading
 from pathlib import Path
 
 __all__ = [
+    "DECODERS_ENV",
     "DECODE_THREADS_ENV",
     "EXTRA_BUFFERS_ENV",
     "QUANT_ENV",
     "SLOTS_ENV",
     "THREADS_ENV",
     "decode_threads",
+    "decoders",
     "extra_buffers",
     "model_path",
     "prepare_openmp",
@@ -68,6 +79,7 @@ EXTRA_BUFFERS_ENV = "PLOTPALETTE_LLAMA_EXTRA_BUFFERS"
 THREADS_ENV = "PLOTPALETTE_LLAMA_THREADS"
 DECODE_THREADS_ENV = "PLOTPALETTE_LLAMA_DECODE_THREADS"
 SLOTS_ENV = "PLOTPALETTE_LOCAL_BATCH"
+DECODERS_ENV = "PLOTPALETTE_LOCAL_DECODERS"
 QUANT_ENV = "PLOTPALETTE_LOCAL_QUANT"
 CACHE_ENV = "PLOTPALETTE_CACHE"
 _convert_lock = threading.Lock()
@@ -84,16 +96,30 @@ def prepare_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def threads() -> int:
-    """Every usable core (at most 4), or ``PLOTPALETTE_LLAMA_THREADS`` (see
-    :func:`prepare_openmp` for why this is safe on a busy machine)."""
-    if _count(THREADS_ENV):
-        return _count(THREADS_ENV) or 1
+def _cores() -> int:
+    """Usable cores, at most 4."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         usable = os.cpu_count() or 1
     return max(1, min(4, usable))
+
+
+def threads() -> int:
+    """Every usable core (at most 4), or ``PLOTPALETTE_LLAMA_THREADS`` (see
+    :func:`prepare_openmp` for why this is safe on a busy machine)."""
+    return _count(THREADS_ENV) or _cores()
+
+
+def decoders() -> int:
+    """Independent decoders (llama.cpp contexts on the shared weights): one per usable
+    core (at most 4), or ``PLOTPALETTE_LOCAL_DECODERS``.
+
+    Each runs one record's call at a time with its share of the threads, so the cores
+    work on different records instead of meeting at llama.cpp's per-operation barriers,
+    and every call is still decoded alone: a seed reproduces it (batching calls in one
+    context does not, see :func:`slots`)."""
+    return _count(DECODERS_ENV) or _cores()
 
 
 def _count(env: str) -> int | None:
@@ -199,6 +225,7 @@ def runtime_settings() -> str:
     """How the embedded model runs here, for ``plotpalette info`` and benchmarks."""
     wait = os.environ.get("OMP_WAIT_POLICY", "default")
     return (
-        f"batch={slots()}, threads={threads()} (prompt) / {decode_threads()} (decode), "
+        f"decoders={decoders()}, batch={slots()}, threads={threads()} (prompt) / "
+        f"{decode_threads()} (decode), shared by the decoders, "
         f"extra_buffers={extra_buffers()}, weights={_quant()}, OMP_WAIT_POLICY={wait}"
     )
