@@ -11,7 +11,7 @@ against the uninterrupted run.
 ``cold-start``: a clean venv installs Plot Palette from a local wheelhouse (as a
 worker does from the bucket) and runs a worker to its first model call.
 
-    python benchmarks/bench_aws_batch.py fleet --records 200 --rpm 300
+    python benchmarks/bench_aws_batch.py fleet --records 1000 --rpm 300
     python benchmarks/bench_aws_batch.py cold-start
 """
 
@@ -220,7 +220,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("fleet")
-    p.add_argument("--records", type=int, default=200)
+    p.add_argument("--records", type=int, default=1000)
     p.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--rpm", type=int, default=300)
     p.add_argument("--interruptions", type=int, default=3)
