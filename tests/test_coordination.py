@@ -451,3 +451,27 @@ def test_one_worker_claims_to_finalize_and_a_claim_lapses_when_its_process_is_go
     assert finalize.claim_finalizer(reg.tables, "j1", "wf", run + 1)
     reg.transition("j1", JobState.COMPLETED, expected=[JobState.RUNNING])
     assert not finalize.claim_finalizer(reg.tables, "j1", "wg", run)  # nothing to end
+
+
+def test_a_lease_a_dead_worker_still_holds_is_reclaimed_before_a_call_is_refused(reg):
+    # a killed worker's lease holds most of the budget until someone fences it; a
+    # newcomer short of money reclaims it instead of stopping BUDGET_EXCEEDED
+    ghost = _worker(reg, "ghost")
+    leases.sync_lease(reg.tables, "j1", "ghost", _settle(0, 0.9, need=0.9, create=True))
+    ghost.write(cap_usd=0.0, cap_tokens=0)  # it had spent nothing when it died
+    item = reg.tables.get(workers.WORKER, workers.worker_key("j1", "ghost"))
+    lapsed = {**item.data, "expires": 0.0}  # ... and its heartbeat has lapsed
+    assert reg.tables.replace(workers.WORKER, item.key, lapsed, version=item.version)
+    me = _worker(reg, "wn")
+    gov = BudgetGovernor(reg.tables, "j1", me)
+    gov.reclaim = lambda: reclaim_dead(reg.tables, "j1")
+
+    async def go():
+        res = await gov.reserve(0.5, 0)  # 0.1 free without the ghost's lease
+        gov.settle(res, 0.5, 0)
+        await gov.checkpoint(final=True)
+
+    asyncio.run(go())
+    info = reg.get("j1")
+    assert info.spend_usd == pytest.approx(0.5)
+    assert info.leased_usd == 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,10 @@ class BudgetGovernor:
         self.mark_seconds = mark_seconds
         self.settle_seconds = settle_seconds
         self.live_workers = live_workers
+        # fences dead workers and frees their leases (blocking; the runner sets it):
+        # without it, money a killed worker's lease still held made a newcomer stop
+        # BUDGET_EXCEEDED with half the budget unspent
+        self.reclaim: Callable[[], object] | None = None
         self.lease_usd = 0.0  # unbooked lease as of the last budget write
         self.lease_tokens = 0
         self.booked_usd = 0.0
@@ -199,6 +204,10 @@ class BudgetGovernor:
                 if room_usd + _EPS < usd + keep or room_tok < tokens:
                     await self._sync(need_usd=usd + keep, need_tokens=tokens, topup=True)
                     room_usd, room_tok = self._room()
+                    if (room_usd + _EPS < usd + keep or room_tok < tokens) and self.reclaim:
+                        await asyncio.to_thread(self.reclaim)  # leases of the dead
+                        await self._sync(need_usd=usd + keep, need_tokens=tokens, topup=True)
+                        room_usd, room_tok = self._room()
                     if room_usd + _EPS < usd + keep or room_tok < tokens:
                         return False
         cap_usd = self.used_usd + self.in_flight_usd + usd

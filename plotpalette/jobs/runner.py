@@ -38,7 +38,7 @@ from ..store import Store
 from .budget import BudgetGovernor
 from .coordination import quota
 from .coordination import units as unit_rules
-from .coordination.finalize import finalize
+from .coordination.finalize import finalize, reclaim_dead
 from .coordination.workers import Fenced, WorkerItem
 from .events import EventCallback, JobControls, JobEvent
 from .execute import FatalJobError, RecordExecutor, RecordUnsettled
@@ -189,6 +189,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
             mark_seconds=self.options.mark_seconds,
             settle_seconds=self.options.settle_seconds,
         )
+        self.governor.reclaim = lambda: reclaim_dead(self.tables, self.job_id)
         self.writer = ShardWriter(self.store, self.job_id, self.worker)
         self.executor: RecordExecutor = self.make_executor(self.governor)
         # take this process's share of the quota before the first call
