@@ -259,3 +259,22 @@ def test_resume_runs_failed_records_again_and_a_success_replaces_them(ws):
     assert [r.outputs for r in iter_records(ws, failed.job_id, ordered=True)] == [
         r.outputs for r in iter_records(ws, uninterrupted.job_id, ordered=True)
     ]
+
+
+def test_shard_seconds_spaces_the_shards_out_and_a_units_end_still_writes_one(ws):
+    import dataclasses
+
+    from plotpalette.jobs.shards import shard_keys
+
+    base = dataclasses.replace(FAST, flush_records=10_000, unit_size=20)
+    every = run_job(ws, spec(records=40), backend=InstantBackend(latency_s=0.02), options=base)
+    spaced = run_job(
+        ws,
+        spec(records=40, name="spaced"),
+        backend=InstantBackend(latency_s=0.02),
+        options=dataclasses.replace(base, shard_seconds=600),
+    )
+    assert every.records_ok == spaced.records_ok == 40
+    assert len(shard_keys(ws.store, every.job_id)) > 2  # a shard at each checkpoint
+    assert len(shard_keys(ws.store, spaced.job_id)) == 2  # one at each unit's end
+    assert outputs(ws, spaced.job_id) == outputs(ws, every.job_id)

@@ -65,6 +65,11 @@ class RunOptions:
     concurrency: int = 8
     flush_records: int = 500  # write a shard after this many finished records...
     flush_seconds: float = 1.0  # ...or this often, whichever comes first
+    # shards at checkpoints at most this often (None: every checkpoint); a unit's end
+    # and a stop always write one. Workers on S3 use 5 s (PUTs, and the reads of
+    # whoever finalizes, take over or exports: one shard per worker per second was
+    # 1,600 objects for a 200-s job of 8 workers)
+    shard_seconds: float | None = None
     progress_seconds: float = 0.5
     grace_s: float = 30.0  # calls in flight may finish within this after a stop
     lease_s: float = 30.0  # a worker silent for this long is presumed dead
@@ -131,6 +136,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         self._units_done = 0
         self._claim_lock = asyncio.Lock()
         self._no_more_work = False
+        self._last_shard = time.monotonic()
         self._taken_over = 0
         self._throttles_seen: dict[str, int] = {}
         self.batch = batch  # BatchOptions when the job runs in Bedrock batch mode

@@ -48,6 +48,7 @@ class CheckpointMixin:
     _throttles_seen: dict[str, int]
     watchdog: Any
     _batch_waiting: bool
+    _last_shard: float
     last_error: Any
     ops: Any
 
@@ -112,9 +113,18 @@ class CheckpointMixin:
         )
         return self._quota_fair
 
+    def _shard_due(self) -> bool:
+        every = self.options.shard_seconds
+        now = time.monotonic()
+        if every is not None and now - self._last_shard < every:
+            return False
+        self._last_shard = now
+        return True
+
     async def _checkpoint(self, *, beat: bool = True) -> None:
         try:
-            await self._flush()
+            if self._shard_due():
+                await self._flush()
             await self.governor.checkpoint()
             if beat:
                 await self._io(

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 EXIT_INTERRUPTED = 5
+REMOTE_SHARD_S = 5.0  # on S3, a shard per worker per second costs PUTs and later reads
 BATCH_GRACE_S = 20.0  # AWS Batch: SIGKILL 30 s after SIGTERM; 10 s to flush and settle
 
 
@@ -58,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=None, help="records in flight")
     parser.add_argument("--flush-records", type=int, default=500)
     parser.add_argument("--flush-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--shard-seconds",
+        type=float,
+        default=None,
+        help=f"seconds between the shards written at checkpoints (default: every "
+        f"checkpoint; {REMOTE_SHARD_S:g} on an s3:// workspace)",
+    )
     parser.add_argument(
         "--lease-seconds", type=float, default=30.0, help="silence after which a worker is dead"
     )
@@ -102,6 +110,12 @@ def orchestrated_exit(ws: Workspace, job_id: str) -> int | None:
     return 0 if state is JobState.CANCELLED else EXIT_BY_STATE[state]
 
 
+def _shard_seconds(ws: Workspace, asked: float | None) -> float | None:
+    if asked is not None:
+        return asked
+    return REMOTE_SHARD_S if str(ws.location).startswith("s3://") else None
+
+
 def run_worker(ws: Workspace, args: argparse.Namespace, *, backend: Any = None) -> JobResult:
     if args.endpoint_url:
         ws.settings = ws.settings.replace(backend="bedrock", bedrock_endpoint_url=args.endpoint_url)
@@ -112,6 +126,7 @@ def run_worker(ws: Workspace, args: argparse.Namespace, *, backend: Any = None) 
         grace_s=grace,
         flush_records=args.flush_records,
         flush_seconds=args.flush_seconds,
+        shard_seconds=_shard_seconds(ws, args.shard_seconds),
         lease_s=args.lease_seconds,
     )
     if args.concurrency:
