@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, unquote
 
 from ..llm.base import Usage
 from ..llm.pricing import PriceTable
-from .emulator_http import EmulatorHandler, ServedEmulator, send_json
+from .emulator_http import EmulatorHandler, ServedEmulator, send_error, send_json
 from .emulator_rules import prompt_schema
 from .protocol import RequestError, converse_body, parse_converse
 from .synth import synth_reply
@@ -266,12 +266,7 @@ class BatchEmulator(ServedEmulator):
                 reply = self._route(h.command, path, parse_qs(query), payload)
             send_json(h, 200, reply)
         except RequestError as err:
-            send_json(
-                h,
-                err.status,
-                {"message": err.message},
-                {"x-amzn-ErrorType": f"{err.error_type}:http://internal.amazon.com/"},
-            )
+            send_error(h, err)
         except ValueError:
             send_json(h, 400, {"message": "body is not JSON"}, {"x-amzn-ErrorType": "Validation"})
 

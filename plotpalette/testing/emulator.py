@@ -52,6 +52,7 @@ from .emulator_http import (
     EmulatorHandler,
     ServedEmulator,
     break_connection,
+    send_error,
     send_json,
     send_stream,
 )
@@ -222,12 +223,7 @@ class BedrockEmulator(ServedEmulator):
                 return send_json(h, 200, invoke_body(model, reply))
             return send_json(h, 200, converse_body(reply, latency_ms, tool))
         except RequestError as err:
-            send_json(
-                h,
-                err.status,
-                {"message": err.message},
-                {"x-amzn-ErrorType": f"{err.error_type}:http://internal.amazon.com/"},
-            )
+            send_error(h, err)
 
     def _check_auth(self, h: EmulatorHandler) -> None:
         auth = h.headers.get("Authorization", "")

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from .eventstream import encode_event, encode_exception
-from .protocol import usage_body
+from .protocol import RequestError, usage_body
 from .synth import SynthOutput
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "ServedEmulator",
     "break_connection",
     "send_bytes",
+    "send_error",
     "send_json",
     "send_stream",
 ]
@@ -123,6 +124,17 @@ def send_json(
 ) -> None:
     """Reply with ``body`` as JSON."""
     send_bytes(h, status, json.dumps(body).encode("utf-8"), "application/json", headers)
+
+
+def send_error(h: EmulatorHandler, err: RequestError) -> None:
+    """Reply with Bedrock's error shape: the status, ``{"message"}`` and the type in
+    ``x-amzn-ErrorType`` (which botocore reads as the error code)."""
+    send_json(
+        h,
+        err.status,
+        {"message": err.message},
+        {"x-amzn-ErrorType": f"{err.error_type}:http://internal.amazon.com/"},
+    )
 
 
 def send_bytes(
