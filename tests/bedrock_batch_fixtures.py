@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from plotpalette.testing import BedrockEmulator
+from plotpalette import JobSpec
+from plotpalette.testing import BedrockEmulator, topic_seeds
 from plotpalette.testing.batch_emulator import BatchEmulator
 from plotpalette.testing.billing import BillingMeter
 
@@ -52,3 +55,39 @@ def bedrock_batch_env(aws_env, monkeypatch) -> Iterator[BatchEnv]:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         yield BatchEnv(batch, runtime, BillingMeter.attach(runtime), bucket, s3, env)
+
+
+@contextlib.contextmanager
+def driving(env: BatchEnv) -> Iterator[BatchEnv]:
+    """Play Bedrock's clock while inside: every batch job moves one status every 0.1 s."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.1):
+            env.batch.advance()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield env
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.fixture
+def driven(bedrock_batch_env) -> Iterator[BatchEnv]:
+    """:func:`bedrock_batch_env` with Bedrock's clock running (see :func:`driving`)."""
+    with driving(bedrock_batch_env) as env:
+        yield env
+
+
+def batch_spec(records: int, template: str = "qa_two_step", **fields: Any) -> JobSpec:
+    """A batch-mode job of ``records`` records over as many topic seeds."""
+    return JobSpec(
+        template=template,
+        seeds=topic_seeds(records),
+        records=records,
+        inference_mode="batch",
+        **fields,
+    )

@@ -8,56 +8,36 @@ import threading
 import pytest
 
 from plotpalette import JobSpec, Workspace, run_job
-from plotpalette.jobs import JobState
+from plotpalette.jobs import JobState, cancel_job, create_job, job_status, resume_job
 from plotpalette.jobs.batch_state import batch_items
+from plotpalette.jobs.events import JobControls
+from plotpalette.jobs.shards import iter_records
 from plotpalette.testing import topic_seeds, until, workspace_with_template
+from tests.bedrock_batch_fixtures import batch_spec, driving
+
+
+@pytest.fixture
+def ws(bedrock_batch_env, isolated_env):
+    """The workspace with the QA templates, opened once the batch settings are set."""
+    return workspace_with_template(isolated_env)
 
 
 def _records(ws, job_id):
-    from plotpalette.jobs.shards import iter_records
-
     return sorted(iter_records(ws.store, job_id), key=lambda r: r.index)
 
 
-def _drive(env, stop: threading.Event) -> threading.Thread:
-    """Play Bedrock's clock: every job moves one status every few polls."""
-
-    def loop():
-        while not stop.wait(0.1):
-            env.batch.advance()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    return thread
-
-
-def _waiting_job(ws):
+def _waiting_job(ws, controls=None):
     """A 10-record batch job running in a thread, once it waits on Bedrock (nobody
     advances the emulator's clock); returns its id, the thread and its result dict."""
-    from plotpalette.jobs import create_job, job_status
-
-    job_id = create_job(
-        ws,
-        JobSpec(template="qa_two_step", seeds=topic_seeds(10), records=10, inference_mode="batch"),
-    )
+    job_id = create_job(ws, batch_spec(10))
     out = {}
-    thread = threading.Thread(target=lambda: out.update(r=run_job(ws, job_id)))
+    thread = threading.Thread(target=lambda: out.update(r=run_job(ws, job_id, controls=controls)))
     thread.start()
     assert until(lambda: job_status(ws, job_id).activity == "WAITING_ON_BEDROCK")
     return job_id, thread, out
 
 
-@pytest.fixture
-def driven(bedrock_batch_env):
-    stop = threading.Event()
-    thread = _drive(bedrock_batch_env, stop)
-    yield bedrock_batch_env
-    stop.set()
-    thread.join()
-
-
-def test_two_step_batch_job_matches_on_demand(driven, isolated_env, tmp_path):
-    ws = workspace_with_template(isolated_env)
+def test_two_step_batch_job_matches_on_demand(driven, ws):
     spec = dict(template="qa_two_step", seeds=topic_seeds(12), records=12)
     batch = run_job(ws, JobSpec(**spec, inference_mode="batch"))
     assert batch.state is JobState.COMPLETED, batch.error
@@ -76,13 +56,9 @@ def test_two_step_batch_job_matches_on_demand(driven, isolated_env, tmp_path):
     )
 
 
-def test_errored_records_are_rerun_on_demand_and_billed_once(driven, isolated_env):
+def test_errored_records_are_rerun_on_demand_and_billed_once(driven, ws):
     driven.batch.error_rate = 0.3
-    ws = workspace_with_template(isolated_env)
-    result = run_job(
-        ws,
-        JobSpec(template="qa_two_step", seeds=topic_seeds(20), records=20, inference_mode="batch"),
-    )
+    result = run_job(ws, batch_spec(20))
     assert result.state is JobState.COMPLETED, result.error
     statuses = sorted(j.status for j in driven.batch.jobs.values())
     assert statuses == ["PartiallyCompleted", "PartiallyCompleted"]
@@ -125,9 +101,7 @@ output:
 
 def test_json_step_uses_prompt_and_validate(driven, isolated_env):
     ws = workspace_with_template(isolated_env, JSON_TEMPLATE)
-    result = run_job(
-        ws, JobSpec(template="facts", seeds=topic_seeds(10), records=10, inference_mode="batch")
-    )
+    result = run_job(ws, batch_spec(10, template="facts"))
     assert result.state is JobState.COMPLETED, result.error
     (job,) = driven.batch.jobs.values()
     key = job.input_uri.split("/", 3)[3]
@@ -139,14 +113,12 @@ def test_json_step_uses_prompt_and_validate(driven, isolated_env):
     assert all(r.outputs["fact"] and str(r.outputs["year"]).lstrip("-").isdigit() for r in records)
 
 
-def test_budget_is_never_exceeded_and_resume_pays_only_the_rest(driven, isolated_env):
-    ws = workspace_with_template(isolated_env)
-    spec = dict(template="qa_two_step", seeds=topic_seeds(40), records=40, inference_mode="batch")
-    full = run_job(ws, JobSpec(**spec))
+def test_budget_is_never_exceeded_and_resume_pays_only_the_rest(driven, ws):
+    full = run_job(ws, batch_spec(40))
     cost = ws.registry.get(full.job_id).spend_usd
     billed_full = driven.billed_usd
     budget = cost * 0.6  # worst-case reservations: fewer than 60% of records fit
-    part = run_job(ws, JobSpec(**spec, budget_usd=budget))
+    part = run_job(ws, batch_spec(40, budget_usd=budget))
     assert part.state is JobState.BUDGET_EXCEEDED
     assert "budget" in part.error["message"]
     billed = driven.billed_usd - billed_full
@@ -163,13 +135,9 @@ def test_budget_is_never_exceeded_and_resume_pays_only_the_rest(driven, isolated
     assert driven.billed_usd - before < billed_full
 
 
-def test_expired_batch_fails_the_job_with_a_fix(driven, isolated_env):
+def test_expired_batch_fails_the_job_with_a_fix(driven, ws):
     driven.batch.outcome = "Expired"
-    ws = workspace_with_template(isolated_env)
-    result = run_job(
-        ws,
-        JobSpec(template="qa_two_step", seeds=topic_seeds(10), records=10, inference_mode="batch"),
-    )
+    result = run_job(ws, batch_spec(10))
     assert result.state is JobState.FAILED
     assert result.error["code"] == "PP411"
     assert "Expired" in result.error["message"]
@@ -180,11 +148,8 @@ def test_expired_batch_fails_the_job_with_a_fix(driven, isolated_env):
     assert len(driven.batch.jobs) == 3  # the expired one, then one per step
 
 
-def test_cancel_stops_the_bedrock_job(bedrock_batch_env, isolated_env, capsys):
-    from plotpalette.jobs import cancel_job, job_status
-
+def test_cancel_stops_the_bedrock_job(bedrock_batch_env, ws, capsys):
     env = bedrock_batch_env
-    ws = workspace_with_template(isolated_env)
     job_id, thread, out = _waiting_job(ws)
     info = job_status(ws, job_id)
     assert info.state is JobState.RUNNING
@@ -211,17 +176,13 @@ def test_cancel_stops_the_bedrock_job(bedrock_batch_env, isolated_env, capsys):
     assert [i.data["state"] for i in batch_items(ws.registry.tables, job_id)] == ["submitted"]
 
 
-def test_batch_mode_needs_bedrock_and_its_settings(bedrock_batch_env, isolated_env, monkeypatch):
+def test_batch_mode_needs_bedrock_and_its_settings(ws, isolated_env, monkeypatch):
     from plotpalette.errors import ConfigError
     from plotpalette.testing import InstantBackend
 
-    ws = workspace_with_template(isolated_env)
-    small = JobSpec(template="qa_two_step", seeds=topic_seeds(3), records=3, inference_mode="batch")
     with pytest.raises(ConfigError, match="below batch_min_records"):  # refused at creation
-        run_job(ws, small)
-    spec = JobSpec(
-        template="qa_two_step", seeds=topic_seeds(12), records=12, inference_mode="batch"
-    )
+        run_job(ws, batch_spec(3))
+    spec = batch_spec(12)
     with pytest.raises(ConfigError, match=r"(?i)bedrock"):
         run_job(ws, spec, backend=InstantBackend())
     monkeypatch.delenv("PLOTPALETTE_BATCH_ROLE_ARN")
@@ -232,14 +193,11 @@ def test_batch_mode_needs_bedrock_and_its_settings(bedrock_batch_env, isolated_e
 
 
 def test_a_step_under_the_threshold_runs_on_demand(driven, isolated_env, monkeypatch):
-    from plotpalette.jobs import create_job, resume_job
-
     # created while the minimum allowed it; run after it was raised (a config change
     # between creation and run): the engine sends such a step on demand, not to batch
     monkeypatch.setenv("PLOTPALETTE_BATCH_MIN_RECORDS", "4")
     ws = workspace_with_template(isolated_env)
-    spec = JobSpec(template="qa_two_step", seeds=topic_seeds(4), records=4, inference_mode="batch")
-    job_id = create_job(ws, spec)
+    job_id = create_job(ws, batch_spec(4))
     monkeypatch.setenv("PLOTPALETTE_BATCH_MIN_RECORDS", "10")
     result = resume_job(Workspace.open(str(isolated_env)), job_id)
     assert result.state is JobState.COMPLETED, result.error
@@ -247,60 +205,32 @@ def test_a_step_under_the_threshold_runs_on_demand(driven, isolated_env, monkeyp
     assert driven.meter.calls == 1 + 2 * 4  # the probe, then both steps on demand
 
 
-def test_a_cancelled_job_resumes_with_a_new_batch_job(bedrock_batch_env, isolated_env):
-    from plotpalette.jobs import cancel_job
-
+def test_a_cancelled_job_resumes_with_a_new_batch_job(bedrock_batch_env, ws):
     env = bedrock_batch_env
-    ws = workspace_with_template(isolated_env)
     job_id, thread, out = _waiting_job(ws)
     cancel_job(ws, job_id)
     thread.join(30)
     assert out["r"].state is JobState.CANCELLED
-    stop = threading.Event()
-    driver = _drive(env, stop)
-    try:
+    with driving(env):
         again = run_job(ws, job_id)
-    finally:
-        stop.set()
-        driver.join()
     assert again.state is JobState.COMPLETED, again.error
     statuses = sorted(env.batch.statuses().values())
     assert statuses == ["Completed", "Completed", "Stopped"]  # ask (stopped, again), answer
     assert len(_records(ws, job_id)) == 10
 
 
-def test_interrupted_while_waiting_books_the_batch_and_resume_adopts_it(
-    bedrock_batch_env, isolated_env
-):
-    from plotpalette.jobs import job_status
-    from plotpalette.jobs.events import JobControls
-
+def test_interrupted_while_waiting_books_the_batch_and_resume_adopts_it(bedrock_batch_env, ws):
     env = bedrock_batch_env
-    ws = workspace_with_template(isolated_env)
     controls = JobControls()
-    from plotpalette.jobs import create_job
-
-    job_id = create_job(
-        ws,
-        JobSpec(template="qa_two_step", seeds=topic_seeds(10), records=10, inference_mode="batch"),
-    )
-    out = {}
-    thread = threading.Thread(target=lambda: out.update(r=run_job(ws, job_id, controls=controls)))
-    thread.start()
-    assert until(lambda: job_status(ws, job_id).activity == "WAITING_ON_BEDROCK")
+    job_id, thread, out = _waiting_job(ws, controls)
     controls.interrupt("closing the notebook")
     thread.join(30)
     assert out["r"].state is JobState.INTERRUPTED
     (arn,) = env.batch.jobs
     booked = ws.registry.get(job_id).spend_usd  # the whole batch at its worst case
     assert booked > 0 and env.batch.jobs[arn].status == "Submitted"  # Bedrock goes on
-    stop = threading.Event()
-    driver = _drive(env, stop)
-    try:
+    with driving(env):
         again = run_job(ws, job_id)
-    finally:
-        stop.set()
-        driver.join()
     assert again.state is JobState.COMPLETED, again.error
     assert next(iter(env.batch.jobs)) == arn and len(env.batch.jobs) == 2  # adopted
     assert ws.registry.get(job_id).spend_usd >= env.billed_usd

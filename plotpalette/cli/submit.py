@@ -16,7 +16,7 @@ from typing import Any
 from ..jobs.remote import submit_job
 from ..workspace import Workspace
 from .common import common_options, emit, settings_from_args
-from .jobs import _build_spec, _spec_options
+from .job_spec import build_spec, spec_options
 from .mode import add_max_wait_option, resolve_mode
 
 __all__ = ["register"]
@@ -30,7 +30,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     # submit_job runs every job on Bedrock: resolve --mode for that backend
     job: Any = target
     if not target:
-        job = resolve_mode(args, ws, _build_spec(args).replace(backend="bedrock"))
+        job = resolve_mode(args, ws, build_spec(args).replace(backend="bedrock"))
     done = submit_job(ws, job, workers=args.workers, timeout_s=args.timeout)
     emit(args, done.to_dict(), done.summary())
     return 0
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run a job's workers on AWS Batch (Fargate Spot); returns at once",
     )
     p.add_argument("job_or_spec", nargs="?", help="a job id, or a JSON job spec file")
-    _spec_options(p)
+    spec_options(p)
     add_max_wait_option(p)
     for action in p._actions:
         if action.dest == "workers":

@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, unquote
 
 from ..llm.base import Usage
 from ..llm.pricing import PriceTable
-from .emulator_http import EmulatorHandler, EmulatorServer, send_json
+from .emulator_http import EmulatorHandler, ServedEmulator, send_error, send_json
 from .emulator_rules import prompt_schema
 from .protocol import RequestError, converse_body, parse_converse
 from .synth import synth_reply
@@ -100,8 +100,19 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-class BatchEmulator:
-    """The emulator; start with ``with`` (or :meth:`start`). See the module docstring."""
+class _Handler(EmulatorHandler):
+    """The runtime emulator's handler, with GET (Get/List) routed the same way."""
+
+    def do_GET(self) -> None:
+        self.server.on_post(self)
+
+
+class BatchEmulator(ServedEmulator):
+    """The emulator; start with ``with`` (or :meth:`start`), read :attr:`endpoint_url`.
+    See the module docstring."""
+
+    _thread_name = "bedrock-batch-emulator"
+    _handler_class = _Handler
 
     def __init__(
         self,
@@ -126,38 +137,6 @@ class BatchEmulator:
         self.billed_usd = 0.0
         self.billed_records = 0
         self._lock = threading.RLock()
-        self._server: EmulatorServer | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> BatchEmulator:
-        if self._server is None:
-            self._server = EmulatorServer(("127.0.0.1", 0), self._handle)
-            self._server.RequestHandlerClass = _Handler
-            threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="bedrock-batch-emulator",
-                daemon=True,
-            ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> BatchEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def endpoint_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("BatchEmulator is not running; use `with` or start()")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- the clock ---------------------------------------------------------------------
     def advance(self, arn: str | None = None, steps: int = 1) -> None:
@@ -287,12 +266,7 @@ class BatchEmulator:
                 reply = self._route(h.command, path, parse_qs(query), payload)
             send_json(h, 200, reply)
         except RequestError as err:
-            send_json(
-                h,
-                err.status,
-                {"message": err.message},
-                {"x-amzn-ErrorType": f"{err.error_type}:http://internal.amazon.com/"},
-            )
+            send_error(h, err)
         except ValueError:
             send_json(h, 400, {"message": "body is not JSON"}, {"x-amzn-ErrorType": "Validation"})
 
@@ -370,10 +344,3 @@ class BatchEmulator:
             timeout_hours=int(p.get("timeoutDurationInHours") or 24),
         )
         return {"jobArn": arn}
-
-
-class _Handler(EmulatorHandler):
-    """The runtime emulator's handler, with GET (Get/List) routed the same way."""
-
-    def do_GET(self) -> None:
-        self.server.on_post(self)

@@ -50,8 +50,9 @@ from ..llm.capabilities import (
 )
 from .emulator_http import (
     EmulatorHandler,
-    EmulatorServer,
+    ServedEmulator,
     break_connection,
+    send_error,
     send_json,
     send_stream,
 )
@@ -103,8 +104,10 @@ class EmulatorConfig:
     seed: int = 0
 
 
-class BedrockEmulator:
+class BedrockEmulator(ServedEmulator):
     """The emulator; start with ``with`` (or :meth:`start`), read :attr:`endpoint_url`."""
+
+    _thread_name = "bedrock-emulator"
 
     def __init__(self, **config: Any) -> None:
         self.config = EmulatorConfig()
@@ -115,45 +118,20 @@ class BedrockEmulator:
         self._quotas = ModelQuotas(None, None, 1.0)  # replaced by configure() below
         self.counts: Counter[str] = Counter()  # requests, throttled, failures, ok, ...
         self.requests: list[dict[str, Any]] = []  # bodies received (converse/stream)
-        self._server: EmulatorServer | None = None
-        self._thread: threading.Thread | None = None
         # called as on_billed(model, reply, lost) for every call the "provider" ran and
         # would bill, lost=True when the reply never reached the client (see .billing)
         self.on_billed: Any = None
         self.configure(**config)
 
-    # -- lifecycle ---------------------------------------------------------------
+    # -- lifecycle (the server itself: ServedEmulator) ------------------------------
     def start(self) -> BedrockEmulator:
         if self._server is None:
             self._stopping.clear()
-            self._server = EmulatorServer(("127.0.0.1", 0), self._handle)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="bedrock-emulator",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
         self._stopping.set()  # hung calls give up
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> BedrockEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def endpoint_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("BedrockEmulator is not running; use `with` or start()")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().stop()
 
     # -- configuration -----------------------------------------------------------
     def configure(self, **changes: Any) -> BedrockEmulator:
@@ -245,12 +223,7 @@ class BedrockEmulator:
                 return send_json(h, 200, invoke_body(model, reply))
             return send_json(h, 200, converse_body(reply, latency_ms, tool))
         except RequestError as err:
-            send_json(
-                h,
-                err.status,
-                {"message": err.message},
-                {"x-amzn-ErrorType": f"{err.error_type}:http://internal.amazon.com/"},
-            )
+            send_error(h, err)
 
     def _check_auth(self, h: EmulatorHandler) -> None:
         auth = h.headers.get("Authorization", "")

@@ -1,4 +1,5 @@
-"""The emulator's HTTP side: the threaded server, and writing Bedrock-shaped replies.
+"""The emulators' HTTP side: the threaded server (and :class:`ServedEmulator`, its
+start/stop/endpoint for an emulator class), and writing Bedrock-shaped replies.
 
 Replies are JSON (``converse``, ``invoke_model``, errors with ``x-amzn-ErrorType``) or
 an AWS event stream (``converse_stream``); :func:`break_connection` produces the
@@ -11,20 +12,23 @@ import contextlib
 import json
 import socket
 import struct
+import threading
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 from .eventstream import encode_event, encode_exception
-from .protocol import usage_body
+from .protocol import RequestError, usage_body
 from .synth import SynthOutput
 
 __all__ = [
     "EmulatorHandler",
     "EmulatorServer",
+    "ServedEmulator",
     "break_connection",
     "send_bytes",
+    "send_error",
     "send_json",
     "send_stream",
 ]
@@ -56,9 +60,12 @@ class EmulatorServer(ThreadingHTTPServer):
     request_queue_size = 512
 
     def __init__(
-        self, address: tuple[str, int], on_post: Callable[[EmulatorHandler], None]
+        self,
+        address: tuple[str, int],
+        on_post: Callable[[EmulatorHandler], None],
+        handler: type[EmulatorHandler] = EmulatorHandler,
     ) -> None:
-        super().__init__(address, EmulatorHandler)
+        super().__init__(address, handler)
         self.on_post = on_post
 
     def shutdown_request(self, request: Any) -> None:
@@ -67,11 +74,67 @@ class EmulatorServer(ThreadingHTTPServer):
         self.close_request(request)
 
 
+_E = TypeVar("_E", bound="ServedEmulator")
+
+
+class ServedEmulator:
+    """Serve an emulator on a free port of 127.0.0.1: :meth:`start` (or ``with``),
+    :meth:`stop`, :attr:`endpoint_url`. A subclass answers each request in
+    :meth:`_handle`; ``_handler_class`` adds methods besides POST."""
+
+    _thread_name = "emulator"
+    _handler_class: type[EmulatorHandler] = EmulatorHandler
+    _server: EmulatorServer | None = None
+
+    def _handle(self, h: EmulatorHandler) -> None:
+        raise NotImplementedError
+
+    def start(self: _E) -> _E:
+        if self._server is None:
+            self._server = EmulatorServer(("127.0.0.1", 0), self._handle, self._handler_class)
+            threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=self._thread_name,
+                daemon=True,
+            ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self: _E) -> _E:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not running; use `with` or start()")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
 def send_json(
     h: EmulatorHandler, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> None:
     """Reply with ``body`` as JSON."""
     send_bytes(h, status, json.dumps(body).encode("utf-8"), "application/json", headers)
+
+
+def send_error(h: EmulatorHandler, err: RequestError) -> None:
+    """Reply with Bedrock's error shape: the status, ``{"message"}`` and the type in
+    ``x-amzn-ErrorType`` (which botocore reads as the error code)."""
+    send_json(
+        h,
+        err.status,
+        {"message": err.message},
+        {"x-amzn-ErrorType": f"{err.error_type}:http://internal.amazon.com/"},
+    )
 
 
 def send_bytes(

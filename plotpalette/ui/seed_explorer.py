@@ -19,6 +19,7 @@ import ipywidgets as widgets
 from ..seeds import SeedSet, ValidationReport, validate_rows
 from ._base import App, reject_positional_workspace
 from ._grid import data_grid, set_frame
+from ._seed_frames import MAX_SHOWN, problems_frame, rows_frame, schema_frame, schema_of
 from ._sources import load_seed_source, open_workspace, template_choices
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["SeedExplorer"]
 
-MAX_SHOWN = 1000  # rows and problems sent to a grid; the frames keep them all
 _FIELD_WIDTHS = {
     "field": 180,
     "template": 90,
@@ -100,12 +100,12 @@ class SeedExplorer(App):
         )
         self.summary = widgets.HTML()
         # grids, hidden while empty; the HTML beside each says "none" or how many are cut
-        self.rows_grid = data_grid(_rows_frame(None, None), key="row")
+        self.rows_grid = data_grid(rows_frame(None, None), key="row")
         self.rows_note = widgets.HTML()
         self.schema_grid = data_grid(
-            _schema_frame(None, None, None), key="field", widths=_FIELD_WIDTHS
+            schema_frame(None, None, None), key="field", widths=_FIELD_WIDTHS
         )
-        self.problems_grid = data_grid(_problems_frame(None), key="row", widths=_PROBLEM_WIDTHS)
+        self.problems_grid = data_grid(problems_frame(None), key="row", widths=_PROBLEM_WIDTHS)
         self.problems_view = widgets.HTML()
         self._show_grids(False)
         self.on_click(self.load_button, self.load)
@@ -159,7 +159,7 @@ class SeedExplorer(App):
         self.report = None
         self.problems_frame = None
         self.problems_view.value = ""
-        set_frame(self.problems_grid, _problems_frame(None))
+        set_frame(self.problems_grid, problems_frame(None))
         self.problems_grid.layout.display = "none"
         self._show_schema()
         self.summary.value = (
@@ -180,9 +180,9 @@ class SeedExplorer(App):
         self.schema_frame = self.problems_frame = None
         self.summary.value = self.rows_note.value = self.problems_view.value = ""
         for grid, frame in (
-            (self.rows_grid, _rows_frame(None, None)),
-            (self.schema_grid, _schema_frame(None, None, None)),
-            (self.problems_grid, _problems_frame(None)),
+            (self.rows_grid, rows_frame(None, None)),
+            (self.schema_grid, schema_frame(None, None, None)),
+            (self.problems_grid, problems_frame(None)),
         ):
             set_frame(grid, frame)
         self._show_grids(False)
@@ -205,12 +205,12 @@ class SeedExplorer(App):
                 "no template chosen to check the rows against",
                 fix="Pick a template in the Template dropdown (or call check('name')).",
             )
-        self.schema, self.template_ref = _schema_of(self.workspace, template)
+        self.schema, self.template_ref = schema_of(self.workspace, template)
         if isinstance(template, str):
             self._select_template(template)
         report = validate_rows(seeds, self.schema)
         self.report = report
-        self.problems_frame = _problems_frame(report)
+        self.problems_frame = problems_frame(report)
         self._show_schema()
         self._show_problems()
         bad = len(report.invalid_rows)
@@ -247,9 +247,9 @@ class SeedExplorer(App):
     def _show_schema(self) -> None:
         """The rows and fields grids, for the loaded rows (and the last check, if any)."""
         assert self.loaded is not None
-        self.schema_frame = _schema_frame(self.loaded, self.schema, self.report)
+        self.schema_frame = schema_frame(self.loaded, self.schema, self.report)
         set_frame(self.schema_grid, self.schema_frame)
-        set_frame(self.rows_grid, _rows_frame(self.loaded, self.report))
+        set_frame(self.rows_grid, rows_frame(self.loaded, self.report))
         self.rows_grid.layout.display = self.schema_grid.layout.display = ""
         more = len(self.loaded) - MAX_SHOWN
         self.rows_note.value = (
@@ -290,168 +290,6 @@ class SeedExplorer(App):
                 fix="Type a file path or sample:poetry in the Seeds box and click Load.",
             )
         return self.loaded
-
-
-# -- helpers (display only; the checks are validate_rows') ----------------------------
-def _schema_of(workspace: Workspace, template: Any) -> tuple[InputSchema, str]:
-    from ..templates.inputs import InputSchema, infer_inputs
-    from ..templates.library import TemplateLibrary
-
-    if isinstance(template, InputSchema):
-        return template, "the given input schema"
-    library = TemplateLibrary(workspace)
-    tpl = library.get(template) if isinstance(template, str) else template
-    return infer_inputs(tpl, library), tpl.ref
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, dict):
-        return "mapping"
-    if isinstance(value, list):
-        return "list"
-    return type(value).__name__
-
-
-def _short(value: Any, width: int = 40) -> str:
-    text = str(value).replace("\n", " ") if value != "" else '""'
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _schema_frame(
-    seeds: SeedSet | None, schema: InputSchema | None, report: ValidationReport | None
-) -> pd.DataFrame:
-    """One row per field: what the template wants and what the seed rows hold."""
-    import pandas as pd
-
-    if seeds is None:
-        return pd.DataFrame(columns=list(_SCHEMA_COLUMNS))
-    flat = seeds.to_pandas()
-    total = len(flat)
-    rows: dict[str, dict[str, Any]] = {}
-    for column in flat.columns:
-        values = [v for v in flat[column] if v is not None and not _is_nan(v)]
-        samples: list[str] = []
-        for v in values:
-            s = _short(v)
-            if s not in samples:
-                samples.append(s)
-            if len(samples) == 3:
-                break
-        rows[column] = {
-            "field": column,
-            "template": "not used",
-            "kind": "",
-            "in seeds": "present",
-            "seed types": ", ".join(sorted({_type_name(v) for v in values})) or "null",
-            "rows with a value": f"{len(values)}/{total}",
-            "rows with problems": "",
-            "sample values": " | ".join(samples),
-        }
-    if schema is not None:
-        seed_fields = set(seeds.fields()) | set(flat.columns)
-        problems = _problem_counts(report)
-        wanted = [(f, f.path) for f in schema.fields]
-        wanted += [
-            (i, f"{f.path}[].{i.path.removeprefix(f.path + '.')}")
-            for f in schema.fields
-            for i in f.item_fields
-        ]
-        for spec, path in wanted:
-            present = path in seed_fields or any(
-                s.startswith(path + ".") or s.startswith(path + "[]") for s in seed_fields
-            )
-            nested = any(s.startswith(path + ".") for s in seed_fields)
-            row = rows.setdefault(
-                path,
-                {
-                    "field": path,
-                    # a mapping is spread over dotted columns; count rows on those
-                    "seed types": "mapping" if nested else "",
-                    "rows with a value": "" if present else f"0/{total}",
-                    "sample values": "",
-                },
-            )
-            row["template"] = "required" if spec.required else "optional"
-            row["kind"] = spec.kind
-            row["in seeds"] = "present" if present else "missing"
-            row["rows with problems"] = str(problems.get(path, 0))
-    order = sorted(rows.values(), key=lambda r: (r["template"] == "not used", r["field"]))
-    return pd.DataFrame(order, columns=list(_SCHEMA_COLUMNS))
-
-
-_SCHEMA_COLUMNS = (
-    "field",
-    "template",
-    "kind",
-    "in seeds",
-    "seed types",
-    "rows with a value",
-    "rows with problems",
-    "sample values",
-)
-
-
-def _problem_counts(report: ValidationReport | None) -> dict[str, int]:
-    """Rows with a problem per template field (item paths like ``lines[2].x`` fold)."""
-    import re
-
-    if report is None:
-        return {}
-    rows: dict[str, set[int]] = {}
-    for err in report.errors:
-        path = re.sub(r"\[\d+\]", "[]", err.field)
-        rows.setdefault(path, set()).add(err.index)
-    return {path: len(found) for path, found in rows.items()}
-
-
-def _problems_frame(report: ValidationReport | None) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame(
-        [
-            {"row": e.row, "unit": e.unit, "field": e.field, "reason": e.reason}
-            for e in (report.errors if report is not None else [])
-        ],
-        columns=["row", "unit", "field", "reason"],
-    )
-
-
-def _rows_frame(seeds: SeedSet | None, report: ValidationReport | None) -> pd.DataFrame:
-    """The first rows as a grid shows them: the user's row numbers first, nested fields
-    as dotted columns, lists and long texts shortened, and after a check a "problems"
-    column (a count per row) to sort or filter the bad rows by."""
-    import pandas as pd
-
-    if seeds is None:
-        return pd.DataFrame(columns=["row"])
-    flat = seeds.to_pandas().head(MAX_SHOWN)
-    flat = flat.apply(lambda col: col.map(_cell))
-    flat.insert(0, "row", seeds.row_numbers[: len(flat)])
-    if report is not None:
-        counts: dict[int, int] = {}
-        for err in report.errors:
-            counts[err.row] = counts.get(err.row, 0) + 1
-        flat.insert(1, "problems", [counts.get(n, 0) for n in flat["row"]])
-    return flat
-
-
-def _cell(value: Any) -> Any:
-    """A grid cell: numbers and booleans stay (they sort as numbers), the rest is text."""
-    if value is None or _is_nan(value):
-        return ""
-    if isinstance(value, (bool, int, float)):
-        return value
-    return _short(value, 80)
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and value != value
 
 
 def _esc(text: str) -> str:
