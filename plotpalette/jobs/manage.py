@@ -121,20 +121,28 @@ def delete_job(
     )
 
 
+_FINALIZE_GRACE_S = 2.0  # an exiting worker's own finalize usually takes well under this
+
+
 def _cancel_and_wait(ws: Workspace, job_id: str, *, wait_s: float) -> None:
     from .api import cancel_job
 
     cancel_job(ws, job_id)
     deadline = time.monotonic() + wait_s
+    gone_at = None
     while True:
         info = ws.registry.get(job_id)
         if info.state is not JobState.RUNNING:
             return
         if not info.workers:
-            # its last worker has exited (or died) and may not have finalized yet: end
-            # the job here, CANCELLED as asked (finalizing twice is harmless)
-            finalize(ws.registry, ws.store, job_id, on_final=OpsHooks(ws.settings).final)
-            return
+            # its last worker has exited (or died) and may not have finalized yet. Give
+            # an exiting worker a moment to finalize itself: a second finalizer racing
+            # it could write manifest.json after the files were deleted. Then end the
+            # job here, CANCELLED as asked (finalizing twice is harmless).
+            gone_at = gone_at or time.monotonic()
+            if time.monotonic() - gone_at >= _FINALIZE_GRACE_S:
+                finalize(ws.registry, ws.store, job_id, on_final=OpsHooks(ws.settings).final)
+                return
         if time.monotonic() >= deadline:
             raise JobStateError(
                 f"job {job_id} was asked to cancel but still runs after {wait_s:.0f} s",
