@@ -201,7 +201,10 @@ def test_a_worker_under_the_metrics_env_writes_emf_per_checkpoint(
     monkeypatch.setenv("PLOTPALETTE_METRICS", "emf")
     monkeypatch.setenv("PLOTPALETTE_STACK", "plotpalette-ops")
     ws = _workspace(tmp_path)
-    result = run_job(ws, _spec(records=40), backend=InstantBackend(latency_s=0.002), options=FAST)
+    # calls slow enough that the job spans several checkpoints (0.05 s apart): at 2 ms
+    # a fast machine finished all 40 records before the first one (CI, once)
+    slow = InstantBackend(latency_s=0.02)
+    result = run_job(ws, _spec(records=40), backend=slow, options=FAST)
     assert result.state is JobState.COMPLETED
     docs = _emf_lines(capsys.readouterr().out)
     record_docs = [d for d in docs if "RecordsOk" in d]
