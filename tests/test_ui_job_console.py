@@ -211,7 +211,9 @@ def test_reopening_a_job_run_here_but_resumed_elsewhere_follows_the_registry(wor
 
 
 def test_a_pause_says_how_many_calls_are_still_finishing(workspace, template):
-    console = _slow_console(workspace, template, records=200, latency=1.5)
+    # calls of 4 s: the console (refreshed about once a second) sees them finishing
+    # even on a loaded machine (at 1.5 s it once missed the window on CI's Python 3.13)
+    console = _slow_console(workspace, template, records=200, latency=4.0)
     assert until(lambda: console.figures.get("in_flight", 0) > 0, timeout=30)
     console.pause()
     # the calls already sent are what the pause waits for: the console says so...
