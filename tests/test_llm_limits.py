@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 
 import pytest
 
+from plotpalette.llm import limits
 from plotpalette.llm.limits import (
     AIMDConcurrency,
     Clock,
@@ -275,9 +277,10 @@ class SteppedClock(Clock):
                 await asyncio.sleep(0)
 
 
-def test_a_share_raised_while_calls_wait_speeds_up_the_waiting_calls():
+def test_a_share_raised_while_calls_wait_speeds_up_the_waiting_calls(monkeypatch):
     """A worker's queued calls follow its fleet share as it changes (another worker
     left): with waits fixed at reserve time they drained at the old, smaller share."""
+    monkeypatch.setattr(limits, "_start_jitter", random.Random(7))
     clock = SteppedClock()
     limiter = ModelLimiter("m", rpm=60, clock=clock, burst_s=1.0)
     limiter.set_share(0.25)  # ~0.245 calls/s: the second call would start at ~4.1 s
@@ -296,6 +299,36 @@ def test_a_share_raised_while_calls_wait_speeds_up_the_waiting_calls():
         await asyncio.gather(*tasks)
 
     asyncio.run(main())
-    assert starts[0] == pytest.approx(0.0, abs=0.02)
-    # at the full share (0.98 calls/s) the second call is due ~1 s in, not ~4 s
-    assert starts[1] < 1.7
+    # a newcomer starts somewhere in its first call interval (up to 4 s at a quarter
+    # share); at the full share (0.995 calls/s) both drain about a second apart
+    assert starts[0] < 1.2
+    assert starts[1] - starts[0] < 1.2
+
+
+def test_newcomers_sharing_a_quota_start_together_like_one_worker(monkeypatch):
+    """Eight workers joining at once at 1/8 each must stay within what the service's
+    quota allows from its first second (each bucket held a whole call: eight first calls
+    at once, 3-4 throttled per start)."""
+    monkeypatch.setattr(limits, "_start_jitter", random.Random(7))
+    clock = SteppedClock()
+    fleet = [ModelLimiter("m", rpm=300, clock=clock) for _ in range(8)]
+    for limiter in fleet:
+        limiter.set_share(1 / 8)
+    starts: list[float] = []
+
+    async def call(limiter: ModelLimiter) -> None:
+        for _ in range(3):
+            permit = await limiter.acquire(1)
+            starts.append(clock.now())
+            limiter.release(permit, "ok", 1)
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(call(limiter)) for limiter in fleet]
+        await clock.advance_to(6.0)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert len(starts) == 24
+    # the service: 300 RPM = 5 calls/s, a bucket one second deep that starts full
+    for n, t in enumerate(sorted(starts), 1):
+        assert n <= 5 + 5 * t, f"call {n} at {t:.2f} s would be throttled"
