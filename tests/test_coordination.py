@@ -447,6 +447,11 @@ def test_one_worker_claims_to_finalize_and_a_claim_lapses_when_its_process_is_go
         assert finalize.claim_finalizer(reg.tables, "j1", "wc", run)
     assert finalize.claim_finalizer(reg.tables, "j1", "wd", run)  # wc's process is gone
     assert not finalize.claim_finalizer(reg.tables, "j1", "we", run)
+    # a claimer that leaves while the job goes on gives its claim back (only its own)
+    finalize.release_finalizer(reg.tables, "j1", "wx")
+    assert not finalize.claim_finalizer(reg.tables, "j1", "we", run)
+    finalize.release_finalizer(reg.tables, "j1", "wd")
+    assert finalize.claim_finalizer(reg.tables, "j1", "we", run)
     # a claim made in an earlier run is no claim
     assert finalize.claim_finalizer(reg.tables, "j1", "wf", run + 1)
     reg.transition("j1", JobState.COMPLETED, expected=[JobState.RUNNING])

@@ -11,7 +11,7 @@ from plotpalette.errors import ConfigError, JobNotFoundError, JobStateError
 from plotpalette.jobs import JobSpec, fingerprint, iter_records, scan_shards
 from plotpalette.jobs.checks import run_checks
 from plotpalette.jobs.sampling import Sampler
-from plotpalette.jobs.shards import ShardWriter, record_line
+from plotpalette.jobs.shards import ShardCache, ShardWriter, record_line
 from plotpalette.jobs.states import check_transition
 from plotpalette.records import Record, StepResult
 from plotpalette.store import LocalStore
@@ -142,6 +142,44 @@ def test_shards_union_deduplicates_first_writer_wins(tmp_path):
     assert scan.duplicates == 1 and scan.indices == {0, 1, 2, 3}
     with pytest.raises(JobNotFoundError):
         list(iter_records(store, "nope"))
+
+
+class _CountingStore(LocalStore):
+    def __init__(self, root) -> None:
+        super().__init__(root)
+        self.reads: list[str] = []
+
+    def read_bytes(self, key: str) -> bytes:
+        self.reads.append(key)
+        return super().read_bytes(key)
+
+
+def test_a_scan_with_a_cache_reads_only_new_shards_and_agrees_with_a_full_scan(tmp_path):
+    store = _CountingStore(tmp_path)
+    a, b = ShardWriter(store, "j1", "wa"), ShardWriter(store, "j1", "wb")
+    a.add(_record(0))
+    a.add(_record(1, status="failed"))
+    a.flush()
+    b.add(_record(1))  # a retry that succeeded replaces the failed copy
+    b.add(_record(0, status="filtered"))  # a duplicate: the first shard's copy wins
+    b.flush()
+    cache = ShardCache()
+    assert cache.refresh(store, "j1") == 2  # an idle finalizer read these ahead
+    a.add(_record(2, status="filtered"))
+    a.add(_record(3, status="failed"))
+    last = a.flush()
+    store.reads.clear()
+    cached = scan_shards(store, "j1", cache=cache)
+    assert store.reads == [last]  # only the shard written since
+    full = scan_shards(store, "j1")
+    assert (cached.indices, cached.failed, cached.counts) == (
+        full.indices,
+        full.failed,
+        full.counts,
+    )
+    assert (cached.duplicates, cached.cost_usd) == (full.duplicates, full.cost_usd)
+    assert cached.indices == {0, 1, 2, 3} and cached.failed == {3} and cached.duplicates == 2
+    assert dict(cached.counts) == {"ok": 2, "filtered": 1, "failed": 1}
 
 
 # -- checks ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from ..store import Store
 from .budget import BudgetGovernor
 from .coordination import quota
 from .coordination import units as unit_rules
-from .coordination.finalize import finalize, reclaim_dead
+from .coordination.finalize import finalize, reclaim_dead, release_finalizer
 from .coordination.workers import Fenced, WorkerItem
 from .events import EventCallback, JobControls, JobEvent
 from .execute import FatalJobError, RecordExecutor, RecordUnsettled
@@ -47,7 +47,7 @@ from .outcome import RunOutcome, final_state
 from .runner_checkpoints import CheckpointMixin
 from .runner_preflight import PreflightMixin
 from .runner_units import UnitsMixin, _Unit
-from .shards import ShardIndex, ShardWriter
+from .shards import ShardCache, ShardIndex, ShardWriter
 from .states import JobState
 from .watchdog import ProgressWatchdog
 
@@ -144,6 +144,9 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
         self._batch_waiting = False  # waiting on Bedrock: no stall watchdog
         self._quota_idle = False  # nothing to run: this worker's quota share is given back
         self._quota_fair = True  # this worker holds its fair share of every quota
+        self.shard_cache = ShardCache()  # shards read ahead by an idle finalizer
+        self._finalizer_at: float | None = None  # when this worker last claimed to finalize
+        self._read_ahead_at = 0.0
 
     # -- events ----------------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -388,10 +391,16 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
             )
         await self._io(quota.leave, self.tables, self.backend)  # the others take its share
         state = await self._final_by_another() or await self._io(
-            finalize, self.registry, self.store, self.job_id, on_final=self.ops.final
+            finalize,
+            self.registry,
+            self.store,
+            self.job_id,
+            on_final=self.ops.final,
+            cache=self.shard_cache,
         )
         if state is None:
             state = JobState.RUNNING  # other workers go on with the job
+            await self._io(release_finalizer, self.tables, self.job_id, self.worker)
         self._emit("progress", self.progress())
         info = await self._io(self.registry.job_data, self.job_id)
         self._emit("state", {"state": state.value, "error": info.get("error")})

@@ -11,11 +11,13 @@ from typing import Any
 
 from .coordination import quota
 from .coordination import units as unit_rules
-from .coordination.finalize import claim_finalizer, reclaim_dead
+from .coordination.finalize import FINALIZER_CLAIM_S, claim_finalizer, reclaim_dead
 from .coordination.workers import fence
 from .states import JobState
 
 __all__ = ["UnitsMixin"]
+
+READ_AHEAD_EVERY_S = 1.0  # an idle finalizer reads new shards at most this often
 
 
 class _Unit:
@@ -52,6 +54,10 @@ class UnitsMixin:
     backend: Any
     registry: Any
     run_no: int
+    store: Any
+    shard_cache: Any
+    _finalizer_at: float | None
+    _read_ahead_at: float
 
     async def _final_by_another(self) -> JobState | None:
         """The job's final state when another worker has claimed to finalize it and
@@ -91,6 +97,7 @@ class UnitsMixin:
                         self._no_more_work = True
                         return None
                     await self._idle(True)
+                    await self._read_ahead()
                     await asyncio.sleep(self.options.idle_poll_s)
                     continue
                 await self._idle(False)
@@ -126,6 +133,26 @@ class UnitsMixin:
         else:
             await self._io(self.me.write, idle_at=None)
             await self._share_quota()
+
+    async def _read_ahead(self) -> None:
+        """While the last units drain elsewhere, the first worker to run out of work
+        claims the finalizer role and reads the others' shards as they are written, so
+        the job ends soon after its last record (the last busy worker, finding the claim
+        held, only waits for the final state). The claim is renewed well before it
+        lapses; a worker that stops gives it back (:meth:`_finish`)."""
+        now = time.monotonic()
+        if self.stop is not None or not self._quota_idle:
+            return  # stopping, or its own last records are still running
+        if now - self._read_ahead_at < READ_AHEAD_EVERY_S:
+            return
+        self._read_ahead_at = now
+        if self._finalizer_at is None or now - self._finalizer_at >= FINALIZER_CLAIM_S / 3:
+            held = await self._io(
+                claim_finalizer, self.tables, self.job_id, self.worker, self.run_no
+            )
+            self._finalizer_at = now if held else None
+        if self._finalizer_at is not None:
+            await self._io(self.shard_cache.refresh, self.store, self.job_id)
 
     def _owner_dead(self, worker: str) -> bool:
         # fencing the owner first means it can no longer raise its mark; then book it

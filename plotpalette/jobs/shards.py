@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from array import array
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,6 +32,7 @@ from ..records import Record
 from ..store import Store
 
 __all__ = [
+    "ShardCache",
     "ShardIndex",
     "ShardScan",
     "ShardWriter",
@@ -176,29 +178,72 @@ class ShardScan:
     cost_usd: float = 0.0
 
 
-def scan_shards(workspace_or_store: Any, job_id: str) -> ShardScan:
-    """Read every shard once and report what is settled (winning copies only)."""
+_STATUSES = ("ok", "failed", "filtered")
+
+
+class ShardCache:
+    """What :func:`scan_shards` needs of each shard already read: a shard never
+    changes once written, so a worker waiting at the end of a job reads the others'
+    shards as they appear, and its final scan then reads only the last few (reading
+    all of them at the end was the largest part of a fleet's exit: 314 shards, 1.1 s,
+    measured on the Batch simulator). Compact: 17 bytes a record."""
+
+    def __init__(self) -> None:
+        self.digests: dict[str, tuple[array[int], bytes, array[float]]] = {}
+
+    def refresh(self, store: Store, job_id: str) -> int:
+        """Read the shards written since the last call; returns how many."""
+        new = [k for k in shard_keys(store, job_id) if k not in self.digests]
+        for key, lines in zip(new, _read_shards(store, new), strict=True):
+            self.digests[key] = _digest(lines)
+        return len(new)
+
+
+def _digest(lines: list[dict[str, Any]]) -> tuple[array[int], bytes, array[float]]:
+    return (
+        array("q", (d["index"] for d in lines)),
+        bytes(_STATUSES.index(d["status"]) for d in lines),
+        array("d", (d.get("cost_usd") or 0.0 for d in lines)),
+    )
+
+
+def _entries(
+    store: Store, keys: list[str], cache: ShardCache | None
+) -> Iterator[tuple[int, str, float]]:
+    """(index, status, cost) of every line of ``keys`` in order; cached shards are not
+    read again."""
+    known = cache.digests if cache is not None else {}
+    fresh = _read_shards(store, [k for k in keys if k not in known])
+    for key in keys:
+        indices, statuses, costs = known.get(key) or _digest(next(fresh))
+        for index, code, cost in zip(indices, statuses, costs, strict=True):
+            yield index, _STATUSES[code], cost
+
+
+def scan_shards(
+    workspace_or_store: Any, job_id: str, *, cache: ShardCache | None = None
+) -> ShardScan:
+    """Read every shard once (``cache``: those already read are not read again) and
+    report what is settled (winning copies only)."""
     store = _store(workspace_or_store)
     scan = ShardScan(shards=shard_keys(store, job_id))
     good: set[int] = set()
     failed_cost: dict[int, float] = {}  # first failed copy of each index (rare)
-    for lines in _read_shards(store, scan.shards):
-        for data in lines:
-            index = data["index"]
-            if data["status"] == "failed":
-                if index in good or index in failed_cost:
-                    scan.duplicates += 1
-                else:
-                    failed_cost[index] = data.get("cost_usd") or 0.0
-                continue
-            if index in good:
+    for index, status, cost in _entries(store, scan.shards, cache):
+        if status == "failed":
+            if index in good or index in failed_cost:
                 scan.duplicates += 1
-                continue
-            if failed_cost.pop(index, None) is not None:
-                scan.duplicates += 1  # a retry that succeeded replaces the failed copy
-            good.add(index)
-            scan.counts[data["status"]] += 1
-            scan.cost_usd += data.get("cost_usd") or 0.0
+            else:
+                failed_cost[index] = cost
+            continue
+        if index in good:
+            scan.duplicates += 1
+            continue
+        if failed_cost.pop(index, None) is not None:
+            scan.duplicates += 1  # a retry that succeeded replaces the failed copy
+        good.add(index)
+        scan.counts[status] += 1
+        scan.cost_usd += cost
     scan.failed = set(failed_cost)
     scan.indices = good | scan.failed
     if scan.failed:

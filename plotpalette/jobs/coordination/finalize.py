@@ -23,11 +23,17 @@ from ...errors import JobStateError, PlotPaletteError
 from ...tables import Tables, update
 from ..outcome import final_state
 from ..registry import JOB
-from ..shards import scan_shards, write_manifest
+from ..shards import ShardCache, scan_shards, write_manifest
 from ..states import JobState
 from . import leases, units, workers
 
-__all__ = ["FINALIZER_CLAIM_S", "claim_finalizer", "finalize", "reclaim_dead"]
+__all__ = [
+    "FINALIZER_CLAIM_S",
+    "claim_finalizer",
+    "finalize",
+    "reclaim_dead",
+    "release_finalizer",
+]
 
 # how long a worker's claim to finalize holds off the others (reading 10,000 shards from
 # S3, 16 at a time, takes about 20 s; a lapsed claim only means a second reader)
@@ -81,6 +87,18 @@ def claim_finalizer(tables: Tables, job_id: str, worker: str, run: int | None) -
     return update(tables, JOB, job_id, take) is not None
 
 
+def release_finalizer(tables: Tables, job_id: str, worker: str) -> None:
+    """Give up ``worker``'s claim to finalize (it leaves while the job goes on, e.g.
+    on SIGTERM), so the next worker to finish need not wait for the claim to lapse."""
+
+    def give(data: dict[str, Any]) -> dict[str, Any] | None:
+        if (data.get("finalizer") or {}).get("worker") != worker:
+            return None
+        return {**data, "finalizer": None}
+
+    update(tables, JOB, job_id, give)
+
+
 def _lapsed(claim: dict[str, Any]) -> bool:
     if time.time() - float(claim.get("at", 0)) > FINALIZER_CLAIM_S:
         return True
@@ -95,8 +113,10 @@ def finalize(
     *,
     stop: Any = None,
     on_final: Callable[[Any, str, JobState], None] | None = None,
+    cache: ShardCache | None = None,
 ) -> JobState | None:
-    """Try to end the job; returns its final state, or ``None`` while work goes on."""
+    """Try to end the job; returns its final state, or ``None`` while work goes on.
+    ``cache``: shards this process has already read (see :class:`ShardCache`)."""
     tables: Tables = registry.tables
     data = registry.job_data(job_id)
     if data["state"] != JobState.RUNNING.value or data.get("deleted_at"):
@@ -127,7 +147,7 @@ def finalize(
     if pending and live and reason is None:
         return None  # live workers will claim what is left
     reclaim_dead(tables, job_id)
-    scan = scan_shards(store, job_id)
+    scan = scan_shards(store, job_id, cache=cache)
     missing = data["records_total"] - len(scan.indices)
     kind = (reason or {}).get("kind")
     stored = (reason or {}).get("error")
