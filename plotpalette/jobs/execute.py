@@ -36,7 +36,7 @@ from ..errors import (
     ThrottledError,
     TransientModelError,
 )
-from ..llm.attempts import on_unknown_outcome, outcome_unknown
+from ..llm.attempts import CallState, on_unknown_outcome, outcome_unknown, watch_call
 from ..llm.base import Backend, ModelRequest, ModelResponse
 from ..records import Record, StepResult
 from .budget import BudgetGovernor
@@ -112,6 +112,12 @@ class StepPlan:
         )
 
 
+@dataclass
+class _LiveRecord:
+    paid: float = 0.0
+    call: CallState | None = None
+
+
 class RecordExecutor:
     """Turns a record index into a finished record. Shared by all worker coroutines."""
 
@@ -140,6 +146,15 @@ class RecordExecutor:
         self.governor = governor
         self.policies = policies
         self.unusable: dict[str, ModelError] = {}  # models that refused access this run
+        # per record task: its record's spend so far and its current call (see unsent)
+        self._live: dict[asyncio.Task[Any] | None, _LiveRecord] = {}
+
+    def unsent(self, task: asyncio.Task[Any]) -> bool:
+        """Whether ``task``'s record has cost nothing and its call still waits to be
+        sent (for the rate limiter, or before a retry): a stopping job cancels it at
+        once, nothing lost, instead of letting it wait its turn to be sent."""
+        live = self._live.get(task)
+        return live is not None and live.paid == 0 and live.call is not None and live.call.queued
 
     async def preflight(self) -> list[str]:
         """Check every step's models before the first record (see :mod:`.preflight`)."""
@@ -202,6 +217,8 @@ class RecordExecutor:
         record, rng_seed = self.start_record(index)
         paid = 0.0
         ticket = self.governor.ticket()  # room kept for this record's later steps
+        task = asyncio.current_task()
+        live = self._live[task] = _LiveRecord()
         try:
             ctx = self.record_context(record, rng_seed)
             for n, plan in enumerate(self.plans):
@@ -222,6 +239,7 @@ class RecordExecutor:
                     later=later,
                 )
                 paid += cost
+                live.paid = paid
                 if not self.apply_step(record, ctx, plan, resp, cost):
                     break
             if record.status == "ok":
@@ -241,7 +259,13 @@ class RecordExecutor:
             raise
         finally:
             self.governor.uncommit(ticket)
+            self._live.pop(task, None)
         return self.stamp(record, paid)
+
+    def _watch(self, call: CallState) -> None:
+        live = self._live.get(asyncio.current_task())
+        if live is not None:
+            live.call = call
 
     async def _call(
         self,
@@ -304,9 +328,14 @@ class RecordExecutor:
             reservation = await self.governor.reserve(
                 worst, max_in + plan.max_tokens, priority=priority, ticket=ticket, later=later
             )
+            call = CallState()
             try:
                 # an attempt whose bill is unknown is booked (worst case) before a retry
-                with on_unknown_outcome(lambda _err, r=reservation: self.governor.rebook(r)):
+                with (
+                    on_unknown_outcome(lambda _err, r=reservation: self.governor.rebook(r)),
+                    watch_call() as call,
+                ):
+                    self._watch(call)
                     resp = await self.backend.generate(request)
             except _MODEL_UNUSABLE + _OUTAGE as exc:
                 if outcome_unknown(exc):  # sent, no usable reply: it may have been billed
@@ -333,8 +362,10 @@ class RecordExecutor:
                 self.governor.abandon(reservation)
                 raise
             except BaseException:
-                # cancelled mid-call or a backend bug: the bill is unknown, assume the worst
-                self.governor.abandon(reservation)
+                if call.queued:  # cancelled before anything was sent: nothing billed
+                    self.governor.release(reservation)
+                else:  # cancelled mid-call or a backend bug: the bill is unknown, assume the worst
+                    self.governor.abandon(reservation)
                 raise
             try:
                 cost = self.prices.cost(model, resp.usage)

@@ -16,10 +16,12 @@ records are in the shards. Every blocking store/registry call runs off the event
 Stops: the job's flags (cancel, pause, a fatal error or the error rate recorded by any
 worker) are read at each checkpoint; SIGTERM/Ctrl-C (:class:`JobControls`) stop this
 worker only; a budget that cannot cover the next call stops this worker, which hands
-its lease back so others can use it. In every case no new record starts, calls in flight
-get ``grace_s`` to finish (then they are abandoned and booked at worst case), the last
-shard is written, the lease closed, unfinished units handed back, and the finalizer
-run (:mod:`.coordination.finalize`): the last worker out decides the job's state.
+its lease back so others can use it. In every case no new record starts, records whose
+call still waits to be sent (at the rate limit, nothing spent) are cancelled at once,
+calls in flight get ``grace_s`` to finish (then they are abandoned and booked at worst
+case), the last shard is written, the lease closed, unfinished units handed back, and
+the finalizer run (:mod:`.runner_finish`, :mod:`.coordination.finalize`): the last
+worker out decides the job's state.
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ from ..store import Store
 from .budget import BudgetGovernor
 from .coordination import quota
 from .coordination import units as unit_rules
-from .coordination.finalize import finalize, reclaim_dead, release_finalizer
+from .coordination.finalize import reclaim_dead
 from .coordination.workers import Fenced, WorkerItem
 from .events import EventCallback, JobControls, JobEvent
 from .execute import FatalJobError, RecordExecutor, RecordUnsettled
 from .ops_hooks import OpsHooks
-from .outcome import RunOutcome, final_state
+from .outcome import RunOutcome
 from .runner_checkpoints import CheckpointMixin
+from .runner_finish import FinishMixin
 from .runner_preflight import PreflightMixin
 from .runner_units import UnitsMixin, _Unit
 from .shards import ShardCache, ShardIndex, ShardWriter
@@ -52,10 +55,6 @@ from .states import JobState
 from .watchdog import ProgressWatchdog
 
 __all__ = ["RunOptions", "RunOutcome", "Runner"]
-
-# Stops that end the job for every worker: a fatal error, the error rate, no progress
-# (the service stopped answering) and a used-up daily quota (per account and Region).
-JOB_STOPS = ("fatal", "error_rate", "stalled", "quota_day")
 
 
 @dataclass
@@ -83,7 +82,7 @@ class RunOptions:
     idle_poll_s: float = 0.25
 
 
-class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
+class Runner(UnitsMixin, CheckpointMixin, PreflightMixin, FinishMixin):
     """One worker of one job; see the module docstring."""
 
     def __init__(
@@ -256,6 +255,13 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
             request = self.controls.stop_request
             if request is not None:
                 self._request_stop(*request)
+            if self.stop is not None:
+                # records whose call still waits to be sent (nothing spent) stop now, not
+                # after their turn at the rate limit (a 4-worker fleet took 6-7 s from
+                # SIGTERM to exit: 8 queued calls at a quarter of 300 RPM, measured)
+                for task in pending:
+                    if self.executor.unsent(task):
+                        task.cancel()
             if (
                 self.stop is not None
                 and self._stop_at is not None
@@ -338,91 +344,3 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin):
                 cause = self.last_error or PlotPaletteError("too many failed records")
                 self._request_stop("error_rate", cause)
                 return
-
-    # -- the end -----------------------------------------------------------------------
-    def _check_short_run_error_rate(self) -> None:
-        """The error-rate rule once more at the end, over what this worker settled: the
-        windowed check needs ten finished records, so a 5-record job whose every call
-        was refused would otherwise end COMPLETED."""
-        settled = sum(v for k, v in self.counts.items() if k != "retried")
-        if self.stop is not None or not self.window or not settled:
-            return
-        if self.counts.get("failed", 0) / settled >= self.error_threshold:
-            cause = self.last_error or PlotPaletteError("too many failed records")
-            self._request_stop("error_rate", cause)
-
-    async def _finish(self, started: float) -> RunOutcome:
-        self._check_short_run_error_rate()
-        kind = self.stop[0] if self.stop else None
-        # abandoned calls were booked at worst case by the executor; records in the
-        # buffer go to a shard before the lease closes (their cost is covered until then)
-        await self._flush()
-        await self._publish_recent()
-        with contextlib.suppress(Fenced):
-            await self.governor.checkpoint(final=True)
-        for unit in list(self._active) if not self._lost_lease else []:
-            done = not unit.todo and unit.outstanding == 0
-            await self._io(
-                unit_rules.finish_unit,
-                self.tables,
-                self.worker,
-                unit.claim,
-                done=done,
-                counts=dict(unit.counts),
-            )
-        error = None
-        if kind in (*JOB_STOPS, "budget", "interrupt") and self.stop is not None:
-            _, error = final_state(self.stop, 1, self.last_error, self.unsettled)
-        if kind in JOB_STOPS:  # the whole job stops, not only this worker
-            await self._io(self.registry.set_stop, self.job_id, kind, error)
-        if kind == "cancel":
-            await self._io(self.registry.request_cancel, self.job_id)
-        with contextlib.suppress(Fenced):
-            await self._io(
-                self.me.write,
-                state="exited",
-                exit_reason=kind,
-                exit_error=error,
-                counts=dict(self.counts),
-                in_flight=0,
-                unit=None,
-                first_call=self.governor.first_call_at,
-                throttles=quota.throttles(self.backend),
-            )
-        await self._io(quota.leave, self.tables, self.backend)  # the others take its share
-        state = await self._final_by_another() or await self._io(
-            finalize,
-            self.registry,
-            self.store,
-            self.job_id,
-            on_final=self.ops.final,
-            cache=self.shard_cache,
-        )
-        if state is None:
-            state = JobState.RUNNING  # other workers go on with the job
-            await self._io(release_finalizer, self.tables, self.job_id, self.worker)
-        self._emit("progress", self.progress())
-        info = await self._io(self.registry.job_data, self.job_id)
-        self._emit("state", {"state": state.value, "error": info.get("error")})
-        return RunOutcome(
-            state=state,
-            error=info.get("error") if state.is_final else None,
-            counts={k: v for k, v in self.counts.items() if k != "retried"},
-            settled=len(self.index.good) + sum(self.counts.values()),
-            total=self.total,
-            spent_usd=self.governor.spent_usd,
-            waste_usd=self.governor.waste_usd,
-            tokens=self.governor.spent_tokens,
-            unsettled=self.unsettled,
-            elapsed_s=time.monotonic() - started,
-            worker=self.worker,
-            extra={
-                "lost_lease": self._lost_lease,
-                "stop": kind,
-                "units_done": self._units_done,
-                "taken_over": self._taken_over,
-                "budget_writes": self.governor.budget_writes,
-                "mark_writes": self.governor.mark_writes,
-                "calls": self.governor.calls,
-            },
-        )

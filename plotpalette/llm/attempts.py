@@ -9,6 +9,12 @@ or refuse it (``BudgetExceededError``) when the budget cannot cover another try.
 the service answered (throttling, 5xx with a body) were not billed and pass through.
 
 The hook is a context variable, so each record's task carries its own.
+
+A call can also be stopped before anything was sent: a backend wraps its wait for the
+client-side rate limiter in :func:`waiting_to_send`, so the engine, watching the call
+with :func:`watch_call`, knows a call cancelled there cost nothing (it releases the
+reservation instead of booking it at worst case) and can cancel such calls at once
+when a job stops, instead of letting them wait for their turn to be sent.
 """
 
 from __future__ import annotations
@@ -17,7 +23,15 @@ import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable, Iterator
 
-__all__ = ["before_retry", "mark_unknown", "on_unknown_outcome", "outcome_unknown"]
+__all__ = [
+    "CallState",
+    "before_retry",
+    "mark_unknown",
+    "on_unknown_outcome",
+    "outcome_unknown",
+    "waiting_to_send",
+    "watch_call",
+]
 
 Hook = Callable[[BaseException], Awaitable[None]]
 _hook: contextvars.ContextVar[Hook | None] = contextvars.ContextVar(
@@ -50,3 +64,41 @@ def on_unknown_outcome(hook: Hook) -> Iterator[None]:
         yield
     finally:
         _hook.reset(token)
+
+
+class CallState:
+    """One watched call: ``queued`` while it waits to be sent (nothing sent yet)."""
+
+    __slots__ = ("queued",)
+
+    def __init__(self) -> None:
+        self.queued = False
+
+
+_call: contextvars.ContextVar[CallState | None] = contextvars.ContextVar(
+    "plotpalette_call_state", default=None
+)
+
+
+@contextlib.contextmanager
+def watch_call() -> Iterator[CallState]:
+    """Within the block (the current task), the backend reports whether the call is
+    still waiting to be sent (see :func:`waiting_to_send`)."""
+    state = CallState()
+    token = _call.set(state)
+    try:
+        yield state
+    finally:
+        _call.reset(token)
+
+
+@contextlib.contextmanager
+def waiting_to_send() -> Iterator[None]:
+    """Wrap a wait after which the request is sent. If the wait is cancelled, the
+    watched call stays ``queued``: nothing was sent, so nothing can be billed."""
+    state = _call.get()
+    if state is not None:
+        state.queued = True
+    yield  # not in a ``finally``: a cancelled wait leaves the call marked queued
+    if state is not None:
+        state.queued = False

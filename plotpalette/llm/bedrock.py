@@ -32,7 +32,7 @@ from ..errors import (
     PlotPaletteError,
     ThrottledError,
 )
-from .attempts import before_retry, mark_unknown
+from .attempts import before_retry, mark_unknown, waiting_to_send
 from .base import LimiterStats, ModelRequest, ModelResponse, Usage
 from .bedrock_errors import map_bedrock_error
 from .bedrock_request import (
@@ -244,7 +244,8 @@ class BedrockBackend:
         attempt, waited = 0, 0.0
         while True:
             attempt += 1
-            permit = await limiter.acquire(reserve)
+            with waiting_to_send():  # nothing of this attempt is sent before its permit
+                permit = await limiter.acquire(reserve)
             started = time.perf_counter()
             try:
                 raw = await self._call(kwargs, model, deadline)
@@ -259,7 +260,8 @@ class BedrockBackend:
                 limiter.note_retry()
                 pause = self.retry.delay(attempt, self._rng, err)
                 waited += pause
-                await limiter.clock.sleep(pause)
+                with waiting_to_send():  # an earlier attempt's unknown bill is booked by now
+                    await limiter.clock.sleep(pause)
                 continue
             except BaseException:
                 limiter.release(permit, "error")
