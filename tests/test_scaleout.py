@@ -7,6 +7,7 @@ worktree's code runs in every process.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import random
@@ -31,6 +32,7 @@ from plotpalette.jobs import (
     run_job,
     scan_shards,
 )
+from plotpalette.jobs import worker as worker_module
 from plotpalette.jobs.coordination.finalize import finalize
 from plotpalette.jobs.worker import EXIT_INTERRUPTED
 from plotpalette.llm import PriceTable, make_backend
@@ -227,6 +229,39 @@ def test_worker_exit_codes_and_nothing_left(ws):
     late = _worker(ws, job_id)  # joins a finished job: nothing left, exit 0
     assert late.wait(60) == 0, late.stderr.read()
     assert "nothing left for this worker" in late.stderr.read().decode()
+
+
+def test_a_batch_worker_never_restarts_a_job_that_failed_after_its_check(ws, monkeypatch):
+    """A late Batch child checked the job (RUNNING), another worker then failed it, and
+    the child's join restarted the FAILED job (seen on the Batch simulator: FAILED,
+    RUNNING, INTERRUPTED, RUNNING, FAILED). The join itself now refuses, atomically."""
+    job_id = create_job(ws, _spec(records=10))
+    ws.registry.start_run(job_id, counts={}, unit_size=5)
+    run = ws.registry.job_data(job_id)["run"]
+    monkeypatch.setenv("AWS_BATCH_JOB_ID", "batch-1:0")
+    real_check = worker_module.orchestrated_exit
+    checks = []
+
+    def check_then_another_worker_fails_the_job(ws_, job):
+        code = real_check(ws_, job)
+        if not checks:
+            error = {"message": "no access to the model", "fix": "request access"}
+            ws.registry.transition(
+                job_id, JobState.FAILED, expected=[JobState.RUNNING], error=error
+            )
+        checks.append(code)
+        return code
+
+    monkeypatch.setattr(worker_module, "orchestrated_exit", check_then_another_worker_fails_the_job)
+    parser = argparse.ArgumentParser()
+    worker_module.add_arguments(parser)
+    args = parser.parse_args([job_id, "--concurrency", "2"])
+    code = worker_module.serve(ws, args, backend=InstantBackend())
+    assert code == worker_module.EXIT_BY_STATE[JobState.FAILED]
+    assert checks == [None, code]  # passed the first check, refused after the join
+    data = ws.registry.job_data(job_id)
+    assert data["state"] == JobState.FAILED.value and data["run"] == run
+    assert job_status(ws, job_id).calls == 0
 
 
 def test_sigterm_stops_one_worker_and_the_others_finish(ws):

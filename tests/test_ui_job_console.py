@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 
 import pytest
@@ -210,26 +212,51 @@ def test_reopening_a_job_run_here_but_resumed_elsewhere_follows_the_registry(wor
         elsewhere.join(30)
 
 
+class _HeldBackend(InstantBackend):
+    """Calls stay in flight until the test lets them go (no timing window to catch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    async def generate(self, request):
+        while not self.release.is_set():
+            await asyncio.sleep(0.02)
+        return await super().generate(request)
+
+
 def test_a_pause_says_how_many_calls_are_still_finishing(workspace, template):
-    # calls of 4 s: the console (refreshed about once a second) sees them finishing
-    # even on a loaded machine (at 1.5 s it once missed the window on CI's Python 3.13)
-    console = _slow_console(workspace, template, records=200, latency=4.0)
-    assert until(lambda: console.figures.get("in_flight", 0) > 0, timeout=30)
-    console.pause()
-    # the calls already sent are what the pause waits for: the console says so...
-    assert until(
-        lambda: (
-            "calls finishing" in console.stats_html.value
-            or "call finishing" in console.stats_html.value
-        ),
-        timeout=30,
+    # the calls are held in flight until released: on a loaded machine a console that
+    # refreshes about once a second missed 1.5-s and 4-s windows (CI, and a -n 2 run)
+    backend = _HeldBackend()
+    wizard = JobWizard(
+        workspace=workspace,
+        template=template,
+        records=200,
+        budget_usd=10.0,
+        model_backend=backend,
     )
-    assert "pausing" in console.stats_html.value
-    # ...and stops saying it once they are done
-    assert until(lambda: console.figures.get("in_flight") == 0, timeout=30)
-    assert until(lambda: "finishing" not in console.stats_html.value, timeout=10)
-    console.cancel()
-    console.wait(timeout=60)
+    console = wizard.launch()
+    try:
+        assert until(lambda: console.figures.get("in_flight", 0) > 0, timeout=30)
+        console.pause()
+        # the calls already sent are what the pause waits for: the console says so...
+        assert until(
+            lambda: (
+                "calls finishing" in console.stats_html.value
+                or "call finishing" in console.stats_html.value
+            ),
+            timeout=30,
+        )
+        assert "pausing" in console.stats_html.value
+        # ...and stops saying it once they are done
+        backend.release.set()
+        assert until(lambda: console.figures.get("in_flight") == 0, timeout=30)
+        assert until(lambda: "finishing" not in console.stats_html.value, timeout=10)
+    finally:
+        backend.release.set()
+        console.cancel()
+        console.wait(timeout=60)
 
 
 def test_console_shows_workers_units_and_budget_leased_vs_spent(workspace, template):

@@ -73,10 +73,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from ..jobs import worker
 
     ws = Workspace.open(settings=settings_from_args(args))
-    refused = worker.orchestrated_exit(ws, args.job_id)
-    if refused is not None:
-        return refused
-    result = worker.run_worker(ws, args)
+    result = worker.serve(ws, args)
+    if isinstance(result, int):
+        return result
     emit(args, result.to_dict(), result.summary())
     return worker.exit_code(result)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -245,10 +245,14 @@ class Registry:
         counts: dict[str, int],
         price_table: str | None = None,
         unit_size: int,
+        may_restart: Callable[[dict[str, Any]], bool] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Join the job: a RUNNING job is joined as it is; a resumable one is started
         (RUNNING, a new run number, units back to pending, ``counts`` from the shards as
-        the run's base). Returns ``(job data, started)``."""
+        the run's base). Returns ``(job data, started)``. ``may_restart`` (given the job's
+        data, in the same conditional write) refuses to start a stopped job with
+        :class:`JobStateError`: a worker AWS Batch started checks the state before it
+        joins, but the job could end in between, and it then restarted a FAILED job."""
         started = {"v": False}
         live = any(w.alive for w in workers.list_workers(self.tables, job_id))
 
@@ -259,6 +263,11 @@ class Registry:
                 return data  # join the run (a stopping one: the joiner sees the stop)
             if state is not JobState.RUNNING and state not in RESUMABLE_STATES:
                 check_transition(state, JobState.RUNNING, job_id=job_id)
+            if state is not JobState.RUNNING and may_restart and not may_restart(data):
+                raise JobStateError(
+                    f"job {job_id} is {state.value}: this worker does not restart it",
+                    fix="`plotpalette resume JOB_ID` or `plotpalette submit JOB_ID` does.",
+                )
             now = time.time()
             started["v"] = True
             tables = list(data.get("price_tables") or [])

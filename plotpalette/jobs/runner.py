@@ -31,6 +31,7 @@ import collections
 import contextlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,9 @@ class RunOptions:
     # how often a worker with nothing to claim looks again: at a fleet's end the idle
     # workers learn here that the last unit is done, so this is exit latency too
     idle_poll_s: float = 0.25
+    # decides, in the same conditional write as the join, whether this worker may start
+    # a stopped job (None: it may); a worker AWS Batch started must not undo a decision
+    may_restart: Callable[[dict[str, Any]], bool] | None = None
 
 
 class Runner(UnitsMixin, CheckpointMixin, PreflightMixin, FinishMixin):
@@ -179,6 +183,7 @@ class Runner(UnitsMixin, CheckpointMixin, PreflightMixin, FinishMixin):
             counts=base,
             price_table=self.price_table,
             unit_size=size,
+            may_restart=self.options.may_restart,
         )
         self.run_no = job["run"]
         if first_worker:  # the job's history (status, JobConsole) shows each run's start

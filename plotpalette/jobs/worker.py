@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import PlotPaletteError
+from ..errors import JobStateError, PlotPaletteError
 from ..workspace import Workspace
 from .api import JobResult, run_job
 from .remote import orchestrated, resubmitted
@@ -40,6 +40,7 @@ __all__ = [
     "main",
     "orchestrated_exit",
     "run_worker",
+    "serve",
 ]
 
 EXIT_INTERRUPTED = 5
@@ -116,6 +117,31 @@ def _shard_seconds(ws: Workspace, asked: float | None) -> float | None:
     return REMOTE_SHARD_S if str(ws.location).startswith("s3://") else None
 
 
+def _may_restart(data: dict[str, Any]) -> bool:
+    """Under Batch: start a stopped job only for a submission made after it stopped
+    (the rule of :func:`orchestrated_exit`, applied again when joining)."""
+    state = JobState(data["state"])
+    if state not in _NOT_RESTARTED:
+        return True  # INTERRUPTED (every worker was stopped): Batch's retries go on
+    return state is not JobState.COMPLETED and resubmitted(data)
+
+
+def serve(ws: Workspace, args: argparse.Namespace, *, backend: Any = None) -> JobResult | int:
+    """What ``plotpalette worker`` does: an exit code when this worker must not run
+    the job (see :func:`orchestrated_exit`), else the result of running it."""
+    refused = orchestrated_exit(ws, args.job_id)
+    if refused is not None:
+        return refused
+    try:
+        return run_worker(ws, args, backend=backend)
+    except JobStateError:
+        # the job ended between that check and joining it (another worker failed it)
+        refused = orchestrated_exit(ws, args.job_id)
+        if refused is None:
+            raise
+        return refused
+
+
 def run_worker(ws: Workspace, args: argparse.Namespace, *, backend: Any = None) -> JobResult:
     if args.endpoint_url:
         ws.settings = ws.settings.replace(backend="bedrock", bedrock_endpoint_url=args.endpoint_url)
@@ -128,6 +154,7 @@ def run_worker(ws: Workspace, args: argparse.Namespace, *, backend: Any = None) 
         flush_seconds=args.flush_seconds,
         shard_seconds=_shard_seconds(ws, args.shard_seconds),
         lease_s=args.lease_seconds,
+        may_restart=_may_restart if orchestrated() else None,
     )
     if args.concurrency:
         options.concurrency = args.concurrency
@@ -171,10 +198,9 @@ def main(
     args = parser.parse_args(argv)
     try:
         ws = Workspace.open(args.workspace) if args.workspace else Workspace.open()
-        refused = orchestrated_exit(ws, args.job_id)
-        if refused is not None:
-            return refused
-        result = run_worker(ws, args, backend=backend)
+        result = serve(ws, args, backend=backend)
+        if isinstance(result, int):
+            return result
     except PlotPaletteError as exc:
         if _finished_meanwhile(args.workspace, args.job_id):
             return 0  # other workers completed it before this one joined: nothing left

@@ -160,7 +160,6 @@ class BedrockBackend:
             return self._client
 
     def _build_client(self, read_timeout: int) -> Any:
-        import boto3
         from botocore.config import Config
 
         s = self.settings
@@ -169,7 +168,9 @@ class BedrockBackend:
             # cache keeps the parsed service model, so the clients for other deadlines
             # cost milliseconds instead of another ~0.1 s each.
             if self._session is None:
-                self._session = boto3.Session(profile_name=s.aws_profile, region_name=s.region)
+                from ..aws.session import new_session  # shares the service-model loader
+
+                self._session = new_session(profile=s.aws_profile, region=s.region)
             session = self._session
             config = Config(
                 retries={"mode": "standard", "total_max_attempts": 1},
